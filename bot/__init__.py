@@ -1,0 +1,3 @@
+"""PaperBot: research papers in your Discord server."""
+
+__version__ = "0.1.0"

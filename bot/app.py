@@ -1,0 +1,159 @@
+"""The bot: a ``commands.Bot`` subclass that owns start-up.
+
+Resources (settings, the opened store) are created by the launcher (``bot/__main__.py``) and
+handed in. ``setup_hook`` loads an explicit list of extensions, registers the persistent card
+buttons and syncs the command tree only when it changed since the last sync.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from datetime import datetime
+from typing import Any
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.config import Settings
+from bot.models import Paper
+from bot.search import SearchEngine
+from bot.store import Store
+from bot.views import DYNAMIC_ITEMS, reply_private
+
+log = logging.getLogger(__name__)
+
+EXTENSIONS: tuple[str, ...] = (
+    "bot.cogs.search",
+    "bot.cogs.papers",
+)
+
+
+class UserFacingError(app_commands.AppCommandError):
+    """An error whose message is meant for the member who ran the command."""
+
+
+class PaperTree(app_commands.CommandTree["PaperBot"]):
+    """The command tree with one error handler for everything a cog did not handle."""
+
+    async def on_error(
+        self, interaction: discord.Interaction[PaperBot], error: app_commands.AppCommandError
+    ) -> None:
+        message = describe_error(error)
+        if message is None:
+            command = interaction.command.qualified_name if interaction.command else "?"
+            log.error(
+                "command /%s failed (guild %s, user %s)",
+                command,
+                interaction.guild_id,
+                interaction.user.id,
+                exc_info=error,
+            )
+            message = "Something went wrong on our side. It has been logged; please try again."
+        try:
+            await reply_private(interaction, message)
+        except discord.HTTPException:
+            log.warning("could not tell the user about an error", exc_info=True)
+
+
+def describe_error(error: app_commands.AppCommandError) -> str | None:
+    """A short message for the member, or None for an unexpected error (logged, generic)."""
+    if isinstance(error, UserFacingError):
+        return str(error)
+    if isinstance(error, app_commands.CommandOnCooldown):
+        return f"Slow down a little: try again in {error.retry_after:.0f} s."
+    if isinstance(error, app_commands.MissingPermissions):
+        missing = ", ".join(p.replace("_", " ").title() for p in error.missing_permissions)
+        return f"You need the {missing} permission to do that."
+    if isinstance(error, app_commands.BotMissingPermissions):
+        missing = ", ".join(p.replace("_", " ").title() for p in error.missing_permissions)
+        return f"I need the {missing} permission here. Ask an admin to grant it."
+    if isinstance(error, app_commands.NoPrivateMessage):
+        return "This command only works in a server."
+    if isinstance(error, app_commands.CheckFailure):
+        return "You can't use this command here."
+    if isinstance(error, app_commands.TransformerError):
+        return f"I couldn't understand {error.value!r}."
+    return None
+
+
+class PaperBot(commands.Bot):
+    def __init__(
+        self, settings: Settings, store: Store, *, auto_sync: bool = True, **options: Any
+    ) -> None:
+        intents = discord.Intents.none()
+        intents.guilds = True  # channels and permissions; no privileged intents
+        super().__init__(
+            command_prefix=commands.when_mentioned,
+            intents=intents,
+            help_command=None,
+            allowed_mentions=discord.AllowedMentions.none(),
+            tree_cls=PaperTree,
+            **options,
+        )
+        self.settings = settings
+        self.store = store
+        self.search = SearchEngine(store.db)
+        self.auto_sync = auto_sync
+
+    async def setup_hook(self) -> None:
+        self.add_dynamic_items(*DYNAMIC_ITEMS)
+        await self.load_extensions()
+        if self.auto_sync:
+            await self.sync_commands(force=False)
+
+    async def load_extensions(self) -> None:
+        for extension in EXTENSIONS:
+            if extension in self.extensions:
+                continue
+            try:
+                await self.load_extension(extension)
+            except Exception:
+                log.exception("failed to load extension %s; the others still load", extension)
+
+    # -- shared queries used by several cogs ----------------------------------------------
+
+    async def trending(self, guild_id: int | None, limit: int) -> list[Paper]:
+        """The top papers for a server (its own votes count), best first."""
+        return await self.store.papers.top_by_source_rank(limit)
+
+    async def refresh_status(self) -> dict[str, datetime]:
+        """When each live source was last refreshed successfully."""
+        return {}
+
+    async def on_ready(self) -> None:
+        # May fire many times (reconnects): log only, no one-time set-up here.
+        user = self.user
+        log.info("ready as %s (%s) in %d server(s)", user, user.id if user else "?", len(self.guilds))
+
+    # -- command sync -------------------------------------------------------------------
+
+    def command_payload(self, guild: discord.abc.Snowflake | None = None) -> list[dict[str, Any]]:
+        """The JSON Discord receives when the tree is synced (for --dry-run and the hash)."""
+        commands_ = self.tree.get_commands(guild=guild)
+        return [cmd.to_dict(self.tree) for cmd in commands_]
+
+    def command_hash(self, guild: discord.abc.Snowflake | None = None) -> str:
+        payload = json.dumps(self.command_payload(guild), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(payload.encode()).hexdigest()
+
+    async def sync_commands(self, *, force: bool = False) -> bool:
+        """Sync the tree if it changed since the last sync (hash kept in the database).
+
+        With a development guild configured, commands are copied to and synced in that guild,
+        where they appear at once. Returns whether a sync was sent.
+        """
+        guild = discord.Object(self.settings.dev_guild_id) if self.settings.dev_guild_id else None
+        if guild is not None:
+            self.tree.copy_global_to(guild=guild)
+        key = f"command_hash:{guild.id if guild else 'global'}"
+        digest = self.command_hash(guild)
+        if not force and await self.store.meta.get(key) == digest:
+            log.info("application commands unchanged since the last sync; not syncing")
+            return False
+        synced = await self.tree.sync(guild=guild)
+        await self.store.meta.set(key, digest)
+        log.info("synced %d application command(s) %s", len(synced), f"to guild {guild.id}" if guild else "globally")
+        return True

@@ -1,0 +1,275 @@
+"""Paper → Discord embed. The one place that knows Discord's embed limits.
+
+Every embed the bot sends passes through :func:`fit_embed` (or :func:`fit_embeds` for a whole
+message), which enforces: title ≤ 256, description ≤ 4096, ≤ 25 fields, field name ≤ 256,
+field value ≤ 1024, footer ≤ 2048, author ≤ 256, and ≤ 6000 characters across all embeds of a
+message. Paper text is untrusted: Markdown is escaped and links must be http(s).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from datetime import date
+from urllib.parse import quote, urlsplit
+
+import discord
+
+from bot.models import Paper
+
+TITLE_MAX = 256
+DESCRIPTION_MAX = 4096
+FIELDS_MAX = 25
+FIELD_NAME_MAX = 256
+FIELD_VALUE_MAX = 1024
+FOOTER_MAX = 2048
+AUTHOR_MAX = 256
+MESSAGE_TOTAL_MAX = 6000
+EMBEDS_PER_MESSAGE = 10
+CHOICE_MAX = 100  # autocomplete choice name/value, select option label, thread name
+URL_MAX = 2048
+
+CARD_ABSTRACT_CHARS = 900
+AUTHORS_SHOWN = 8
+COLOR = discord.Colour(0xFFD21E)  # Hugging Face yellow: readable on dark and light themes
+ELLIPSIS = "…"
+
+
+def truncate(text: str, limit: int) -> str:
+    """Cut *text* to at most *limit* characters on a word boundary, adding an ellipsis."""
+    if limit <= 0:
+        return ""
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    space = cut.rfind(" ")
+    if space >= limit // 2:
+        cut = cut[:space]
+    # Never leave a dangling escape backslash or half a surrogate behind.
+    cut = cut.rstrip(" \\,;:-")
+    return cut + ELLIPSIS
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def clean(text: str) -> str:
+    """Drop control and bidi-override characters; collapse white space."""
+    return " ".join(_CONTROL.sub("", text).split())
+
+
+def escape(text: str) -> str:
+    """Paper text made inert: Markdown escaped, masked links and mentions defused."""
+    text = discord.utils.escape_markdown(clean(text), as_needed=False)
+    # Mentions never ping (allowed mentions are off) but should not render as pings either.
+    return discord.utils.escape_mentions(text)
+
+
+def safe_url(url: str | None) -> str | None:
+    """*url* when it is a plausible http(s) link Discord will accept, else None."""
+    if not url:
+        return None
+    url = url.strip()
+    if len(url) > URL_MAX or any(ch.isspace() for ch in url):
+        return None
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return None
+    return url
+
+
+def _md_link(label: str, url: str) -> str:
+    # Parentheses and angle brackets inside the URL would end the Markdown link early.
+    return f"[{label}]({quote(url, safe=':/?#[]@!$&*+,;=%~.-_')})"
+
+
+def paper_links(paper: Paper) -> list[tuple[str, str]]:
+    """(label, url) for every known, valid link of the paper, in reading order."""
+    candidates = (
+        ("Abstract", paper.url_abs),
+        ("PDF", paper.url_pdf),
+        ("Code", paper.url_code),
+        ("Project", paper.url_project),
+        ("Hugging Face", paper.url_hf),
+    )
+    return [(label, url) for label, raw in candidates if (url := safe_url(raw))]
+
+
+def format_authors(authors: Sequence[str], shown: int = AUTHORS_SHOWN) -> str:
+    names = [clean(a) for a in authors if clean(a)]
+    if not names:
+        return ""
+    text = ", ".join(escape(n) for n in names[:shown])
+    if len(names) > shown:
+        text += f" and {len(names) - shown} more"
+    return text
+
+
+def format_date(value: date | None) -> str:
+    return value.strftime("%-d %b %Y") if value else ""
+
+
+def paper_embed(
+    paper: Paper,
+    *,
+    context: str | None = None,
+    footer: str | None = None,
+    abstract_chars: int = CARD_ABSTRACT_CHARS,
+    votes: int | None = None,
+) -> discord.Embed:
+    """The card for one paper: linked title, trimmed abstract, authors, date, links."""
+    url = safe_url(paper.url_abs) or safe_url(paper.url_hf) or safe_url(paper.url_project)
+    embed = discord.Embed(
+        title=truncate(escape(paper.title) or "Untitled", TITLE_MAX),
+        url=url,
+        description=truncate(escape(paper.abstract), abstract_chars) or "*No abstract.*",
+        colour=COLOR,
+    )
+    if context:
+        embed.set_author(name=truncate(clean(context), AUTHOR_MAX))
+    if authors := format_authors(paper.authors):
+        embed.add_field(name="Authors", value=truncate(authors, FIELD_VALUE_MAX), inline=False)
+    if paper.published:
+        embed.add_field(name="Published", value=format_date(paper.published), inline=True)
+    if paper.categories:
+        cats = ", ".join(escape(c) for c in paper.categories[:6])
+        embed.add_field(name="Categories", value=truncate(cats, FIELD_VALUE_MAX), inline=True)
+    social = []
+    if paper.upvotes:
+        social.append(f"▲ {paper.upvotes} on Hugging Face")
+    if votes:
+        social.append(f"👍 {votes} here")
+    if paper.source_rank:
+        social.append(f"#{paper.source_rank} trending")
+    if social:
+        embed.add_field(name="Popularity", value=" · ".join(social), inline=True)
+    if links := paper_links(paper):
+        value = " · ".join(_md_link(label, link) for label, link in links)
+        embed.add_field(name="Links", value=truncate(value, FIELD_VALUE_MAX), inline=False)
+    embed.set_footer(text=truncate(footer or paper_footer(paper), FOOTER_MAX))
+    return fit_embed(embed)
+
+
+def paper_footer(paper: Paper) -> str:
+    return f"arXiv {paper.arxiv_id}" if paper.arxiv_id else "PaperBot"
+
+
+def list_embed(
+    title: str,
+    papers: Sequence[Paper],
+    *,
+    start: int = 1,
+    description: str | None = None,
+    footer: str | None = None,
+) -> discord.Embed:
+    """A compact numbered list of papers (trending, saved, related)."""
+    lines: list[str] = []
+    for i, paper in enumerate(papers, start=start):
+        name = truncate(escape(paper.title), 180)
+        url = safe_url(paper.url_abs) or safe_url(paper.url_hf)
+        head = f"**{i}.** {_md_link(name, url) if url else name}"
+        extra = []
+        if paper.authors:
+            extra.append(truncate(format_authors(paper.authors, 2), 80))
+        if paper.published:
+            extra.append(format_date(paper.published))
+        if paper.upvotes:
+            extra.append(f"▲ {paper.upvotes}")
+        if paper.arxiv_id:
+            extra.append(f"`{paper.arxiv_id}`")
+        lines.append(head + ("\n" + " · ".join(extra) if extra else ""))
+    body = "\n".join(lines) or "*Nothing here yet.*"
+    if description:
+        body = f"{description}\n\n{body}"
+    embed = discord.Embed(title=truncate(title, TITLE_MAX), description=body, colour=COLOR)
+    if footer:
+        embed.set_footer(text=footer)
+    return fit_embed(embed)
+
+
+def notice_embed(title: str, text: str, *, colour: discord.Colour | None = None) -> discord.Embed:
+    embed = discord.Embed(
+        title=truncate(title, TITLE_MAX),
+        description=truncate(text, DESCRIPTION_MAX),
+        colour=colour or COLOR,
+    )
+    return fit_embed(embed)
+
+
+def embed_length(embed: discord.Embed) -> int:
+    return len(embed)
+
+
+def fit_embed(embed: discord.Embed, budget: int = MESSAGE_TOTAL_MAX) -> discord.Embed:
+    """Enforce every per-embed limit on *embed* in place and return it.
+
+    Whatever is built elsewhere, this makes it valid: each part is cut to its own limit,
+    fields beyond 25 are dropped, then the description and the last fields shrink until the
+    whole embed fits in *budget* characters.
+    """
+    if embed.title:
+        embed.title = truncate(embed.title, TITLE_MAX)
+    if embed.description:
+        embed.description = truncate(embed.description, DESCRIPTION_MAX)
+    if embed.author and embed.author.name:
+        embed.set_author(
+            name=truncate(embed.author.name, AUTHOR_MAX),
+            url=embed.author.url,
+            icon_url=embed.author.icon_url,
+        )
+    if embed.footer and embed.footer.text:
+        embed.set_footer(text=truncate(embed.footer.text, FOOTER_MAX), icon_url=embed.footer.icon_url)
+    fields = embed.fields[:FIELDS_MAX]
+    embed.clear_fields()
+    for f in fields:
+        embed.add_field(
+            name=truncate(f.name or "\u200b", FIELD_NAME_MAX) or "\u200b",
+            value=truncate(f.value or "\u200b", FIELD_VALUE_MAX) or "\u200b",
+            inline=bool(f.inline),
+        )
+    excess = len(embed) - budget
+    if excess > 0 and embed.description:
+        keep = max(len(embed.description) - excess, 0)
+        embed.description = truncate(embed.description, keep) or None
+        excess = len(embed) - budget
+    while excess > 0 and embed.fields:
+        last = embed.fields[-1]
+        value = last.value or ""
+        keep = len(value) - excess
+        if keep >= 20:
+            embed.set_field_at(
+                len(embed.fields) - 1,
+                name=last.name,
+                value=truncate(value, keep),
+                inline=bool(last.inline),
+            )
+        else:
+            embed.remove_field(len(embed.fields) - 1)
+        excess = len(embed) - budget
+    if excess > 0 and embed.footer and embed.footer.text:
+        embed.set_footer(text=truncate(embed.footer.text, max(len(embed.footer.text) - excess, 0)))
+        excess = len(embed) - budget
+    if excess > 0 and embed.title:
+        embed.title = truncate(embed.title, max(len(embed.title) - excess, 1))
+    return embed
+
+
+def fit_embeds(embeds: Sequence[discord.Embed]) -> list[discord.Embed]:
+    """Enforce the per-message limits: ≤ 10 embeds, ≤ 6000 characters across them."""
+    result: list[discord.Embed] = []
+    remaining = MESSAGE_TOTAL_MAX
+    for embed in list(embeds)[:EMBEDS_PER_MESSAGE]:
+        if remaining < 50:
+            break
+        fitted = fit_embed(embed, budget=remaining)
+        remaining -= len(fitted)
+        result.append(fitted)
+    return result
+
+
+def choice_label(text: str) -> str:
+    """A label for an autocomplete choice, select option or thread name (≤ 100 chars)."""
+    return truncate(clean(text), CHOICE_MAX) or "Untitled"

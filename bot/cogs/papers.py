@@ -1,0 +1,169 @@
+"""/paper, /trending, /random, /about and /saved: one paper, the top list, the reading list."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot import cards
+from bot.config import PROJECT_URL
+from bot.models import Paper, find_arxiv_id
+from bot.views import card_view
+
+if TYPE_CHECKING:
+    from bot.app import PaperBot
+
+log = logging.getLogger(__name__)
+
+SAVED_PAGE = 10
+
+
+class PapersCog(commands.Cog):
+    saved = app_commands.Group(name="saved", description="Your reading list (papers you saved with ⭐)")
+
+    def __init__(self, bot: PaperBot) -> None:
+        self.bot = bot
+
+    async def resolve(self, text: str) -> Paper | None:
+        """A paper from an autocomplete value (its id), an arXiv id/URL, or free text."""
+        text = text.strip()
+        if not text:
+            return None
+        paper = await self.bot.store.papers.get(text)
+        if paper is None and (arxiv := find_arxiv_id(text)):
+            paper = await self.bot.store.papers.get(arxiv)
+        if paper is None:
+            result = await self.bot.search.search(text, limit=1)
+            paper = result.hits[0].paper if result.hits else None
+        return paper
+
+    async def trending_papers(self, guild_id: int | None, limit: int) -> list[Paper]:
+        return await self.bot.trending(guild_id, limit)
+
+    # -- /paper ---------------------------------------------------------------------------
+
+    @app_commands.command(name="paper", description="Show one paper's card")
+    @app_commands.describe(paper="Start typing a title, or paste an arXiv id or link")
+    async def paper(self, interaction: discord.Interaction[PaperBot], paper: app_commands.Range[str, 1, 300]) -> None:
+        found = await self.resolve(paper)
+        if found is None:
+            await interaction.response.send_message(
+                f"No paper matches “{cards.escape(cards.truncate(paper, 100))}”. "
+                "Try `/search` with a few words from its title.",
+                ephemeral=True,
+            )
+            return
+        votes = await self.bot.store.social.vote_count(interaction.guild_id or 0, found.id)
+        await interaction.response.send_message(
+            embed=cards.paper_embed(found, votes=votes), view=card_view(found)
+        )
+
+    @paper.autocomplete("paper")
+    async def paper_autocomplete(
+        self, interaction: discord.Interaction[PaperBot], current: str
+    ) -> list[app_commands.Choice[str]]:
+        suggestions = await self.bot.search.autocomplete(current, limit=25)
+        return [
+            app_commands.Choice(name=cards.choice_label(s.label), value=s.id)
+            for s in suggestions[:25]
+            if len(s.id) <= cards.CHOICE_MAX
+        ]
+
+    # -- /trending, /random -----------------------------------------------------------------
+
+    @app_commands.command(name="trending", description="The papers trending right now")
+    @app_commands.describe(count="How many papers to list (1–10, default 5)")
+    async def trending(
+        self, interaction: discord.Interaction[PaperBot], count: app_commands.Range[int, 1, 10] = 5
+    ) -> None:
+        papers = await self.trending_papers(interaction.guild_id, count)
+        embed = cards.list_embed(
+            "🔥 Trending papers",
+            papers,
+            description=None if papers else "The store is empty: an admin can load papers with `python -m bot load`.",
+            footer="Open one with /paper · vote with 👍 to move it up here",
+        )
+        await interaction.response.send_message(embed=embed)
+
+    @app_commands.command(name="random", description="A random paper from the store")
+    async def random(self, interaction: discord.Interaction[PaperBot]) -> None:
+        paper = await self.bot.store.papers.random()
+        if paper is None:
+            await interaction.response.send_message("The store has no papers yet.", ephemeral=True)
+            return
+        await interaction.response.send_message(
+            embed=cards.paper_embed(paper, context="🎲 Random paper"), view=card_view(paper)
+        )
+
+    # -- /about -----------------------------------------------------------------------------
+
+    @app_commands.command(name="about", description="What PaperBot knows and how fresh it is")
+    async def about(self, interaction: discord.Interaction[PaperBot]) -> None:
+        await interaction.response.send_message(embed=await self.about_embed(), ephemeral=True)
+
+    async def about_embed(self) -> discord.Embed:
+        store = self.bot.store
+        total = await store.papers.count()
+        by_source = await store.papers.count_by_source()
+        latest = await store.papers.latest_added_at()
+        lines = [f"**{total:,}** papers in the store."]
+        if by_source:
+            lines.append(" · ".join(f"{name}: {n:,}" for name, n in sorted(by_source.items())))
+        if latest:
+            lines.append(f"Last import: {discord.utils.format_dt(latest, 'R')}")
+        for source, when in (await self.bot.refresh_status()).items():
+            lines.append(f"Last refresh from {source}: {discord.utils.format_dt(when, 'R')}")
+        lines.append(f"\nSearch with `/search`, open a paper with `/paper`. Source & docs: {PROJECT_URL}")
+        embed = cards.notice_embed("📚 PaperBot", "\n".join(lines))
+        embed.timestamp = datetime.now(UTC)
+        return cards.fit_embed(embed)
+
+    # -- /saved -----------------------------------------------------------------------------
+
+    @saved.command(name="list", description="The papers you saved")
+    @app_commands.describe(page="Page number (10 papers a page)")
+    async def saved_list(
+        self, interaction: discord.Interaction[PaperBot], page: app_commands.Range[int, 1, 1000] = 1
+    ) -> None:
+        social = self.bot.store.social
+        total = await social.saved_count(interaction.user.id)
+        ids = await social.saved_ids(interaction.user.id, limit=SAVED_PAGE, offset=(page - 1) * SAVED_PAGE)
+        papers = await self.bot.store.papers.get_many(ids)
+        pages = max(1, -(-total // SAVED_PAGE))
+        embed = cards.list_embed(
+            "⭐ Your reading list",
+            papers,
+            start=(page - 1) * SAVED_PAGE + 1,
+            description=None if papers else "Nothing saved here. Press ⭐ on any paper card to save it.",
+            footer=f"Page {min(page, pages)} of {pages} · {total} saved · remove with /saved remove",
+        )
+        await interaction.response.send_message(embed=embed, ephemeral=True)
+
+    @saved.command(name="remove", description="Remove a paper from your reading list")
+    @app_commands.describe(paper="The saved paper to remove")
+    async def saved_remove(self, interaction: discord.Interaction[PaperBot], paper: str) -> None:
+        removed = await self.bot.store.social.remove_save(interaction.user.id, paper)
+        text = "Removed from your reading list." if removed else "That paper is not in your reading list."
+        await interaction.response.send_message(text, ephemeral=True)
+
+    @saved_remove.autocomplete("paper")
+    async def saved_autocomplete(
+        self, interaction: discord.Interaction[PaperBot], current: str
+    ) -> list[app_commands.Choice[str]]:
+        ids = await self.bot.store.social.saved_ids(interaction.user.id, limit=100)
+        papers = await self.bot.store.papers.get_many(ids)
+        needle = current.casefold()
+        return [
+            app_commands.Choice(name=cards.choice_label(p.title), value=p.id)
+            for p in papers
+            if needle in p.title.casefold() and len(p.id) <= cards.CHOICE_MAX
+        ][:25]
+
+
+async def setup(bot: PaperBot) -> None:
+    await bot.add_cog(PapersCog(bot))

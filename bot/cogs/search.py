@@ -1,0 +1,176 @@
+"""/search: the best match as a card, ◀ ▶ and a select to move among the results."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any, Literal
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot import cards
+from bot.models import Paper
+from bot.views import action_buttons, reply_private
+
+if TYPE_CHECKING:
+    from bot.app import PaperBot
+
+log = logging.getLogger(__name__)
+
+RESULTS_MAX = 25  # one select menu's worth
+VIEW_TIMEOUT = 600.0
+SortName = Literal["relevance", "newest", "trending"]
+
+
+def search_cooldown(interaction: discord.Interaction[PaperBot]) -> app_commands.Cooldown | None:
+    settings = interaction.client.settings
+    return app_commands.Cooldown(settings.search_cooldown_uses, settings.search_cooldown_seconds)
+
+
+def result_card(papers: list[Paper], index: int, *, query: str, corrected: str | None, total: int) -> discord.Embed:
+    shown = f"Result {index + 1} of {len(papers)}"
+    if total > len(papers):
+        shown += f" (best of {total}+)" if total >= 1000 else f" (best of {total})"
+    wording = f"for “{cards.truncate(corrected or query, 80)}”"
+    if corrected:
+        wording = f"showing results {wording} (no match for “{cards.truncate(query, 60)}”)"
+    return cards.paper_embed(papers[index], context=f"{shown} {wording}")
+
+
+class ResultsView(discord.ui.View):
+    """Paging over one search's results. Only the member who searched can page."""
+
+    def __init__(
+        self,
+        *,
+        owner_id: int,
+        papers: list[Paper],
+        query: str,
+        corrected: str | None,
+        total: int,
+        timeout: float = VIEW_TIMEOUT,
+    ) -> None:
+        super().__init__(timeout=timeout)
+        self.owner_id = owner_id
+        self.papers = papers
+        self.query = query
+        self.corrected = corrected
+        self.total = total
+        self.index = 0
+        self.message: discord.WebhookMessage | None = None
+        self.select = discord.ui.Select[ResultsView](
+            placeholder="Jump to a result…",
+            custom_id="pb:search:jump",
+            options=[
+                discord.SelectOption(
+                    label=cards.choice_label(f"{i + 1}. {p.title}"),
+                    value=str(i),
+                    description=cards.choice_label(", ".join(p.authors[:3])) if p.authors else None,
+                )
+                for i, p in enumerate(papers)
+            ],
+            row=1,
+        )
+        self.select.callback = self._jump  # type: ignore[method-assign]
+        self._render_items()
+
+    def embed(self) -> discord.Embed:
+        return result_card(
+            self.papers, self.index, query=self.query, corrected=self.corrected, total=self.total
+        )
+
+    def _render_items(self) -> None:
+        self.clear_items()
+        self.add_item(self.previous)
+        self.add_item(self.position)
+        self.add_item(self.next)
+        self.previous.disabled = self.index == 0
+        self.next.disabled = self.index >= len(self.papers) - 1
+        self.position.label = f"{self.index + 1} / {len(self.papers)}"
+        if len(self.papers) > 1:
+            self.add_item(self.select)
+        for item in action_buttons(self.papers[self.index], row=2):
+            self.add_item(item)
+
+    async def interaction_check(self, interaction: discord.Interaction[Any]) -> bool:
+        if interaction.user.id == self.owner_id:
+            return True
+        await reply_private(
+            interaction, "Only the person who searched can page these results. Try `/search` yourself!"
+        )
+        return False
+
+    async def _show(self, interaction: discord.Interaction[Any], index: int) -> None:
+        self.index = max(0, min(index, len(self.papers) - 1))
+        self._render_items()
+        await interaction.response.edit_message(embed=self.embed(), view=self)
+
+    @discord.ui.button(emoji="◀", style=discord.ButtonStyle.primary, custom_id="pb:search:prev", row=0)
+    async def previous(self, interaction: discord.Interaction[Any], button: discord.ui.Button[Any]) -> None:
+        await self._show(interaction, self.index - 1)
+
+    @discord.ui.button(label="1 / 1", style=discord.ButtonStyle.secondary, disabled=True, custom_id="pb:search:pos", row=0)
+    async def position(self, interaction: discord.Interaction[Any], button: discord.ui.Button[Any]) -> None:
+        await interaction.response.defer()  # never enabled; present for the label
+
+    @discord.ui.button(emoji="▶", style=discord.ButtonStyle.primary, custom_id="pb:search:next", row=0)
+    async def next(self, interaction: discord.Interaction[Any], button: discord.ui.Button[Any]) -> None:
+        await self._show(interaction, self.index + 1)
+
+    async def _jump(self, interaction: discord.Interaction[Any]) -> None:
+        await self._show(interaction, int(self.select.values[0]))
+
+    async def on_timeout(self) -> None:
+        for item in (self.previous, self.next, self.select):
+            item.disabled = True
+        if self.message is not None:
+            try:
+                await self.message.edit(view=self)
+            except discord.HTTPException:
+                log.debug("could not disable an expired results view", exc_info=True)
+
+
+class SearchCog(commands.Cog):
+    def __init__(self, bot: PaperBot) -> None:
+        self.bot = bot
+
+    @app_commands.command(name="search", description="Search papers by title, author, topic or arXiv id")
+    @app_commands.describe(
+        query="Words, an author, an arXiv id or link (typos are fine)",
+        sort="How to order the results (default: relevance)",
+        private="Only you see the results (default: no)",
+    )
+    @app_commands.checks.dynamic_cooldown(search_cooldown)
+    async def search(
+        self,
+        interaction: discord.Interaction[PaperBot],
+        query: app_commands.Range[str, 1, 300],
+        sort: SortName = "relevance",
+        private: bool = False,
+    ) -> None:
+        await interaction.response.defer(ephemeral=private, thinking=True)
+        result = await self.bot.search.search(query, sort=sort, limit=RESULTS_MAX)
+        papers = [hit.paper for hit in result.hits]
+        if not papers:
+            text = f"No papers match “{cards.truncate(query, 100)}”."
+            tips = "Try fewer or different words, an author's name, an arXiv id, or `/trending`."
+            await interaction.followup.send(
+                embed=cards.notice_embed("No results", f"{cards.escape(text)}\n{tips}"),
+                ephemeral=private,
+            )
+            return
+        view = ResultsView(
+            owner_id=interaction.user.id,
+            papers=papers,
+            query=query,
+            corrected=result.corrected,
+            total=result.total,
+        )
+        view.message = await interaction.followup.send(
+            embed=view.embed(), view=view, ephemeral=private, wait=True
+        )
+
+
+async def setup(bot: PaperBot) -> None:
+    await bot.add_cog(SearchCog(bot))

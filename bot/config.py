@@ -1,0 +1,209 @@
+"""Settings: one typed object built once from the environment (and a ``.env`` file).
+
+Every problem is collected and reported together, so a self-hoster fixes their ``.env`` in
+one go. The token is kept in a :class:`Secret` that never shows its value in a repr or log.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dotenv import dotenv_values
+
+log = logging.getLogger(__name__)
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DATA_DIR = PROJECT_ROOT / "data"
+DEFAULT_DB_PATH = PROJECT_ROOT / "var" / "paperbot.db"
+PROJECT_URL = "https://github.com/paperbot/paperbot"
+
+# A bot token is three base64url parts: user id, timestamp, HMAC.
+_TOKEN_SHAPE = re.compile(r"^[A-Za-z0-9_-]{20,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{20,}$")
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+class SettingsError(ValueError):
+    """Invalid settings. ``problems`` lists every one, each a line a person can act on."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("invalid settings:\n" + "\n".join(f"  - {p}" for p in problems))
+
+
+class Secret:
+    """A string that does not reveal itself in ``repr``/``str`` (tokens in logs, tracebacks)."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def get(self) -> str:
+        return self._value
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+    def __repr__(self) -> str:
+        return "Secret('********')" if self._value else "Secret('')"
+
+    __str__ = __repr__
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    token: Secret = field(default_factory=lambda: Secret(""))
+    database: Path = DEFAULT_DB_PATH
+    data_dir: Path = DEFAULT_DATA_DIR
+    dev_guild_id: int | None = None
+    log_level: str = "INFO"
+    search_cooldown_seconds: float = 3.0
+    search_cooldown_uses: int = 5
+    # Live refresh of the store (see bot/fetch). Base URLs are settings so tests stay local.
+    refresh_enabled: bool = True
+    refresh_interval_minutes: int = 60
+    refresh_hf: bool = True
+    refresh_arxiv: bool = False
+    arxiv_categories: tuple[str, ...] = ("cs.LG", "cs.CL", "cs.CV", "cs.AI")
+    hf_api_base: str = "https://huggingface.co"
+    arxiv_api_base: str = "https://export.arxiv.org"
+    alerts_daily_cap: int = 20
+    contact: str = ""  # appended to the User-Agent, as arXiv asks
+
+
+def _env(source: Mapping[str, str | None], name: str) -> str | None:
+    value = source.get(name)
+    if value is None:
+        return None
+    value = value.strip()
+    return value or None
+
+
+def _bool(raw: str, name: str, problems: list[str]) -> bool:
+    low = raw.lower()
+    if low in ("1", "true", "yes", "on"):
+        return True
+    if low in ("0", "false", "no", "off"):
+        return False
+    problems.append(f"{name} must be true or false, not {raw!r}")
+    return False
+
+
+def _int(raw: str, name: str, problems: list[str], *, minimum: int = 0) -> int | None:
+    try:
+        value = int(raw)
+    except ValueError:
+        problems.append(f"{name} must be a whole number, not {raw!r}")
+        return None
+    if value < minimum:
+        problems.append(f"{name} must be at least {minimum}, not {value}")
+        return None
+    return value
+
+
+def check_token(token: str) -> str | None:
+    """Why *token* cannot be a bot token, or None when its shape is right. Never echoes it."""
+    if not token:
+        return (
+            "DISCORD_TOKEN is not set: copy .env.example to .env and paste your bot's token "
+            "(Discord developer portal > your application > Bot > Reset Token)"
+        )
+    if token.lower().startswith("bot "):
+        return "DISCORD_TOKEN must be the bare token, without the 'Bot ' prefix"
+    if not _TOKEN_SHAPE.match(token):
+        return (
+            "DISCORD_TOKEN does not look like a bot token (three dot-separated parts); "
+            "copy it again from the developer portal's Bot page"
+        )
+    return None
+
+
+def load_settings(
+    env: Mapping[str, str | None] | None = None,
+    *,
+    env_file: Path | None = None,
+    require_token: bool = False,
+) -> Settings:
+    """Build :class:`Settings` from *env* (default: ``.env`` overlaid by ``os.environ``).
+
+    Raises :class:`SettingsError` listing every problem found.
+    """
+    if env is None:
+        merged: dict[str, str | None] = {}
+        path = env_file or PROJECT_ROOT / ".env"
+        if path.is_file():
+            merged.update(dotenv_values(path))
+        merged.update(os.environ)
+        env = merged
+    problems: list[str] = []
+    values: dict[str, object] = {}
+
+    token = _env(env, "DISCORD_TOKEN") or ""
+    if require_token and (why := check_token(token)):
+        problems.append(why)
+    values["token"] = Secret(token)
+
+    if raw := _env(env, "PAPERBOT_DATABASE"):
+        values["database"] = Path(raw).expanduser()
+    if raw := _env(env, "PAPERBOT_DATA_DIR"):
+        values["data_dir"] = Path(raw).expanduser()
+    if raw := _env(env, "PAPERBOT_DEV_GUILD_ID"):
+        guild = _int(raw, "PAPERBOT_DEV_GUILD_ID", problems, minimum=1)
+        if guild is not None:
+            values["dev_guild_id"] = guild
+    if raw := _env(env, "PAPERBOT_LOG_LEVEL"):
+        level = raw.upper()
+        if level not in _LOG_LEVELS:
+            problems.append(f"PAPERBOT_LOG_LEVEL must be one of {', '.join(_LOG_LEVELS)}, not {raw!r}")
+        else:
+            values["log_level"] = level
+    if raw := _env(env, "PAPERBOT_SEARCH_COOLDOWN"):
+        # "uses/seconds", e.g. 5/3 = five searches per three seconds per member
+        m = re.fullmatch(r"(\d+)\s*/\s*(\d+(?:\.\d+)?)", raw)
+        if not m or int(m.group(1)) < 1:
+            problems.append(f"PAPERBOT_SEARCH_COOLDOWN must look like 5/3 (uses/seconds), not {raw!r}")
+        else:
+            values["search_cooldown_uses"] = int(m.group(1))
+            values["search_cooldown_seconds"] = float(m.group(2))
+
+    for name, key in (
+        ("PAPERBOT_REFRESH", "refresh_enabled"),
+        ("PAPERBOT_REFRESH_HF", "refresh_hf"),
+        ("PAPERBOT_REFRESH_ARXIV", "refresh_arxiv"),
+    ):
+        if raw := _env(env, name):
+            values[key] = _bool(raw, name, problems)
+    if raw := _env(env, "PAPERBOT_REFRESH_MINUTES"):
+        minutes = _int(raw, "PAPERBOT_REFRESH_MINUTES", problems, minimum=5)
+        if minutes is not None:
+            values["refresh_interval_minutes"] = minutes
+    if raw := _env(env, "PAPERBOT_ARXIV_CATEGORIES"):
+        cats = tuple(c for c in re.split(r"[\s,]+", raw) if c)
+        bad = [c for c in cats if not re.fullmatch(r"[a-z-]+(\.[A-Za-z-]+)?", c)]
+        if bad:
+            problems.append(
+                f"PAPERBOT_ARXIV_CATEGORIES has invalid categories: {', '.join(bad)} (e.g. cs.LG)"
+            )
+        else:
+            values["arxiv_categories"] = cats
+    for name, key in (("PAPERBOT_HF_API", "hf_api_base"), ("PAPERBOT_ARXIV_API", "arxiv_api_base")):
+        if raw := _env(env, name):
+            if not re.match(r"^https?://[^\s/]+", raw):
+                problems.append(f"{name} must be an http(s) URL, not {raw!r}")
+            else:
+                values[key] = raw.rstrip("/")
+    if raw := _env(env, "PAPERBOT_ALERTS_DAILY_CAP"):
+        cap = _int(raw, "PAPERBOT_ALERTS_DAILY_CAP", problems, minimum=1)
+        if cap is not None:
+            values["alerts_daily_cap"] = cap
+    if raw := _env(env, "PAPERBOT_CONTACT"):
+        values["contact"] = raw
+
+    if problems:
+        raise SettingsError(problems)
+    return Settings(**values)  # type: ignore[arg-type]

@@ -1,0 +1,145 @@
+"""The arXiv metadata snapshot (Kaggle "Cornell-University/arxiv"): JSON lines, streamed.
+
+One record a line with keys ``id, submitter, authors, title, comments, journal-ref, doi,
+report-no, categories, license, abstract, versions[{version, created}], update_date,
+authors_parsed``. The full file is 4-5 GB, so this module never holds more than one line, and
+the per-record work is kept to ``json.loads`` plus a few string operations (no regexes besides
+the id check, no ``email.utils`` unless a date is unusual).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from datetime import date
+from email.utils import parsedate_tz
+from typing import Any
+
+from bot.ingest._common import Item, NumberedLines, RecordError, json_error, squash
+from bot.models import SOURCE_ARXIV_SNAPSHOT, Paper, normalize_arxiv_id
+
+__all__ = ["iter_papers", "parse_lines", "parse_record"]
+
+_MONTHS = {
+    m: i
+    for i, m in enumerate(
+        ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1
+    )
+}
+_REQUIRED = ("id", "title", "abstract", "categories", "versions", "authors_parsed")
+
+
+def iter_papers(lines: Iterable[str]) -> Iterator[Item]:
+    """Papers from snapshot lines (blank lines skipped), a :class:`RecordError` per bad line."""
+    return parse_lines(enumerate(lines, 1))
+
+
+def parse_lines(numbered: NumberedLines) -> Iterator[Item]:
+    """Like :func:`iter_papers`, over ``(line number, text)`` pairs (errors passed through)."""
+    loads = json.loads
+    for item in numbered:
+        if isinstance(item, RecordError):
+            yield item
+            continue
+        lineno, line = item
+        try:
+            record = loads(line)
+        except json.JSONDecodeError as exc:
+            if line.isspace() or not line:
+                continue
+            yield RecordError(lineno, json_error(exc))
+            continue
+        yield parse_record(record, lineno)
+
+
+def parse_record(record: Any, line: int = 0) -> Item:
+    """One decoded snapshot record -> :class:`Paper` (or :class:`RecordError` saying why not)."""
+    if type(record) is not dict:
+        return RecordError(line, "record is not a JSON object")
+    try:
+        raw_id = record["id"]
+        title = record["title"]
+        abstract = record["abstract"]
+        categories = record["categories"]
+        versions = record["versions"]
+        parsed = record["authors_parsed"]
+    except KeyError:
+        missing = next(k for k in _REQUIRED if k not in record)
+        return RecordError(line, f"missing '{missing}'", _str_or_none(record.get("id")))
+
+    arxiv_id = normalize_arxiv_id(raw_id) if type(raw_id) is str else None
+    if arxiv_id is None:
+        return RecordError(line, f"'id' is not an arXiv id: {raw_id!r}")
+    if type(title) is not str:
+        return RecordError(line, "'title' must be a string", arxiv_id)
+    title = " ".join(title.split())
+    if not title:
+        return RecordError(line, "missing 'title' (empty)", arxiv_id)
+    if type(abstract) is not str:
+        return RecordError(line, "'abstract' must be a string", arxiv_id)
+    if type(categories) is not str:
+        return RecordError(line, "'categories' must be a space separated string", arxiv_id)
+
+    published = _first_version_date(versions)
+    if published is None:
+        return RecordError(line, "'versions' has no valid v1 'created' date", arxiv_id)
+
+    authors: list[str] = []
+    try:
+        for entry in parsed:
+            if type(entry) is not list:
+                raise TypeError
+            last = entry[0]
+            first = entry[1]
+            suffix = entry[2] if len(entry) > 2 else ""
+            if first:
+                name = first + " " + last + " " + suffix if suffix else first + " " + last
+            else:
+                name = last + " " + suffix if suffix else last
+            name = name.strip()
+            if name:
+                authors.append(name)
+    except (TypeError, IndexError, KeyError, AttributeError):
+        return RecordError(line, "'authors_parsed' must be a list of [last, first, suffix]", arxiv_id)
+
+    return Paper.create(
+        title=title,
+        arxiv_id=arxiv_id,
+        abstract=squash(abstract),
+        authors=authors,
+        published=published,
+        categories=categories.split(),
+        source=SOURCE_ARXIV_SNAPSHOT,
+    )
+
+
+def _first_version_date(versions: object) -> date | None:
+    """The date (UTC) of the v1 ``created`` stamp, e.g. ``Mon, 2 Apr 2007 19:18:42 GMT``."""
+    if type(versions) is not list or not versions:
+        return None
+    first = versions[0]
+    if type(first) is not dict:
+        return None
+    if first.get("version") != "v1":
+        first = next(
+            (v for v in versions if type(v) is dict and v.get("version") == "v1"), first
+        )
+    created = first.get("created")
+    if type(created) is not str:
+        return None
+    parts = created.split()
+    try:
+        return date(int(parts[3]), _MONTHS[parts[2]], int(parts[1]))
+    except (IndexError, KeyError, ValueError):
+        pass
+    fields = parsedate_tz(created)  # unusual spelling: let the RFC 2822 parser try
+    if fields is None:
+        return None
+    try:
+        return date(fields[0], fields[1], fields[2])
+    except ValueError:
+        return None
+
+
+def _str_or_none(value: object) -> str | None:
+    return value if isinstance(value, str) else None

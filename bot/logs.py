@@ -1,0 +1,42 @@
+"""Logging set-up for the bot and the CLI: one format, quiet libraries, no secrets."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+_SECRETS: set[str] = set()
+
+
+class RedactSecrets(logging.Filter):
+    """Replace any registered secret (the bot token) in a log record's final text."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not _SECRETS:
+            return True
+        message = record.getMessage()
+        redacted = message
+        for secret in _SECRETS:
+            redacted = redacted.replace(secret, "[token redacted]")
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        return True
+
+
+def register_secret(value: str) -> None:
+    if len(value) >= 8:
+        _SECRETS.add(value)
+
+
+def setup_logging(level: str = "INFO") -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%Y-%m-%d %H:%M:%S")
+    )
+    handler.addFilter(RedactSecrets())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    # discord.http logs every request at DEBUG and rate limits at WARNING; keep INFO readable.
+    logging.getLogger("discord.http").setLevel(max(logging.INFO, logging.getLevelName(level)))
+    logging.getLogger("discord.gateway").setLevel(max(logging.INFO, logging.getLevelName(level)))

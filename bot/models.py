@@ -1,0 +1,234 @@
+"""The canonical paper record, and the rules that identify and merge papers.
+
+Pure Python: no I/O, no SQL, no Discord. Importers produce :class:`Paper` objects, the store
+persists them, search and cards read them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+# Sources, from least to most authoritative for bibliographic fields (title, abstract, authors,
+# categories, dates). Social fields (upvotes, trending rank, AI summary) come from Hugging Face.
+SOURCE_HF_PAGE = "hf-page"
+SOURCE_HF_DAILY = "hf-daily"
+SOURCE_USER = "jsonl"
+SOURCE_ARXIV_API = "arxiv-api"
+SOURCE_ARXIV_SNAPSHOT = "arxiv-snapshot"
+SOURCES: tuple[str, ...] = (
+    SOURCE_HF_PAGE,
+    SOURCE_HF_DAILY,
+    SOURCE_USER,
+    SOURCE_ARXIV_API,
+    SOURCE_ARXIV_SNAPSHOT,
+)
+_AUTHORITY = {name: i for i, name in enumerate(SOURCES)}
+
+_FULL_NEW = re.compile(r"^(?:arxiv:)?(\d{4}\.\d{4,5})(v\d+)?$", re.ASCII | re.IGNORECASE)
+_FULL_OLD = re.compile(r"^(?:arxiv:)?([a-z][a-z-]*(?:\.[a-z]{2})?/\d{7})(v\d+)?$", re.ASCII | re.IGNORECASE)
+
+TITLE_ID_PREFIX = "t-"
+
+
+def normalize_arxiv_id(value: str) -> str | None:
+    """Return the arXiv id without version, or None when *value* is not an arXiv id.
+
+    ``2202.12139v2`` -> ``2202.12139``; ``arXiv:hep-th/0601001v1`` -> ``hep-th/0601001``.
+    """
+    text = value.strip()
+    m = _FULL_NEW.match(text)
+    if m:
+        return m.group(1)
+    m = _FULL_OLD.match(text)
+    if m:
+        archive, _, number = m.group(1).partition("/")
+        # Archive names are lower case; the subject class (math.CO) keeps its capitals.
+        head, dot, sub = archive.partition(".")
+        return f"{head.lower()}{dot}{sub.upper()}/{number}"
+    return None
+
+
+_URL_ID = re.compile(
+    r"(?:arxiv\.org/(?:abs|pdf|html)/|huggingface\.co/papers/|hf\.co/papers/)"
+    r"([a-z][a-z-]*(?:\.[A-Z]{2})?/\d{7}|\d{4}\.\d{4,5})(?:v\d+)?",
+    re.IGNORECASE,
+)
+
+
+def find_arxiv_id(text: str) -> str | None:
+    """The arXiv id named by *text*: a bare id or an arXiv / Hugging Face paper URL."""
+    text = text.strip()
+    direct = normalize_arxiv_id(text)
+    if direct:
+        return direct
+    m = _URL_ID.search(text)
+    return normalize_arxiv_id(m.group(1)) if m else None
+
+
+def fold(text: str) -> str:
+    """Unicode-fold text for matching: NFKD, drop combining marks, casefold ("Itô" -> "ito")."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    return stripped.casefold()
+
+
+_NON_WORD = re.compile(r"[\W_]+", re.UNICODE)
+
+
+def title_key(title: str) -> str:
+    """A normalised title used to recognise the same paper across sources."""
+    return _NON_WORD.sub(" ", fold(title)).strip()
+
+
+def title_id(title: str) -> str:
+    """A stable id for a paper without an arXiv id, derived from its normalised title."""
+    digest = hashlib.sha1(title_key(title).encode("utf-8")).hexdigest()[:12]
+    return f"{TITLE_ID_PREFIX}{digest}"
+
+
+def clean_text(text: str) -> str:
+    """Collapse hard wraps and runs of white space into single spaces."""
+    return " ".join(text.split())
+
+
+@dataclass(slots=True)
+class Paper:
+    """One paper, as the store keeps it. ``id`` is the arXiv id (no version) or a title id."""
+
+    id: str
+    title: str
+    abstract: str = ""
+    authors: list[str] = field(default_factory=list)
+    published: date | None = None
+    categories: list[str] = field(default_factory=list)
+    url_abs: str | None = None
+    url_pdf: str | None = None
+    url_code: str | None = None
+    url_project: str | None = None
+    url_hf: str | None = None
+    source: str = SOURCE_USER
+    source_rank: int | None = None
+    upvotes: int | None = None
+    ai_summary: str | None = None
+    ai_keywords: list[str] = field(default_factory=list)
+
+    @property
+    def arxiv_id(self) -> str | None:
+        return None if self.id.startswith(TITLE_ID_PREFIX) else self.id
+
+    @property
+    def key(self) -> str:
+        return title_key(self.title)
+
+    @classmethod
+    def create(cls, *, title: str, arxiv_id: str | None = None, **fields: Any) -> Paper:
+        """Build a paper, deriving its id (and arXiv links) from *arxiv_id* or the title."""
+        title = clean_text(title)
+        norm = normalize_arxiv_id(arxiv_id) if arxiv_id else None
+        paper = cls(id=norm or title_id(title), title=title, **fields)
+        if norm:
+            paper.url_abs = paper.url_abs or f"https://arxiv.org/abs/{norm}"
+            paper.url_pdf = paper.url_pdf or f"https://arxiv.org/pdf/{norm}"
+            paper.url_hf = paper.url_hf or f"https://huggingface.co/papers/{norm}"
+        return paper
+
+    def to_dict(self) -> dict[str, Any]:
+        """The canonical JSON form (also the input format of the ``jsonl`` importer)."""
+        data = dataclasses.asdict(self)
+        data["published"] = self.published.isoformat() if self.published else None
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Paper:
+        """Inverse of :meth:`to_dict`. Raises ``ValueError`` with a readable reason."""
+        if not isinstance(data, dict):
+            raise ValueError("record is not a JSON object")
+        title = data.get("title")
+        if not isinstance(title, str) or not title.strip():
+            raise ValueError("missing 'title'")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"unknown field(s): {', '.join(sorted(unknown))}")
+        values = {k: v for k, v in data.items() if k not in ("id", "title")}
+        published = values.get("published")
+        if published is not None:
+            if not isinstance(published, str):
+                raise ValueError("'published' must be a YYYY-MM-DD string")
+            try:
+                values["published"] = date.fromisoformat(published[:10])
+            except ValueError:
+                raise ValueError(f"'published' is not a date: {published!r}") from None
+        for name in ("authors", "categories", "ai_keywords"):
+            if name in values and not (
+                isinstance(values[name], list) and all(isinstance(x, str) for x in values[name])
+            ):
+                raise ValueError(f"'{name}' must be a list of strings")
+        for name in ("source_rank", "upvotes"):
+            v = values.get(name)
+            if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 0):
+                raise ValueError(f"'{name}' must be a non-negative integer")
+        for name in (
+            "abstract",
+            "url_abs",
+            "url_pdf",
+            "url_code",
+            "url_project",
+            "url_hf",
+            "source",
+            "ai_summary",
+        ):
+            v = values.get(name)
+            if v is not None and not isinstance(v, str):
+                raise ValueError(f"'{name}' must be a string")
+        raw_id = data.get("id")
+        if raw_id is not None and not isinstance(raw_id, str):
+            raise ValueError("'id' must be a string")
+        arxiv = normalize_arxiv_id(raw_id) if raw_id else None
+        values.setdefault("source", SOURCE_USER)
+        paper = cls.create(title=title, arxiv_id=arxiv, **values)
+        if raw_id and not arxiv:
+            paper.id = raw_id.strip()
+        return paper
+
+
+_BIBLIO = ("title", "abstract", "authors", "published", "categories", "url_abs", "url_pdf")
+_SOCIAL = ("source_rank", "upvotes", "ai_summary", "ai_keywords", "url_hf")
+_LINKS = ("url_code", "url_project")
+
+
+def _empty(value: object) -> bool:
+    return value is None or value == "" or value == []
+
+
+def merge(existing: Paper, incoming: Paper) -> Paper:
+    """Merge two records of the same paper into a new one.
+
+    Bibliographic fields come from the more authoritative source (arXiv over Hugging Face),
+    social fields (upvotes, trending rank, AI summary) from the source that has them, the
+    newer import winning between equals. An arXiv id always replaces a title-derived id.
+    Empty values never overwrite known ones.
+    """
+    result = dataclasses.replace(existing)
+    incoming_wins = _AUTHORITY.get(incoming.source, 0) >= _AUTHORITY.get(existing.source, 0)
+    for name in _BIBLIO:
+        new = getattr(incoming, name)
+        if _empty(new):
+            continue
+        if incoming_wins or _empty(getattr(existing, name)):
+            setattr(result, name, new)
+    for name in _SOCIAL + _LINKS:
+        new = getattr(incoming, name)
+        if not _empty(new):
+            setattr(result, name, new)
+    if incoming.arxiv_id and not existing.arxiv_id:
+        result.id = incoming.id
+    if incoming_wins:
+        result.source = incoming.source
+    return result
