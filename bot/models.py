@@ -190,11 +190,16 @@ class Paper:
         raw_id = data.get("id")
         if raw_id is not None and not isinstance(raw_id, str):
             raise ValueError("'id' must be a string")
+        raw_id = raw_id.strip() if raw_id else None
         arxiv = normalize_arxiv_id(raw_id) if raw_id else None
+        # null means "not given" for the two non-optional string fields
+        for name in ("abstract", "source"):
+            if name in values and values[name] is None:
+                del values[name]
         values.setdefault("source", SOURCE_USER)
         paper = cls.create(title=title, arxiv_id=arxiv, **values)
         if raw_id and not arxiv:
-            paper.id = raw_id.strip()
+            paper.id = raw_id
         return paper
 
 

@@ -8,7 +8,7 @@ import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date
-from typing import IO, TypeAlias
+from typing import TypeAlias
 
 from bot.models import Paper
 
@@ -52,7 +52,7 @@ READ_ERRORS = (OSError, EOFError, zlib.error)
 BOM = "\ufeff"
 
 
-def numbered_lines(stream: IO[bytes], name: str) -> Iterator[tuple[int, str] | RecordError]:
+def numbered_lines(stream: Iterable[bytes], name: str) -> Iterator[tuple[int, str] | RecordError]:
     """Decode a binary stream line by line (UTF-8), streaming.
 
     A line that is not valid UTF-8 becomes a :class:`RecordError`; a stream that cannot be read

@@ -1,0 +1,149 @@
+"""Card building: content, escaping, and Discord's embed limits on hostile records."""
+
+from datetime import date
+
+import discord
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from bot import cards
+from bot.models import Paper
+
+
+def assert_within_limits(embed: discord.Embed) -> None:
+    data = embed.to_dict()
+    assert len(data.get("title", "")) <= 256
+    assert len(data.get("description", "")) <= 4096
+    fields = data.get("fields", [])
+    assert len(fields) <= 25
+    for f in fields:
+        assert 0 < len(f["name"]) <= 256
+        assert 0 < len(f["value"]) <= 1024
+    assert len(data.get("footer", {}).get("text", "")) <= 2048
+    assert len(data.get("author", {}).get("name", "")) <= 256
+    assert len(embed) <= 6000
+    if "url" in data:
+        assert data["url"].startswith(("http://", "https://"))
+
+
+def test_card_shows_every_known_part() -> None:
+    paper = Paper.create(
+        title="Attention Is All You Need",
+        arxiv_id="1706.03762v7",
+        abstract="The dominant sequence transduction models " * 60,
+        authors=[f"Author {i}" for i in range(12)],
+        published=date(2017, 6, 12),
+        categories=["cs.CL", "cs.LG"],
+        url_code="https://github.com/tensorflow/tensor2tensor",
+        upvotes=7,
+    )
+    embed = cards.paper_embed(paper, context="Trending today")
+    assert embed.title == "Attention Is All You Need"
+    assert embed.url == "https://arxiv.org/abs/1706.03762"
+    assert embed.description is not None
+    assert len(embed.description) <= cards.CARD_ABSTRACT_CHARS
+    assert embed.description.endswith("…") and not embed.description.endswith(" …")
+    fields = {f.name: f.value for f in embed.fields}
+    assert fields["Authors"].endswith("and 4 more")
+    assert fields["Published"] == "12 Jun 2017"
+    assert fields["Categories"] == "cs.CL, cs.LG"
+    links = fields["Links"]
+    for label in ("Abstract", "PDF", "Code", "Hugging Face"):
+        assert f"[{label}](" in links
+    assert "Project" not in links
+    assert embed.author.name == "Trending today"
+    assert embed.footer.text == "arXiv 1706.03762"
+    assert_within_limits(embed)
+
+
+def test_markdown_and_mentions_in_paper_text_are_inert() -> None:
+    paper = Paper.create(
+        title="@everyone **bold** [click](https://evil.example) <@123>",
+        abstract="@here `code` ||spoiler|| _x_",
+        authors=["@everyone"],
+        url_abs="javascript:alert(1)",
+        url_code="https://github.com/x/y)[owned](https://evil.example",
+        url_project="https://example.org/has space",
+    )
+    embed = cards.paper_embed(paper)
+    assert embed.url is None  # not an http(s) link
+    assert "@everyone" not in (embed.title or "")
+    assert "\\*\\*bold\\*\\*" in (embed.title or "")
+    assert "\\[click](" in (embed.title or "")  # escaped: no masked link
+    assert "@here" not in (embed.description or "")
+    links = next(f.value for f in embed.fields if f.name == "Links")
+    # The parenthesis in the hostile URL is encoded, so the Markdown link cannot be broken out of.
+    assert ")" not in links.split("](", 1)[1][:-1]
+    assert "Project" not in links  # a URL with white space is dropped
+
+
+def test_truncate_cuts_on_a_word_boundary() -> None:
+    assert cards.truncate("short", 10) == "short"
+    assert cards.truncate("alpha beta gamma delta", 12) == "alpha beta…"
+    assert len(cards.truncate("x" * 500, 100)) == 100
+    assert cards.truncate("abc", 0) == ""
+
+
+def test_fit_embed_repairs_an_oversized_embed_built_elsewhere() -> None:
+    embed = discord.Embed(title="t" * 300, description="d " * 3000)
+    for i in range(30):
+        embed.add_field(name=f"n{i}" * 100, value="v" * 2000)
+    embed.set_footer(text="f" * 3000)
+    cards.fit_embed(embed)
+    assert_within_limits(embed)
+    assert len(embed.fields) >= 1
+
+
+def test_fit_embeds_keeps_a_message_under_6000_characters() -> None:
+    big = [discord.Embed(title="t", description="w " * 2000) for _ in range(12)]
+    fitted = cards.fit_embeds(big)
+    assert len(fitted) <= 10
+    assert sum(len(e) for e in fitted) <= 6000
+
+
+def test_list_embed_numbers_papers_and_links_titles() -> None:
+    papers = [Paper.create(title=f"Paper {i}", arxiv_id=f"2401.0000{i}") for i in range(1, 4)]
+    embed = cards.list_embed("Trending", papers, start=4)
+    assert embed.description is not None
+    assert "**4.** [Paper 1](https://arxiv.org/abs/2401.00001)" in embed.description
+    assert "**6.**" in embed.description
+    assert_within_limits(embed)
+
+
+hostile_text = st.text(
+    alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=12000
+) | st.sampled_from(["@everyone", "*" * 5000, "[a](b)" * 1000, "\\" * 3000, "🧪" * 4000, ""])
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    title=hostile_text.filter(lambda t: t.strip() != ""),
+    abstract=hostile_text,
+    authors=st.lists(hostile_text, max_size=300),
+    categories=st.lists(hostile_text, max_size=50),
+    url=st.one_of(st.none(), hostile_text, st.just("https://x.org/" + "a" * 3000)),
+    context=st.one_of(st.none(), hostile_text),
+)
+def test_any_paper_gives_a_valid_card(
+    title: str, abstract: str, authors: list[str], categories: list[str], url: str | None, context: str | None
+) -> None:
+    paper = Paper(
+        id="t-x", title=title, abstract=abstract, authors=authors, categories=categories,
+        url_abs=url, url_pdf=url, url_code=url, url_project=url, url_hf=url, upvotes=10**9,
+    )
+    embed = cards.paper_embed(paper, context=context)
+    assert_within_limits(embed)
+    embed.to_dict()  # serialisable as Discord expects
+
+
+@given(st.lists(hostile_text.filter(lambda t: t.strip() != ""), min_size=1, max_size=15))
+@settings(max_examples=30, deadline=None)
+def test_any_list_gives_a_valid_embed(titles: list[str]) -> None:
+    papers = [Paper(id=f"t-{i}", title=t, authors=[t], url_abs="https://a.b/" + str(i)) for i, t in enumerate(titles)]
+    assert_within_limits(cards.list_embed("x" * 300, papers, description="d" * 5000))
+
+
+@given(hostile_text)
+def test_choice_labels_fit_discord(text: str) -> None:
+    label = cards.choice_label(text)
+    assert 1 <= len(label) <= 100

@@ -1,0 +1,89 @@
+from pathlib import Path
+
+import pytest
+
+from bot.config import Secret, SettingsError, check_token, load_settings
+
+GOOD_TOKEN = "MTIzNDU2Nzg5MDEyMzQ1Njc4OQ.GAbCdE.abcdefghijklmnopqrstuvwxyz012345678"
+
+
+def test_defaults_need_nothing_but_a_token() -> None:
+    s = load_settings({"DISCORD_TOKEN": GOOD_TOKEN}, require_token=True)
+    assert s.token.get() == GOOD_TOKEN
+    assert s.database.name == "paperbot.db"
+    assert s.data_dir.name == "data"
+    assert s.log_level == "INFO"
+    assert s.refresh_hf is True and s.refresh_arxiv is False
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    env = {
+        "DISCORD_TOKEN": "",
+        "PAPERBOT_DEV_GUILD_ID": "abc",
+        "PAPERBOT_LOG_LEVEL": "loud",
+        "PAPERBOT_SEARCH_COOLDOWN": "fast",
+        "PAPERBOT_REFRESH": "maybe",
+        "PAPERBOT_REFRESH_MINUTES": "1",
+        "PAPERBOT_ARXIV_CATEGORIES": "cs.LG, not a category!",
+        "PAPERBOT_HF_API": "ftp://x",
+    }
+    with pytest.raises(SettingsError) as info:
+        load_settings(env, require_token=True)
+    problems = info.value.problems
+    assert len(problems) == 8
+    text = str(info.value)
+    for name in env:
+        assert name in text
+
+
+def test_values_are_parsed() -> None:
+    s = load_settings(
+        {
+            "PAPERBOT_DATABASE": "/tmp/x/pb.db",
+            "PAPERBOT_DEV_GUILD_ID": "123",
+            "PAPERBOT_LOG_LEVEL": "debug",
+            "PAPERBOT_SEARCH_COOLDOWN": "2/10",
+            "PAPERBOT_REFRESH_ARXIV": "yes",
+            "PAPERBOT_ARXIV_CATEGORIES": "cs.LG math.CO",
+            "PAPERBOT_HF_API": "http://127.0.0.1:9999/",
+        }
+    )
+    assert s.database == Path("/tmp/x/pb.db")
+    assert s.dev_guild_id == 123
+    assert s.log_level == "DEBUG"
+    assert (s.search_cooldown_uses, s.search_cooldown_seconds) == (2, 10.0)
+    assert s.refresh_arxiv is True
+    assert s.arxiv_categories == ("cs.LG", "math.CO")
+    assert s.hf_api_base == "http://127.0.0.1:9999"
+
+
+def test_dotenv_file_is_read_and_environment_wins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text(f"DISCORD_TOKEN={GOOD_TOKEN}\nPAPERBOT_LOG_LEVEL=ERROR\n")
+    monkeypatch.setenv("PAPERBOT_LOG_LEVEL", "WARNING")
+    s = load_settings(env_file=env_file, require_token=True)
+    assert s.token.get() == GOOD_TOKEN
+    assert s.log_level == "WARNING"
+
+
+@pytest.mark.parametrize(
+    ("token", "fragment"),
+    [
+        ("", "not set"),
+        ("Bot " + GOOD_TOKEN, "without the 'Bot ' prefix"),
+        ("hunter2", "does not look like a bot token"),
+    ],
+)
+def test_bad_tokens_are_explained_without_echoing_them(token: str, fragment: str) -> None:
+    why = check_token(token)
+    assert why is not None and fragment in why
+    if token:
+        assert token not in why
+    assert check_token(GOOD_TOKEN) is None
+
+
+def test_the_token_never_shows_in_repr() -> None:
+    s = load_settings({"DISCORD_TOKEN": GOOD_TOKEN})
+    assert GOOD_TOKEN not in repr(s)
+    assert GOOD_TOKEN not in str(s.token)
+    assert "********" in repr(Secret("x"))
