@@ -73,19 +73,21 @@ def embed_errors(embed: JSON, path: tuple[str | int, ...]) -> tuple[list[FieldEr
     fields = embed.get("fields") or []
     if len(fields) > 25:
         errors.append(
-            FieldError(
-                (*path, "fields"), "BASE_TYPE_MAX_LENGTH", "Must be 25 or fewer in length."
-            )
+            FieldError((*path, "fields"), "BASE_TYPE_MAX_LENGTH", "Must be 25 or fewer in length.")
         )
     for i, f in enumerate(fields):
         name, value = f.get("name"), f.get("value")
         if name is None or name == "":
             errors.append(
-                FieldError((*path, "fields", i, "name"), "BASE_TYPE_REQUIRED", "This field is required")
+                FieldError(
+                    (*path, "fields", i, "name"), "BASE_TYPE_REQUIRED", "This field is required"
+                )
             )
         if value is None or value == "":
             errors.append(
-                FieldError((*path, "fields", i, "value"), "BASE_TYPE_REQUIRED", "This field is required")
+                FieldError(
+                    (*path, "fields", i, "value"), "BASE_TYPE_REQUIRED", "This field is required"
+                )
             )
         _length(errors, (*path, "fields", i, "name"), name, 256)
         _length(errors, (*path, "fields", i, "value"), value, 1024)
@@ -114,7 +116,9 @@ def component_errors(components: Sequence[JSON], flags: int) -> list[FieldError]
         children = row.get("components") or []
         if row.get("type") != 1:
             errors.append(
-                FieldError(("components", r, "type"), "UNION_TYPE_CHOICES", "Value must be one of {1}.")
+                FieldError(
+                    ("components", r, "type"), "UNION_TYPE_CHOICES", "Value must be one of {1}."
+                )
             )
             continue
         if not 1 <= len(children) <= 5:
@@ -142,7 +146,9 @@ def component_errors(components: Sequence[JSON], flags: int) -> list[FieldError]
             if comp.get("type") == 2:
                 _length(errors, (*p, "label"), comp.get("label"), 80)
                 if comp.get("style") == 5 and not comp.get("url"):
-                    errors.append(FieldError((*p, "url"), "BASE_TYPE_REQUIRED", "This field is required"))
+                    errors.append(
+                        FieldError((*p, "url"), "BASE_TYPE_REQUIRED", "This field is required")
+                    )
             if comp.get("type") == 3:
                 options = comp.get("options") or []
                 if not 1 <= len(options) <= 25:
@@ -168,7 +174,9 @@ def message_errors(payload: JSON) -> list[FieldError]:
     _length(errors, ("content",), content, 2000)
     embeds = payload.get("embeds") or []
     if len(embeds) > 10:
-        errors.append(FieldError(("embeds",), "BASE_TYPE_MAX_LENGTH", "Must be 10 or fewer in length."))
+        errors.append(
+            FieldError(("embeds",), "BASE_TYPE_MAX_LENGTH", "Must be 10 or fewer in length.")
+        )
     total = 0
     for i, embed in enumerate(embeds):
         errs, count = embed_errors(embed, ("embeds", i))
@@ -176,7 +184,9 @@ def message_errors(payload: JSON) -> list[FieldError]:
         total += count
     if total > 6000:
         errors.append(
-            FieldError(("embeds",), "MAX_EMBED_SIZE_EXCEEDED", "Embed size exceeds maximum size of 6000")
+            FieldError(
+                ("embeds",), "MAX_EMBED_SIZE_EXCEEDED", "Embed size exceeds maximum size of 6000"
+            )
         )
     errors.extend(component_errors(payload.get("components") or [], int(payload.get("flags") or 0)))
     return errors
@@ -248,7 +258,9 @@ def _option_errors(
         choices = opt.get("choices") or []
         if len(choices) > 25:
             errors.append(
-                FieldError((*p, "choices"), "BASE_TYPE_MAX_LENGTH", "Must be 25 or fewer in length.")
+                FieldError(
+                    (*p, "choices"), "BASE_TYPE_MAX_LENGTH", "Must be 25 or fewer in length."
+                )
             )
         if choices and opt.get("autocomplete"):
             errors.append(
@@ -313,7 +325,9 @@ def autocomplete_errors(data: JSON) -> list[FieldError]:
         return [FieldError(("data", "choices"), "BASE_TYPE_REQUIRED", "This field is required")]
     if len(choices) > 25:
         errors.append(
-            FieldError(("data", "choices"), "BASE_TYPE_MAX_LENGTH", "Must be 25 or fewer in length.")
+            FieldError(
+                ("data", "choices"), "BASE_TYPE_MAX_LENGTH", "Must be 25 or fewer in length."
+            )
         )
     for i, choice in enumerate(choices):
         _length(errors, ("data", "choices", i, "name"), choice.get("name"), 100, 1)

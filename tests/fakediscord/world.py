@@ -220,19 +220,26 @@ class FakeGuild:
     preferred_locale: str = "en-US"
     #: When True the guild is listed in READY but no GUILD_CREATE is sent (outage).
     unavailable: bool = False
+    #: False = bot was invited without ``applications.commands``: guild command
+    #: routes answer 403 Missing Access (50001).
+    applications_commands_scope: bool = True
 
     @property
     def everyone(self) -> FakeRole:
         return self.roles[self.id]
 
     def text_channels(self) -> list[FakeChannel]:
-        return [c for c in self.channels.values() if c.type == ChannelType.GUILD_TEXT and not c.deleted]
+        return [
+            c for c in self.channels.values() if c.type == ChannelType.GUILD_TEXT and not c.deleted
+        ]
 
     def live_channels(self) -> list[FakeChannel]:
         return [c for c in self.channels.values() if not c.deleted and not c.is_thread]
 
     def live_threads(self) -> list[FakeChannel]:
-        return [c for c in self.channels.values() if not c.deleted and c.is_thread and not c.archived]
+        return [
+            c for c in self.channels.values() if not c.deleted and c.is_thread and not c.archived
+        ]
 
 
 @dataclass
@@ -304,9 +311,7 @@ class World:
     #: ephemeral messages are not in channel history; message id -> payload.
     ephemeral_messages: dict[int, dict[str, Any]] = field(default_factory=dict)
     #: (guild id or None) -> command name/type -> stored command.
-    commands: dict[int | None, dict[tuple[str, int], dict[str, Any]]] = field(
-        default_factory=dict
-    )
+    commands: dict[int | None, dict[tuple[str, int], dict[str, Any]]] = field(default_factory=dict)
     snowflakes: SnowflakeGenerator = field(default_factory=SnowflakeGenerator)
 
     # ----------------------------------------------------------------- lookups
@@ -401,7 +406,9 @@ class World:
         self, name: str, permissions: int = 0, guild: FakeGuild | None = None, **kwargs: Any
     ) -> FakeRole:
         g = guild or self.guild
-        position = kwargs.pop("position", max((r.position for r in g.roles.values()), default=0) + 1)
+        position = kwargs.pop(
+            "position", max((r.position for r in g.roles.values()), default=0) + 1
+        )
         role = FakeRole(
             id=self.snowflakes.next(),
             name=name,
