@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import discord
@@ -19,6 +19,7 @@ from discord.ext import commands
 
 from bot.config import Settings
 from bot.models import Paper
+from bot.schedule.picker import TrendingPicker
 from bot.search import SearchEngine
 from bot.store import Store
 from bot.views import DYNAMIC_ITEMS, reply_private
@@ -28,6 +29,9 @@ log = logging.getLogger(__name__)
 EXTENSIONS: tuple[str, ...] = (
     "bot.cogs.search",
     "bot.cogs.papers",
+    "bot.cogs.alerts",
+    "bot.cogs.refresh",
+    "bot.cogs.daily",
 )
 
 
@@ -96,6 +100,7 @@ class PaperBot(commands.Bot):
         self.settings = settings
         self.store = store
         self.search = SearchEngine(store.db)
+        self.picker = TrendingPicker(store.schedules, self.topic_matches)
         self.auto_sync = auto_sync
 
     async def setup_hook(self) -> None:
@@ -116,8 +121,13 @@ class PaperBot(commands.Bot):
     # -- shared queries used by several cogs ----------------------------------------------
 
     async def trending(self, guild_id: int | None, limit: int) -> list[Paper]:
-        """The top papers for a server (its own votes count), best first."""
-        return await self.store.papers.top_by_source_rank(limit)
+        """The top papers for a server (its own votes count), best first (bot.ranking)."""
+        ranked = await self.picker.ranked_for_guild(guild_id or 0, datetime.now(UTC), limit)
+        return await self.store.papers.get_by_pids([s.pid for s in ranked])
+
+    async def topic_matches(self, topic: str, limit: int) -> list[str]:
+        """Ids of papers matching a daily-post topic, best first."""
+        return await self.search.candidates(topic, limit)
 
     async def refresh_status(self) -> dict[str, datetime]:
         """When each live source was last refreshed successfully."""

@@ -67,11 +67,17 @@ class PapersCog(commands.Cog):
     async def paper_autocomplete(
         self, interaction: discord.Interaction[PaperBot], current: str
     ) -> list[app_commands.Choice[str]]:
-        suggestions = await self.bot.search.autocomplete(current, limit=25)
+        if not current.strip():
+            # Nothing typed yet: suggest what is trending in this server.
+            papers = await self.bot.trending(interaction.guild_id, 25)
+            pairs = [(p.id, p.title) for p in papers]
+        else:
+            suggestions = await self.bot.search.autocomplete(current, limit=25)
+            pairs = [(s.id, s.label) for s in suggestions]
         return [
-            app_commands.Choice(name=cards.choice_label(s.label), value=s.id)
-            for s in suggestions[:25]
-            if len(s.id) <= cards.CHOICE_MAX
+            app_commands.Choice(name=cards.choice_label(label), value=pid)
+            for pid, label in pairs[:25]
+            if len(pid) <= cards.CHOICE_MAX
         ]
 
     # -- /trending, /random -----------------------------------------------------------------

@@ -49,9 +49,9 @@ class ResultsView(discord.ui.View):
         query: str,
         corrected: str | None,
         total: int,
-        timeout: float = VIEW_TIMEOUT,
+        timeout: float | None = None,
     ) -> None:
-        super().__init__(timeout=timeout)
+        super().__init__(timeout=VIEW_TIMEOUT if timeout is None else timeout)
         self.owner_id = owner_id
         self.papers = papers
         self.query = query

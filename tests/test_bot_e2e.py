@@ -1,0 +1,291 @@
+"""The search side of PaperBot end to end: the real bot (discord.py) against the fake Discord.
+
+The bot logs in, syncs its commands (the payload is validated as Discord would), and answers
+INTERACTION_CREATE events for every command, a button, a select and autocomplete; the tests
+assert the exact callback payloads discord.py put on the wire.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.app import PaperBot
+from bot.config import Settings
+from bot.store import Store
+from bot.store.loader import load_file
+from tests.fakediscord import FakeDiscord, payloads
+from tests.fakediscord.payloads import OptionType
+
+pytest_plugins = ("tests.fakediscord.fixtures",)
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(60)]
+
+FIXTURES = Path(__file__).parent / "fixtures"
+Connect = Callable[..., Awaitable[Any]]
+NAME = re.compile(r"^[-_\w]{1,32}$")
+CHANNEL_MESSAGE, DEFERRED, UPDATE_MESSAGE, AUTOCOMPLETE_RESULT = 4, 5, 7, 8
+EPHEMERAL = 64
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[Store]:
+    opened = await Store.open(tmp_path / "bot.db")
+    for name in ("trending-may-28.txt", "daily_papers.sample.json", "arxiv-metadata-oai-snapshot.200.jsonl"):
+        await load_file(opened, FIXTURES / name)
+    yield opened
+    await opened.close()
+
+
+def make_settings(tmp_path: Path) -> Settings:
+    return Settings(database=tmp_path / "bot.db", data_dir=FIXTURES, refresh_enabled=False)
+
+
+@pytest.fixture
+async def bot(store: Store, tmp_path: Path, connect_client: Connect) -> PaperBot:
+    client = PaperBot(make_settings(tmp_path), store)
+    await connect_client(client)
+    return client
+
+
+def option(name: str, value: Any, otype: int = OptionType.STRING) -> dict[str, Any]:
+    return {"name": name, "type": otype, "value": value}
+
+
+def check_command(cmd: dict[str, Any]) -> None:
+    assert NAME.match(cmd["name"]) and cmd["name"] == cmd["name"].lower(), cmd["name"]
+    assert 1 <= len(cmd.get("description", "x")) <= 100
+    for opt in cmd.get("options", []):
+        assert 1 <= opt["type"] <= 11
+        assert NAME.match(opt["name"]) and opt["name"] == opt["name"].lower()
+        assert 1 <= len(opt["description"]) <= 100
+        if opt["type"] in (1, 2):
+            check_command(opt)
+        for choice in opt.get("choices", []):
+            assert 1 <= len(choice["name"]) <= 100
+
+
+async def test_login_syncs_valid_commands_once(
+    store: Store, tmp_path: Path, fake_discord: FakeDiscord, connect_client: Connect
+) -> None:
+    first = PaperBot(make_settings(tmp_path), store)
+    await connect_client(first)
+    puts = fake_discord.requests_for("PUT", re.compile(r"/applications/\d+/commands"))
+    assert len(puts) == 1
+    commands = puts[0].json
+    names = {c["name"] for c in commands}
+    assert {"search", "paper", "trending", "random", "about", "saved"} <= names
+    for cmd in commands:
+        check_command(cmd)
+    search = next(c for c in commands if c["name"] == "search")
+    assert [o["name"] for o in search["options"]] == ["query", "sort", "private"]
+    assert {c["value"] for c in search["options"][1]["choices"]} == {"relevance", "newest", "trending"}
+    assert next(o for o in next(c for c in commands if c["name"] == "paper")["options"])["autocomplete"]
+    await first.close()
+
+    # A restart with the same command tree does not sync again (the hash is in the database).
+    second = PaperBot(make_settings(tmp_path), store)
+    await connect_client(second)
+    assert len(fake_discord.requests_for("PUT", re.compile(r"/applications/\d+/commands"))) == 1
+
+
+async def test_search_pages_with_buttons_and_select(bot: PaperBot, fake_discord: FakeDiscord) -> None:
+    pending = await fake_discord.send_slash_command("search", [option("query", "diffusion")])
+    callback = await pending.wait_callback()
+    assert callback.json["type"] == DEFERRED
+    followup = await pending.wait_followup()
+    body = followup.json
+    assert body["allowed_mentions"] == {"parse": []}
+    embed = body["embeds"][0]
+    assert "diffusion" in (embed["title"] + embed["description"]).lower()
+    assert embed["author"]["name"].startswith("Result 1 of ")
+    rows = body["components"]
+    ids = [c.get("custom_id") for row in rows for c in row["components"]]
+    assert ids[:3] == ["pb:search:prev", "pb:search:pos", "pb:search:next"]
+    assert "pb:search:jump" in ids
+    assert any(i and i.startswith("pb:vote:") for i in ids)
+    prev = rows[0]["components"][0]
+    assert prev["disabled"] is True
+    message = followup.response
+    assert message["id"]
+
+    # ▶ shows result 2, in place.
+    click = await fake_discord.click_button(message, "pb:search:next")
+    reply = await click.wait_callback()
+    assert reply.json["type"] == UPDATE_MESSAGE
+    assert reply.json["data"]["embeds"][0]["author"]["name"].startswith("Result 2 of ")
+    second_title = reply.json["data"]["embeds"][0]["title"]
+    assert second_title != embed["title"]
+
+    # The select jumps to result 4.
+    jump = await fake_discord.choose_select(message, "pb:search:jump", ["3"])
+    reply = await jump.wait_callback()
+    assert reply.json["type"] == UPDATE_MESSAGE
+    assert reply.json["data"]["embeds"][0]["author"]["name"].startswith("Result 4 of ")
+
+    # Someone else cannot page: a short private hint, the message is untouched.
+    other = await fake_discord.click_button(message, "pb:search:next", user="bob")
+    reply = await other.wait_callback()
+    assert reply.json["type"] == CHANNEL_MESSAGE
+    assert reply.json["data"]["flags"] & EPHEMERAL
+    assert "Only the person who searched" in reply.json["data"]["content"]
+
+
+async def test_search_without_results_and_with_typos(bot: PaperBot, fake_discord: FakeDiscord) -> None:
+    pending = await fake_discord.send_slash_command("search", [option("query", "zzqqxx vvwwyy")])
+    body = (await pending.wait_followup()).json
+    assert body["embeds"][0]["title"] == "No results"
+
+    pending = await fake_discord.send_slash_command(
+        "search", [option("query", "difusion modles"), option("private", True, OptionType.BOOLEAN)]
+    )
+    callback = await pending.wait_callback()
+    assert callback.json["data"]["flags"] & EPHEMERAL
+    body = (await pending.wait_followup()).json
+    assert "showing results for" in body["embeds"][0]["author"]["name"]
+
+
+async def test_hostile_query_is_answered_not_crashed(bot: PaperBot, fake_discord: FakeDiscord) -> None:
+    for query in ['"unbalanced', "NEAR(a b", "title:* -x", "@everyone AND OR", "🧪" * 50]:
+        pending = await fake_discord.send_slash_command("search", [option("query", query)])
+        body = (await pending.wait_followup()).json
+        assert body["allowed_mentions"] == {"parse": []}
+        assert body["embeds"], query
+
+
+async def test_paper_autocomplete_and_card(bot: PaperBot, fake_discord: FakeDiscord) -> None:
+    pending = await fake_discord.send_autocomplete("paper", [payloads.focused("paper", "")])
+    reply = await pending.wait_callback()
+    assert reply.json["type"] == AUTOCOMPLETE_RESULT
+    choices = reply.json["data"]["choices"]
+    assert 1 <= len(choices) <= 25
+    assert choices[0]["name"].startswith("ROICtrl")  # empty input: trending first
+    assert all(len(c["name"]) <= 100 and len(c["value"]) <= 100 for c in choices)
+
+    pending = await fake_discord.send_autocomplete("paper", [payloads.focused("paper", "ROICt")])
+    choices = (await pending.wait_callback()).json["data"]["choices"]
+    assert choices and choices[0]["name"].startswith("ROICtrl")
+    paper_id = choices[0]["value"]
+
+    pending = await fake_discord.send_slash_command("paper", [option("paper", paper_id)])
+    reply = (await pending.wait_callback()).json
+    assert reply["type"] == CHANNEL_MESSAGE
+    data = reply["data"]
+    assert data["allowed_mentions"] == {"parse": []}
+    assert data["embeds"][0]["title"].startswith("ROICtrl")
+    ids = [c.get("custom_id") for row in data["components"] for c in row["components"]]
+    assert f"pb:vote:{paper_id}" in ids and f"pb:save:{paper_id}" in ids and f"pb:rel:{paper_id}" in ids
+
+
+async def test_vote_save_and_related_buttons(bot: PaperBot, store: Store, fake_discord: FakeDiscord) -> None:
+    pending = await fake_discord.send_slash_command("paper", [option("paper", "0704.0001")])
+    await pending.wait_callback()
+    message = pending.original_message
+    assert message is not None
+
+    vote = await fake_discord.click_button(message, "pb:vote:0704.0001")
+    data = (await vote.wait_callback()).json["data"]
+    assert data["flags"] & EPHEMERAL and "Vote counted" in data["content"]
+    assert await store.social.vote_count(int(payloads_guild(fake_discord)), "0704.0001") == 1
+    again = await fake_discord.click_button(message, "pb:vote:0704.0001")
+    assert "taken back" in (await again.wait_callback()).json["data"]["content"]
+
+    save = await fake_discord.click_button(message, "pb:save:0704.0001")
+    assert "Saved" in (await save.wait_callback()).json["data"]["content"]
+    listing = await fake_discord.send_slash_command("saved", [{"name": "list", "type": OptionType.SUB_COMMAND, "options": []}])
+    data = (await listing.wait_callback()).json["data"]
+    assert data["flags"] & EPHEMERAL
+    assert "Calculation of prompt diphoton production" in data["embeds"][0]["description"]
+
+    related = await fake_discord.click_button(message, "pb:rel:0704.0001")
+    assert (await related.wait_callback()).json["type"] == DEFERRED
+    body = (await related.wait_followup()).json
+    assert body["embeds"][0]["title"].startswith("Related to:")
+    assert "0704.0001)" not in body["embeds"][0]["description"]
+
+
+def payloads_guild(fake: FakeDiscord) -> int:
+    return int(fake.interaction_context().guild_id or 0)
+
+
+async def test_trending_random_and_about(bot: PaperBot, fake_discord: FakeDiscord) -> None:
+    pending = await fake_discord.send_slash_command("trending", [option("count", 3, OptionType.INTEGER)])
+    data = (await pending.wait_callback()).json["data"]
+    description = data["embeds"][0]["description"]
+    assert description.count("**") == 6 and "ROICtrl" in description.split("\n")[0]
+
+    pending = await fake_discord.send_slash_command("random")
+    data = (await pending.wait_callback()).json["data"]
+    assert data["embeds"][0]["title"]
+
+    pending = await fake_discord.send_slash_command("about")
+    data = (await pending.wait_callback()).json["data"]
+    assert data["flags"] & EPHEMERAL
+    assert "papers in the store" in data["embeds"][0]["description"]
+
+
+async def test_rate_limited_and_failing_discord_are_retried(bot: PaperBot, fake_discord: FakeDiscord) -> None:
+    fake_discord.rate_limit_next("POST", "/interactions/{id}/{token}/callback", retry_after=0.2)
+    pending = await fake_discord.send_slash_command("random")
+    callbacks = await fake_discord.wait_for_requests(
+        "POST", re.compile(r"/interactions/\d+/[^/]+/callback"), count=2, timeout=5
+    )
+    assert callbacks[0].status == 429 and callbacks[1].status in (200, 204)
+    assert (await pending.wait_callback()).json["type"] == CHANNEL_MESSAGE
+
+    fake_discord.fail_next("POST", "/webhooks/{app}/{token}", status=500)
+    pending = await fake_discord.send_slash_command("search", [option("query", "diffusion")])
+    followups = await fake_discord.wait_for_requests(
+        "POST", re.compile(r"/webhooks/\d+/[^/]+$"), count=2, timeout=10
+    )
+    assert followups[0].status == 500 and followups[-1].status == 200
+
+
+async def test_expired_results_view_disables_paging(
+    bot: PaperBot, fake_discord: FakeDiscord, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import bot.cogs.search as search_cog
+
+    monkeypatch.setattr(search_cog, "VIEW_TIMEOUT", 0.3)
+    pending = await fake_discord.send_slash_command("search", [option("query", "diffusion")])
+    followup = await pending.wait_followup()
+    message_id = followup.response["id"]
+    edit = await fake_discord.wait_for_request(
+        "PATCH", re.compile(rf"/webhooks/\d+/[^/]+/messages/{message_id}"), timeout=5
+    )
+    components = {
+        c["custom_id"]: c for row in edit.json["components"] for c in row["components"] if "custom_id" in c
+    }
+    assert components["pb:search:prev"]["disabled"] and components["pb:search:next"]["disabled"]
+    assert components["pb:search:jump"]["disabled"]
+    # The card's own buttons keep working after the paging expired.
+    vote_id = next(k for k in components if k.startswith("pb:vote:"))
+    assert not components[vote_id].get("disabled", False)
+    vote = await fake_discord.click_button(followup.response, vote_id)
+    assert "Vote counted" in (await vote.wait_callback()).json["data"]["content"]
+
+
+async def test_dropped_gateway_is_resumed(bot: PaperBot, fake_discord: FakeDiscord) -> None:
+    await fake_discord.drop_gateway()
+    await fake_discord.wait_for_gateway_connections(2, timeout=10)
+    await asyncio.sleep(0.2)
+    pending = await fake_discord.send_slash_command("random")
+    assert (await pending.wait_callback(timeout=10)).json["type"] == CHANNEL_MESSAGE
+    assert fake_discord.gateway.identify_count == 1 and fake_discord.gateway.resume_count >= 1
+
+
+async def test_cooldown_answers_privately(store: Store, tmp_path: Path, fake_discord: FakeDiscord, connect_client: Connect) -> None:
+    settings = replace(make_settings(tmp_path), search_cooldown_uses=1, search_cooldown_seconds=60)
+    client = PaperBot(settings, store)
+    await connect_client(client)
+    first = await fake_discord.send_slash_command("search", [option("query", "graph")])
+    await first.wait_followup()
+    second = await fake_discord.send_slash_command("search", [option("query", "graph")])
+    data = (await second.wait_callback()).json
+    assert data["type"] == CHANNEL_MESSAGE and data["data"]["flags"] & EPHEMERAL
+    assert "Slow down" in data["data"]["content"]
