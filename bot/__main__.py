@@ -45,7 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="PaperBot: research papers in your Discord server.",
         epilog="Settings come from the environment and .env (see .env.example).",
     )
-    parser.add_argument("--env-file", type=Path, help="read settings from this file instead of ./.env")
+    parser.add_argument(
+        "--env-file", type=Path, help="read settings from this file instead of ./.env"
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     sub.add_parser("run", help="import changed files in the data folder, then run the bot")
@@ -70,7 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="print the JSON payload, send nothing")
 
     p = sub.add_parser("fetch", help="import new papers from live sources now")
-    p.add_argument("source", nargs="?", choices=("hf", "arxiv"), help="one source (default: all enabled)")
+    p.add_argument(
+        "source", nargs="?", choices=("hf", "arxiv"), help="one source (default: all enabled)"
+    )
     p.add_argument("--since", help="first day to fetch, YYYY-MM-DD (default: since the last run)")
 
     sub.add_parser("doctor", help="check settings, database, data folder, time zones and sources")
@@ -104,9 +108,13 @@ def check_paths(settings: Settings) -> None:
             "set PAPERBOT_DATABASE to a writable path"
         ) from None
     if settings.database.exists() and not os.access(settings.database, os.W_OK):
-        raise CliError(f"the database {settings.database} is not writable; fix its permissions or set PAPERBOT_DATABASE")
+        raise CliError(
+            f"the database {settings.database} is not writable; fix its permissions or set PAPERBOT_DATABASE"
+        )
     if not os.access(db_dir, os.W_OK):
-        raise CliError(f"the database folder {db_dir} is not writable; set PAPERBOT_DATABASE to a writable path")
+        raise CliError(
+            f"the database folder {db_dir} is not writable; set PAPERBOT_DATABASE to a writable path"
+        )
     data = settings.data_dir
     if not data.exists():
         raise CliError(f"the data folder {data} does not exist; create it or set PAPERBOT_DATA_DIR")
@@ -176,7 +184,9 @@ def print_report(report: Any, out: TextIO) -> None:
     for err in report.errors[:20]:
         out.write(f"  {name}:{err.line}: {err.reason}\n")
     if report.rejected > min(len(report.errors), 20):
-        out.write(f"  ... {report.rejected - min(len(report.errors), 20):,} more rejected records\n")
+        out.write(
+            f"  ... {report.rejected - min(len(report.errors), 20):,} more rejected records\n"
+        )
 
 
 def format_card(paper: Paper, score: float | None = None) -> str:
@@ -196,7 +206,11 @@ def format_card(paper: Paper, score: float | None = None) -> str:
         authors = ", ".join(paper.authors[:5]) + (" et al." if len(paper.authors) > 5 else "")
         lines.append(f"  {authors}")
     if paper.abstract:
-        abstract = paper.abstract if len(paper.abstract) <= 280 else paper.abstract[:279].rsplit(" ", 1)[0] + "…"
+        abstract = (
+            paper.abstract
+            if len(paper.abstract) <= 280
+            else paper.abstract[:279].rsplit(" ", 1)[0] + "…"
+        )
         lines.append(f"  {abstract}")
     link = paper.url_abs or paper.url_hf or paper.url_project or paper.url_code
     if link:
@@ -263,7 +277,12 @@ async def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
         await store.close()
     if args.json:
         payload = [
-            {"id": hit.paper.id, "title": hit.paper.title, "score": round(hit.score, 4), **_json_extra(hit.paper)}
+            {
+                "id": hit.paper.id,
+                "title": hit.paper.title,
+                "score": round(hit.score, 4),
+                **_json_extra(hit.paper),
+            }
             for hit in result.hits
         ]
         json.dump(payload, sys.stdout, ensure_ascii=False, indent=2)
@@ -321,10 +340,7 @@ async def cmd_sync(args: argparse.Namespace, settings: Settings) -> int:
 
     from bot.app import PaperBot
 
-    if args.dry_run:
-        settings_ = settings
-    else:
-        settings_ = _settings(args, require_token=True)
+    settings_ = settings if args.dry_run else _settings(args, require_token=True)
     if args.guild:
         from dataclasses import replace
 
@@ -343,9 +359,15 @@ async def cmd_sync(args: argparse.Namespace, settings: Settings) -> int:
         try:
             await bot.login(settings_.token.get())
         except discord.LoginFailure:
-            raise CliError("Discord rejected DISCORD_TOKEN; reset it in the developer portal and update .env") from None
+            raise CliError(
+                "Discord rejected DISCORD_TOKEN; reset it in the developer portal and update .env"
+            ) from None
         await bot.sync_commands(force=True)
-        where = f"server {args.guild}" if args.guild else "all servers (global commands can take up to an hour to appear)"
+        where = (
+            f"server {args.guild}"
+            if args.guild
+            else "all servers (global commands can take up to an hour to appear)"
+        )
         print(f"synced {len(bot.tree.get_commands())} command(s) to {where}")
         return EXIT_OK
     finally:
@@ -369,17 +391,20 @@ async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
             else:
                 log.info(
                     "imported %s: %d new, %d updated, %d unchanged, %d rejected",
-                    report.path.name, report.new, report.updated, report.unchanged, report.rejected,
+                    report.path.name,
+                    report.new,
+                    report.updated,
+                    report.unchanged,
+                    report.rejected,
                 )
         bot = PaperBot(settings, store)
         loop = asyncio.get_running_loop()
-        stopping = asyncio.Event()
+        closing: list[asyncio.Task[None]] = []
 
         def _stop(signame: str) -> None:
-            if not stopping.is_set():
+            if not closing:
                 log.info("received %s, shutting down", signame)
-                stopping.set()
-                loop.create_task(bot.close())
+                closing.append(loop.create_task(bot.close()))
 
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError):
@@ -388,9 +413,13 @@ async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
             async with bot:
                 await bot.start(settings.token.get())
         except discord.LoginFailure:
-            raise CliError("Discord rejected DISCORD_TOKEN; reset it in the developer portal and update .env") from None
+            raise CliError(
+                "Discord rejected DISCORD_TOKEN; reset it in the developer portal and update .env"
+            ) from None
         except discord.PrivilegedIntentsRequired:
-            raise CliError("Discord refused an intent; PaperBot needs no privileged intents, please report this") from None
+            raise CliError(
+                "Discord refused an intent; PaperBot needs no privileged intents, please report this"
+            ) from None
         log.info("stopped")
         return EXIT_OK
     finally:
@@ -398,15 +427,45 @@ async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def cmd_fetch(args: argparse.Namespace, settings: Settings) -> int:
-    raise CliError("fetch is not available in this build")
+    from bot.fetch import run_refresh
+
+    store = await _open_store(settings)
+    try:
+        try:
+            reports = await run_refresh(
+                store, settings, sources=[args.source] if args.source else None, since=args.since
+            )
+        except ValueError as exc:
+            raise CliError(str(exc), EXIT_USAGE) from None
+    finally:
+        await store.close()
+    for report in reports:
+        print(report.summary())
+    if not reports:
+        print("no live source is enabled (PAPERBOT_REFRESH_HF / PAPERBOT_REFRESH_ARXIV)")
+    return EXIT_OK if all(r.ok for r in reports) else EXIT_ERROR
 
 
 async def cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:
-    raise CliError("doctor is not available in this build")
+    from bot.ops.doctor import run_doctor
+
+    # Not through _open_store: the doctor looks without creating folders or migrating.
+    checks = await run_doctor(settings)
+    for check in checks:
+        print(check.line())
+    return EXIT_OK if all(c.ok for c in checks) else EXIT_ERROR
 
 
 async def cmd_backup(args: argparse.Namespace, settings: Settings) -> int:
-    raise CliError("backup is not available in this build")
+    from bot.ops.backup import backup
+    from bot.store import StoreError
+
+    try:
+        info = await backup(settings.database, args.path)
+    except StoreError as exc:
+        raise CliError(str(exc)) from None
+    print(info.summary())
+    return EXIT_OK
 
 
 COMMANDS = {

@@ -131,12 +131,14 @@ class PaperBot(commands.Bot):
 
     async def refresh_status(self) -> dict[str, datetime]:
         """When each live source was last refreshed successfully."""
-        return {}
+        return await self.store.refresh.last_success()
 
     async def on_ready(self) -> None:
         # May fire many times (reconnects): log only, no one-time set-up here.
         user = self.user
-        log.info("ready as %s (%s) in %d server(s)", user, user.id if user else "?", len(self.guilds))
+        log.info(
+            "ready as %s (%s) in %d server(s)", user, user.id if user else "?", len(self.guilds)
+        )
 
     # -- command sync -------------------------------------------------------------------
 
@@ -165,5 +167,9 @@ class PaperBot(commands.Bot):
             return False
         synced = await self.tree.sync(guild=guild)
         await self.store.meta.set(key, digest)
-        log.info("synced %d application command(s) %s", len(synced), f"to guild {guild.id}" if guild else "globally")
+        log.info(
+            "synced %d application command(s) %s",
+            len(synced),
+            f"to guild {guild.id}" if guild else "globally",
+        )
         return True

@@ -221,7 +221,9 @@ def fit_embed(embed: discord.Embed, budget: int = MESSAGE_TOTAL_MAX) -> discord.
             icon_url=embed.author.icon_url,
         )
     if embed.footer and embed.footer.text:
-        embed.set_footer(text=truncate(embed.footer.text, FOOTER_MAX), icon_url=embed.footer.icon_url)
+        embed.set_footer(
+            text=truncate(embed.footer.text, FOOTER_MAX), icon_url=embed.footer.icon_url
+        )
     fields = embed.fields[:FIELDS_MAX]
     embed.clear_fields()
     for f in fields:

@@ -159,14 +159,18 @@ def load_settings(
     if raw := _env(env, "PAPERBOT_LOG_LEVEL"):
         level = raw.upper()
         if level not in _LOG_LEVELS:
-            problems.append(f"PAPERBOT_LOG_LEVEL must be one of {', '.join(_LOG_LEVELS)}, not {raw!r}")
+            problems.append(
+                f"PAPERBOT_LOG_LEVEL must be one of {', '.join(_LOG_LEVELS)}, not {raw!r}"
+            )
         else:
             values["log_level"] = level
     if raw := _env(env, "PAPERBOT_SEARCH_COOLDOWN"):
         # "uses/seconds", e.g. 5/3 = five searches per three seconds per member
         m = re.fullmatch(r"(\d+)\s*/\s*(\d+(?:\.\d+)?)", raw)
         if not m or int(m.group(1)) < 1:
-            problems.append(f"PAPERBOT_SEARCH_COOLDOWN must look like 5/3 (uses/seconds), not {raw!r}")
+            problems.append(
+                f"PAPERBOT_SEARCH_COOLDOWN must look like 5/3 (uses/seconds), not {raw!r}"
+            )
         else:
             values["search_cooldown_uses"] = int(m.group(1))
             values["search_cooldown_seconds"] = float(m.group(2))

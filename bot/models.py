@@ -31,7 +31,9 @@ SOURCES: tuple[str, ...] = (
 _AUTHORITY = {name: i for i, name in enumerate(SOURCES)}
 
 _FULL_NEW = re.compile(r"^(?:arxiv:)?(\d{4}\.\d{4,5})(v\d+)?$", re.ASCII | re.IGNORECASE)
-_FULL_OLD = re.compile(r"^(?:arxiv:)?([a-z][a-z-]*(?:\.[a-z]{2})?/\d{7})(v\d+)?$", re.ASCII | re.IGNORECASE)
+_FULL_OLD = re.compile(
+    r"^(?:arxiv:)?([a-z][a-z-]*(?:\.[a-z]{2})?/\d{7})(v\d+)?$", re.ASCII | re.IGNORECASE
+)
 
 TITLE_ID_PREFIX = "t-"
 

@@ -63,7 +63,9 @@ def action_buttons(paper: Paper, *, row: int | None = None) -> list[discord.ui.I
     link = cards.safe_url(paper.url_pdf) or cards.safe_url(paper.url_abs)
     if link:
         label = "PDF" if link == cards.safe_url(paper.url_pdf) else "Abstract"
-        items.append(discord.ui.Button(style=discord.ButtonStyle.link, label=label, url=link, row=row))
+        items.append(
+            discord.ui.Button(style=discord.ButtonStyle.link, label=label, url=link, row=row)
+        )
     return items
 
 
@@ -83,12 +85,18 @@ class VoteButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=VOTE_T
     """👍: one vote per member per paper (per server), pressing again takes it back."""
 
     def __init__(self, paper_id: str) -> None:
-        super().__init__(discord.ui.Button(label="Vote", emoji="👍", custom_id=f"pb:vote:{paper_id}"))
+        super().__init__(
+            discord.ui.Button(label="Vote", emoji="👍", custom_id=f"pb:vote:{paper_id}")
+        )
         self.paper_id = paper_id
 
     @classmethod
     async def from_custom_id(
-        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: re.Match[str], /
+        cls,
+        interaction: discord.Interaction[Any],
+        item: discord.ui.Item[Any],
+        match: re.Match[str],
+        /,
     ) -> VoteButton:
         return cls(match["id"])
 
@@ -109,12 +117,18 @@ class SaveButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=SAVE_T
     """⭐: add to (or remove from) the member's reading list (``/saved``)."""
 
     def __init__(self, paper_id: str) -> None:
-        super().__init__(discord.ui.Button(label="Save", emoji="⭐", custom_id=f"pb:save:{paper_id}"))
+        super().__init__(
+            discord.ui.Button(label="Save", emoji="⭐", custom_id=f"pb:save:{paper_id}")
+        )
         self.paper_id = paper_id
 
     @classmethod
     async def from_custom_id(
-        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: re.Match[str], /
+        cls,
+        interaction: discord.Interaction[Any],
+        item: discord.ui.Item[Any],
+        match: re.Match[str],
+        /,
     ) -> SaveButton:
         return cls(match["id"])
 
@@ -137,12 +151,18 @@ class RelatedButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=REL
     """🔗: papers most similar to this one, privately."""
 
     def __init__(self, paper_id: str) -> None:
-        super().__init__(discord.ui.Button(label="Related", emoji="🔗", custom_id=f"pb:rel:{paper_id}"))
+        super().__init__(
+            discord.ui.Button(label="Related", emoji="🔗", custom_id=f"pb:rel:{paper_id}")
+        )
         self.paper_id = paper_id
 
     @classmethod
     async def from_custom_id(
-        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: re.Match[str], /
+        cls,
+        interaction: discord.Interaction[Any],
+        item: discord.ui.Item[Any],
+        match: re.Match[str],
+        /,
     ) -> RelatedButton:
         return cls(match["id"])
 
@@ -162,7 +182,11 @@ class RelatedButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=REL
         await interaction.followup.send(embed=embed, ephemeral=True)
 
 
-DYNAMIC_ITEMS: tuple[type[discord.ui.DynamicItem[Any]], ...] = (VoteButton, SaveButton, RelatedButton)
+DYNAMIC_ITEMS: tuple[type[discord.ui.DynamicItem[Any]], ...] = (
+    VoteButton,
+    SaveButton,
+    RelatedButton,
+)
 
 
 async def reply_private(interaction: discord.Interaction[Any], text: str) -> None:

@@ -36,7 +36,11 @@ EPHEMERAL = 64
 @pytest.fixture
 async def store(tmp_path: Path) -> AsyncIterator[Store]:
     opened = await Store.open(tmp_path / "bot.db")
-    for name in ("trending-may-28.txt", "daily_papers.sample.json", "arxiv-metadata-oai-snapshot.200.jsonl"):
+    for name in (
+        "trending-may-28.txt",
+        "daily_papers.sample.json",
+        "arxiv-metadata-oai-snapshot.200.jsonl",
+    ):
         await load_file(opened, FIXTURES / name)
     yield opened
     await opened.close()
@@ -84,8 +88,14 @@ async def test_login_syncs_valid_commands_once(
         check_command(cmd)
     search = next(c for c in commands if c["name"] == "search")
     assert [o["name"] for o in search["options"]] == ["query", "sort", "private"]
-    assert {c["value"] for c in search["options"][1]["choices"]} == {"relevance", "newest", "trending"}
-    assert next(o for o in next(c for c in commands if c["name"] == "paper")["options"])["autocomplete"]
+    assert {c["value"] for c in search["options"][1]["choices"]} == {
+        "relevance",
+        "newest",
+        "trending",
+    }
+    assert next(o for o in next(c for c in commands if c["name"] == "paper")["options"])[
+        "autocomplete"
+    ]
     await first.close()
 
     # A restart with the same command tree does not sync again (the hash is in the database).
@@ -94,7 +104,9 @@ async def test_login_syncs_valid_commands_once(
     assert len(fake_discord.requests_for("PUT", re.compile(r"/applications/\d+/commands"))) == 1
 
 
-async def test_search_pages_with_buttons_and_select(bot: PaperBot, fake_discord: FakeDiscord) -> None:
+async def test_search_pages_with_buttons_and_select(
+    bot: PaperBot, fake_discord: FakeDiscord
+) -> None:
     pending = await fake_discord.send_slash_command("search", [option("query", "diffusion")])
     callback = await pending.wait_callback()
     assert callback.json["type"] == DEFERRED
@@ -136,7 +148,9 @@ async def test_search_pages_with_buttons_and_select(bot: PaperBot, fake_discord:
     assert "Only the person who searched" in reply.json["data"]["content"]
 
 
-async def test_search_without_results_and_with_typos(bot: PaperBot, fake_discord: FakeDiscord) -> None:
+async def test_search_without_results_and_with_typos(
+    bot: PaperBot, fake_discord: FakeDiscord
+) -> None:
     pending = await fake_discord.send_slash_command("search", [option("query", "zzqqxx vvwwyy")])
     body = (await pending.wait_followup()).json
     assert body["embeds"][0]["title"] == "No results"
@@ -150,7 +164,9 @@ async def test_search_without_results_and_with_typos(bot: PaperBot, fake_discord
     assert "showing results for" in body["embeds"][0]["author"]["name"]
 
 
-async def test_hostile_query_is_answered_not_crashed(bot: PaperBot, fake_discord: FakeDiscord) -> None:
+async def test_hostile_query_is_answered_not_crashed(
+    bot: PaperBot, fake_discord: FakeDiscord
+) -> None:
     for query in ['"unbalanced', "NEAR(a b", "title:* -x", "@everyone AND OR", "🧪" * 50]:
         pending = await fake_discord.send_slash_command("search", [option("query", query)])
         body = (await pending.wait_followup()).json
@@ -179,10 +195,16 @@ async def test_paper_autocomplete_and_card(bot: PaperBot, fake_discord: FakeDisc
     assert data["allowed_mentions"] == {"parse": []}
     assert data["embeds"][0]["title"].startswith("ROICtrl")
     ids = [c.get("custom_id") for row in data["components"] for c in row["components"]]
-    assert f"pb:vote:{paper_id}" in ids and f"pb:save:{paper_id}" in ids and f"pb:rel:{paper_id}" in ids
+    assert (
+        f"pb:vote:{paper_id}" in ids
+        and f"pb:save:{paper_id}" in ids
+        and f"pb:rel:{paper_id}" in ids
+    )
 
 
-async def test_vote_save_and_related_buttons(bot: PaperBot, store: Store, fake_discord: FakeDiscord) -> None:
+async def test_vote_save_and_related_buttons(
+    bot: PaperBot, store: Store, fake_discord: FakeDiscord
+) -> None:
     pending = await fake_discord.send_slash_command("paper", [option("paper", "0704.0001")])
     await pending.wait_callback()
     message = pending.original_message
@@ -197,7 +219,9 @@ async def test_vote_save_and_related_buttons(bot: PaperBot, store: Store, fake_d
 
     save = await fake_discord.click_button(message, "pb:save:0704.0001")
     assert "Saved" in (await save.wait_callback()).json["data"]["content"]
-    listing = await fake_discord.send_slash_command("saved", [{"name": "list", "type": OptionType.SUB_COMMAND, "options": []}])
+    listing = await fake_discord.send_slash_command(
+        "saved", [{"name": "list", "type": OptionType.SUB_COMMAND, "options": []}]
+    )
     data = (await listing.wait_callback()).json["data"]
     assert data["flags"] & EPHEMERAL
     assert "Calculation of prompt diphoton production" in data["embeds"][0]["description"]
@@ -214,7 +238,9 @@ def payloads_guild(fake: FakeDiscord) -> int:
 
 
 async def test_trending_random_and_about(bot: PaperBot, fake_discord: FakeDiscord) -> None:
-    pending = await fake_discord.send_slash_command("trending", [option("count", 3, OptionType.INTEGER)])
+    pending = await fake_discord.send_slash_command(
+        "trending", [option("count", 3, OptionType.INTEGER)]
+    )
     data = (await pending.wait_callback()).json["data"]
     description = data["embeds"][0]["description"]
     assert description.count("**") == 6 and "ROICtrl" in description.split("\n")[0]
@@ -229,7 +255,9 @@ async def test_trending_random_and_about(bot: PaperBot, fake_discord: FakeDiscor
     assert "papers in the store" in data["embeds"][0]["description"]
 
 
-async def test_rate_limited_and_failing_discord_are_retried(bot: PaperBot, fake_discord: FakeDiscord) -> None:
+async def test_rate_limited_and_failing_discord_are_retried(
+    bot: PaperBot, fake_discord: FakeDiscord
+) -> None:
     fake_discord.rate_limit_next("POST", "/interactions/{id}/{token}/callback", retry_after=0.2)
     pending = await fake_discord.send_slash_command("random")
     callbacks = await fake_discord.wait_for_requests(
@@ -259,7 +287,10 @@ async def test_expired_results_view_disables_paging(
         "PATCH", re.compile(rf"/webhooks/\d+/[^/]+/messages/{message_id}"), timeout=5
     )
     components = {
-        c["custom_id"]: c for row in edit.json["components"] for c in row["components"] if "custom_id" in c
+        c["custom_id"]: c
+        for row in edit.json["components"]
+        for c in row["components"]
+        if "custom_id" in c
     }
     assert components["pb:search:prev"]["disabled"] and components["pb:search:next"]["disabled"]
     assert components["pb:search:jump"]["disabled"]
@@ -279,7 +310,9 @@ async def test_dropped_gateway_is_resumed(bot: PaperBot, fake_discord: FakeDisco
     assert fake_discord.gateway.identify_count == 1 and fake_discord.gateway.resume_count >= 1
 
 
-async def test_cooldown_answers_privately(store: Store, tmp_path: Path, fake_discord: FakeDiscord, connect_client: Connect) -> None:
+async def test_cooldown_answers_privately(
+    store: Store, tmp_path: Path, fake_discord: FakeDiscord, connect_client: Connect
+) -> None:
     settings = replace(make_settings(tmp_path), search_cooldown_uses=1, search_cooldown_seconds=60)
     client = PaperBot(settings, store)
     await connect_client(client)

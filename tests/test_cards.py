@@ -125,11 +125,25 @@ hostile_text = st.text(
     context=st.one_of(st.none(), hostile_text),
 )
 def test_any_paper_gives_a_valid_card(
-    title: str, abstract: str, authors: list[str], categories: list[str], url: str | None, context: str | None
+    title: str,
+    abstract: str,
+    authors: list[str],
+    categories: list[str],
+    url: str | None,
+    context: str | None,
 ) -> None:
     paper = Paper(
-        id="t-x", title=title, abstract=abstract, authors=authors, categories=categories,
-        url_abs=url, url_pdf=url, url_code=url, url_project=url, url_hf=url, upvotes=10**9,
+        id="t-x",
+        title=title,
+        abstract=abstract,
+        authors=authors,
+        categories=categories,
+        url_abs=url,
+        url_pdf=url,
+        url_code=url,
+        url_project=url,
+        url_hf=url,
+        upvotes=10**9,
     )
     embed = cards.paper_embed(paper, context=context)
     assert_within_limits(embed)
@@ -139,7 +153,10 @@ def test_any_paper_gives_a_valid_card(
 @given(st.lists(hostile_text.filter(lambda t: t.strip() != ""), min_size=1, max_size=15))
 @settings(max_examples=30, deadline=None)
 def test_any_list_gives_a_valid_embed(titles: list[str]) -> None:
-    papers = [Paper(id=f"t-{i}", title=t, authors=[t], url_abs="https://a.b/" + str(i)) for i, t in enumerate(titles)]
+    papers = [
+        Paper(id=f"t-{i}", title=t, authors=[t], url_abs="https://a.b/" + str(i))
+        for i, t in enumerate(titles)
+    ]
     assert_within_limits(cards.list_embed("x" * 300, papers, description="d" * 5000))
 
 

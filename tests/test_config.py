@@ -57,7 +57,9 @@ def test_values_are_parsed() -> None:
     assert s.hf_api_base == "http://127.0.0.1:9999"
 
 
-def test_dotenv_file_is_read_and_environment_wins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_dotenv_file_is_read_and_environment_wins(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     env_file = tmp_path / ".env"
     env_file.write_text(f"DISCORD_TOKEN={GOOD_TOKEN}\nPAPERBOT_LOG_LEVEL=ERROR\n")
     monkeypatch.setenv("PAPERBOT_LOG_LEVEL", "WARNING")

@@ -91,16 +91,27 @@ def test_from_dict_round_trip_and_errors() -> None:
 
 def test_merge_takes_bibliography_from_arxiv_and_social_fields_from_hugging_face() -> None:
     trending = Paper.create(
-        title="Stochastic Interpolants", source=SOURCE_HF_PAGE, source_rank=4, url_code="https://github.com/a/b"
+        title="Stochastic Interpolants",
+        source=SOURCE_HF_PAGE,
+        source_rank=4,
+        url_code="https://github.com/a/b",
     )
     daily = Paper.create(
-        title="Stochastic Interpolants", arxiv_id="2303.08797", source=SOURCE_HF_DAILY, upvotes=42,
-        abstract="short HF abstract", ai_summary="AI says",
+        title="Stochastic Interpolants",
+        arxiv_id="2303.08797",
+        source=SOURCE_HF_DAILY,
+        upvotes=42,
+        abstract="short HF abstract",
+        ai_summary="AI says",
     )
     snapshot = Paper.create(
-        title="Stochastic Interpolants: A Unifying Framework", arxiv_id="2303.08797v2",
-        source=SOURCE_ARXIV_SNAPSHOT, abstract="the real abstract", categories=["cs.LG", "stat.ML"],
-        authors=["Michael S. Albergo"], published=date(2023, 3, 15),
+        title="Stochastic Interpolants: A Unifying Framework",
+        arxiv_id="2303.08797v2",
+        source=SOURCE_ARXIV_SNAPSHOT,
+        abstract="the real abstract",
+        categories=["cs.LG", "stat.ML"],
+        authors=["Michael S. Albergo"],
+        published=date(2023, 3, 15),
     )
     merged = merge(merge(trending, daily), snapshot)
     assert merged.id == "2303.08797"  # the arXiv id replaced the title id

@@ -24,7 +24,9 @@ SAVED_PAGE = 10
 
 
 class PapersCog(commands.Cog):
-    saved = app_commands.Group(name="saved", description="Your reading list (papers you saved with ⭐)")
+    saved = app_commands.Group(
+        name="saved", description="Your reading list (papers you saved with ⭐)"
+    )
 
     def __init__(self, bot: PaperBot) -> None:
         self.bot = bot
@@ -49,7 +51,9 @@ class PapersCog(commands.Cog):
 
     @app_commands.command(name="paper", description="Show one paper's card")
     @app_commands.describe(paper="Start typing a title, or paste an arXiv id or link")
-    async def paper(self, interaction: discord.Interaction[PaperBot], paper: app_commands.Range[str, 1, 300]) -> None:
+    async def paper(
+        self, interaction: discord.Interaction[PaperBot], paper: app_commands.Range[str, 1, 300]
+    ) -> None:
         found = await self.resolve(paper)
         if found is None:
             await interaction.response.send_message(
@@ -91,7 +95,9 @@ class PapersCog(commands.Cog):
         embed = cards.list_embed(
             "🔥 Trending papers",
             papers,
-            description=None if papers else "The store is empty: an admin can load papers with `python -m bot load`.",
+            description=None
+            if papers
+            else "The store is empty: an admin can load papers with `python -m bot load`.",
             footer="Open one with /paper · vote with 👍 to move it up here",
         )
         await interaction.response.send_message(embed=embed)
@@ -124,7 +130,9 @@ class PapersCog(commands.Cog):
             lines.append(f"Last import: {discord.utils.format_dt(latest, 'R')}")
         for source, when in (await self.bot.refresh_status()).items():
             lines.append(f"Last refresh from {source}: {discord.utils.format_dt(when, 'R')}")
-        lines.append(f"\nSearch with `/search`, open a paper with `/paper`. Source & docs: {PROJECT_URL}")
+        lines.append(
+            f"\nSearch with `/search`, open a paper with `/paper`. Source & docs: {PROJECT_URL}"
+        )
         embed = cards.notice_embed("📚 PaperBot", "\n".join(lines))
         embed.timestamp = datetime.now(UTC)
         return cards.fit_embed(embed)
@@ -138,14 +146,18 @@ class PapersCog(commands.Cog):
     ) -> None:
         social = self.bot.store.social
         total = await social.saved_count(interaction.user.id)
-        ids = await social.saved_ids(interaction.user.id, limit=SAVED_PAGE, offset=(page - 1) * SAVED_PAGE)
+        ids = await social.saved_ids(
+            interaction.user.id, limit=SAVED_PAGE, offset=(page - 1) * SAVED_PAGE
+        )
         papers = await self.bot.store.papers.get_many(ids)
         pages = max(1, -(-total // SAVED_PAGE))
         embed = cards.list_embed(
             "⭐ Your reading list",
             papers,
             start=(page - 1) * SAVED_PAGE + 1,
-            description=None if papers else "Nothing saved here. Press ⭐ on any paper card to save it.",
+            description=None
+            if papers
+            else "Nothing saved here. Press ⭐ on any paper card to save it.",
             footer=f"Page {min(page, pages)} of {pages} · {total} saved · remove with /saved remove",
         )
         await interaction.response.send_message(embed=embed, ephemeral=True)
@@ -154,7 +166,11 @@ class PapersCog(commands.Cog):
     @app_commands.describe(paper="The saved paper to remove")
     async def saved_remove(self, interaction: discord.Interaction[PaperBot], paper: str) -> None:
         removed = await self.bot.store.social.remove_save(interaction.user.id, paper)
-        text = "Removed from your reading list." if removed else "That paper is not in your reading list."
+        text = (
+            "Removed from your reading list."
+            if removed
+            else "That paper is not in your reading list."
+        )
         await interaction.response.send_message(text, ephemeral=True)
 
     @saved_remove.autocomplete("paper")

@@ -28,7 +28,9 @@ def search_cooldown(interaction: discord.Interaction[PaperBot]) -> app_commands.
     return app_commands.Cooldown(settings.search_cooldown_uses, settings.search_cooldown_seconds)
 
 
-def result_card(papers: list[Paper], index: int, *, query: str, corrected: str | None, total: int) -> discord.Embed:
+def result_card(
+    papers: list[Paper], index: int, *, query: str, corrected: str | None, total: int
+) -> discord.Embed:
     shown = f"Result {index + 1} of {len(papers)}"
     if total > len(papers):
         shown += f" (best of {total}+)" if total >= 1000 else f" (best of {total})"
@@ -97,7 +99,8 @@ class ResultsView(discord.ui.View):
         if interaction.user.id == self.owner_id:
             return True
         await reply_private(
-            interaction, "Only the person who searched can page these results. Try `/search` yourself!"
+            interaction,
+            "Only the person who searched can page these results. Try `/search` yourself!",
         )
         return False
 
@@ -106,16 +109,32 @@ class ResultsView(discord.ui.View):
         self._render_items()
         await interaction.response.edit_message(embed=self.embed(), view=self)
 
-    @discord.ui.button(emoji="◀", style=discord.ButtonStyle.primary, custom_id="pb:search:prev", row=0)
-    async def previous(self, interaction: discord.Interaction[Any], button: discord.ui.Button[Any]) -> None:
+    @discord.ui.button(
+        emoji="◀", style=discord.ButtonStyle.primary, custom_id="pb:search:prev", row=0
+    )
+    async def previous(
+        self, interaction: discord.Interaction[Any], button: discord.ui.Button[Any]
+    ) -> None:
         await self._show(interaction, self.index - 1)
 
-    @discord.ui.button(label="1 / 1", style=discord.ButtonStyle.secondary, disabled=True, custom_id="pb:search:pos", row=0)
-    async def position(self, interaction: discord.Interaction[Any], button: discord.ui.Button[Any]) -> None:
+    @discord.ui.button(
+        label="1 / 1",
+        style=discord.ButtonStyle.secondary,
+        disabled=True,
+        custom_id="pb:search:pos",
+        row=0,
+    )
+    async def position(
+        self, interaction: discord.Interaction[Any], button: discord.ui.Button[Any]
+    ) -> None:
         await interaction.response.defer()  # never enabled; present for the label
 
-    @discord.ui.button(emoji="▶", style=discord.ButtonStyle.primary, custom_id="pb:search:next", row=0)
-    async def next(self, interaction: discord.Interaction[Any], button: discord.ui.Button[Any]) -> None:
+    @discord.ui.button(
+        emoji="▶", style=discord.ButtonStyle.primary, custom_id="pb:search:next", row=0
+    )
+    async def next(
+        self, interaction: discord.Interaction[Any], button: discord.ui.Button[Any]
+    ) -> None:
         await self._show(interaction, self.index + 1)
 
     async def _jump(self, interaction: discord.Interaction[Any]) -> None:
@@ -135,7 +154,9 @@ class SearchCog(commands.Cog):
     def __init__(self, bot: PaperBot) -> None:
         self.bot = bot
 
-    @app_commands.command(name="search", description="Search papers by title, author, topic or arXiv id")
+    @app_commands.command(
+        name="search", description="Search papers by title, author, topic or arXiv id"
+    )
     @app_commands.describe(
         query="Words, an author, an arXiv id or link (typos are fine)",
         sort="How to order the results (default: relevance)",

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from bot.store.alerts import AlertRepo
 from bot.store.database import Database, StoreError
 from bot.store.meta import MetaRepo
 from bot.store.papers import PaperRepo
+from bot.store.refresh import RefreshRepo
+from bot.store.schedules import ScheduleRepo
 from bot.store.social import SocialRepo
 
 __all__ = ["Database", "Store", "StoreError"]
@@ -24,6 +27,9 @@ class Store:
         self.meta = MetaRepo(db)
         self.papers = PaperRepo(db)
         self.social = SocialRepo(db)
+        self.refresh = RefreshRepo(db)
+        self.alerts = AlertRepo(db)
+        self.schedules = ScheduleRepo(db)
 
     @classmethod
     async def open(cls, path: Path | str) -> Store:

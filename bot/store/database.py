@@ -85,6 +85,9 @@ class Database:
             await self._conn.execute("PRAGMA cache_size=-65536")
             self._conn.row_factory = sqlite3.Row
             await self.migrate()
+        except StoreError:
+            await self.close()
+            raise
         except sqlite3.DatabaseError as exc:
             await self.close()
             raise StoreError(f"cannot open the database {self.path}: {exc}") from None
@@ -167,7 +170,7 @@ class Database:
     ) -> list[sqlite3.Row]:
         async with self.conn.execute(sql, params) as cur:
             rows = await cur.fetchall()
-            return list(rows)  # type: ignore[arg-type]
+            return list(rows)
 
     async def fetchval(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> Any:
         row = await self.fetchone(sql, params)

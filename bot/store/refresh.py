@@ -10,6 +10,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
+import aiosqlite
+
 from bot.store.database import Database
 
 
@@ -77,13 +79,29 @@ class RefreshRepo:
     async def advance(
         self,
         source: str,
-        day: date,
+        day: date | None,
         validators: Mapping[str, Validators] | None = None,
+        *,
+        conn: aiosqlite.Connection | None = None,
     ) -> None:
-        """Record *day* as fully imported (the cursor never moves back) and, in the same
-        transaction, the validators of the URLs that produced it."""
-        now = _now()
-        async with self.db.transaction() as conn:
+        """Record *day* as fully imported (the cursor never moves back) and the validators
+        of the URLs whose answers are now stored. With *day* None only the validators are
+        saved (a day stored after an earlier day failed). Pass *conn* to join the caller's
+        transaction (the day's papers and its cursor commit together)."""
+        if conn is None:
+            async with self.db.transaction() as tx:
+                await self._advance(tx, source, day, validators)
+        else:
+            await self._advance(conn, source, day, validators)
+
+    async def _advance(
+        self,
+        conn: aiosqlite.Connection,
+        source: str,
+        day: date | None,
+        validators: Mapping[str, Validators] | None,
+    ) -> None:
+        if day is not None:
             await conn.execute(
                 "INSERT INTO refresh_state(source, cursor) VALUES (?, ?) "
                 "ON CONFLICT(source) DO UPDATE SET cursor = "
@@ -91,17 +109,36 @@ class RefreshRepo:
                 "THEN excluded.cursor ELSE cursor END",
                 (source, day.isoformat()),
             )
-            if validators:
-                await conn.executemany(
-                    "INSERT INTO http_cache(url, etag, last_modified, items, checked_at) "
-                    "VALUES (?, ?, ?, ?, ?) ON CONFLICT(url) DO UPDATE SET "
-                    "etag = excluded.etag, last_modified = excluded.last_modified, "
-                    "items = excluded.items, checked_at = excluded.checked_at",
-                    [
-                        (url, v.etag, v.last_modified, v.items, now)
-                        for url, v in validators.items()
-                    ],
-                )
+        if validators:
+            now = _now()
+            await conn.executemany(
+                "INSERT INTO http_cache(url, etag, last_modified, items, checked_at) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT(url) DO UPDATE SET "
+                "etag = excluded.etag, last_modified = excluded.last_modified, "
+                "items = excluded.items, checked_at = excluded.checked_at",
+                [(url, v.etag, v.last_modified, v.items, now) for url, v in validators.items()],
+            )
+
+    async def acquire(self, source: str, owner: str, until: datetime) -> bool:
+        """Take the run lease of *source* until *until*, unless another run holds it (the
+        bot and ``python -m bot fetch`` are separate processes sharing the database).
+        An expired lease (a crashed run) is taken over."""
+        now = _now()
+        async with self.db.transaction() as conn:
+            await conn.execute("INSERT OR IGNORE INTO refresh_state(source) VALUES (?)", (source,))
+            cur = await conn.execute(
+                "UPDATE refresh_state SET running_until = ?, running_owner = ? "
+                "WHERE source = ? AND (running_until IS NULL OR running_until < ?)",
+                (until.astimezone(UTC).isoformat(timespec="seconds"), owner, source, now),
+            )
+            return cur.rowcount == 1
+
+    async def release(self, source: str, owner: str) -> None:
+        await self.db.execute(
+            "UPDATE refresh_state SET running_until = NULL, running_owner = NULL "
+            "WHERE source = ? AND running_owner = ?",
+            (source, owner),
+        )
 
     async def record_run(
         self,
@@ -152,15 +189,8 @@ class RefreshRepo:
                 chunk,
             )
             for row in rows:
-                found[str(row["url"])] = Validators(
-                    row["etag"], row["last_modified"], row["items"]
-                )
+                found[str(row["url"])] = Validators(row["etag"], row["last_modified"], row["items"])
         return found
 
     async def get_validators(self, url: str) -> Validators | None:
         return (await self.validators([url])).get(url)
-
-    async def max_pid(self) -> int:
-        """The highest paper row id: papers imported later have a higher one."""
-        value = await self.db.fetchval("SELECT max(pid) FROM papers")
-        return int(value or 0)

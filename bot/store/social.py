@@ -85,6 +85,5 @@ class SocialRepo:
 
     async def saved_count(self, user_id: int) -> int:
         return int(
-            await self.db.fetchval("SELECT count(*) FROM saves WHERE user_id = ?", (user_id,))
-            or 0
+            await self.db.fetchval("SELECT count(*) FROM saves WHERE user_id = ?", (user_id,)) or 0
         )

@@ -7,7 +7,9 @@ CREATE TABLE refresh_state (
     last_error       TEXT,                      -- NULL after a clean run
     last_new         INTEGER NOT NULL DEFAULT 0,
     last_updated     INTEGER NOT NULL DEFAULT 0,
-    last_failed      INTEGER NOT NULL DEFAULT 0
+    last_failed      INTEGER NOT NULL DEFAULT 0,
+    running_until    TEXT,                      -- a run's lease (one process at a time)...
+    running_owner    TEXT                       -- ...and who holds it
 );
 
 CREATE TABLE http_cache (

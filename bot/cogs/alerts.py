@@ -1,0 +1,289 @@
+"""/alerts add|list|remove|resume, and the Discord side of alert delivery.
+
+The matching and bookkeeping live in :mod:`bot.fetch.alerts`; this module only talks to
+Discord: the slash commands, and :class:`DiscordAlertSender`, which turns a digest into one
+DM (or one channel message) and a closed DM (error 50007) into ``DeliveryBlocked``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot import cards
+from bot.fetch.alerts import DeliveryBlocked, Digest, QueryError, compile_query
+from bot.store.alerts import Alert
+
+if TYPE_CHECKING:
+    from bot.app import PaperBot
+
+log = logging.getLogger(__name__)
+
+MAX_ALERTS_PER_MEMBER = 10
+PAPERS_PER_EMBED = 10
+CANNOT_DM = 50007  # Discord: "Cannot send messages to this user"
+
+
+def quoted(text: str, limit: int = 80) -> str:
+    return f"“{cards.escape(cards.truncate(text, limit))}”"
+
+
+def digest_embeds(digest: Digest, daily_cap: int) -> list[discord.Embed]:
+    """The digest as list cards (10 papers each), within one message's limits."""
+    queries = list(dict.fromkeys(a.query for a in digest.alerts))
+    title = "🔔 New papers for your alert" + ("s" if len(queries) > 1 else "")
+    if digest.kind == "channel":
+        title = "🔔 New papers matching " + ", ".join(quoted(q, 60) for q in queries[:3])
+    lines = ["Matching " + ", ".join(quoted(q) for q in queries[:5]) + "."]
+    if digest.held_back:
+        lines.append(
+            f"{digest.held_back} more match(es) were not sent: the limit is {daily_cap} papers "
+            "a day. A narrower alert gets fewer, better matches."
+        )
+    footer = (
+        "Manage with /alerts list · /alerts remove"
+        if digest.kind == "user"
+        else "Channel alert · managed with /alerts by members with Manage Server"
+    )
+    embeds = []
+    for start in range(0, len(digest.papers), PAPERS_PER_EMBED):
+        chunk = digest.papers[start : start + PAPERS_PER_EMBED]
+        embeds.append(
+            cards.list_embed(
+                title if start == 0 else "More new papers",
+                chunk,
+                start=start + 1,
+                description="\n".join(lines) if start == 0 else None,
+                footer=footer,
+            )
+        )
+    return cards.fit_embeds(embeds)
+
+
+class DiscordAlertSender:
+    """:class:`bot.fetch.alerts.AlertSender` over Discord."""
+
+    def __init__(self, bot: PaperBot) -> None:
+        self.bot = bot
+
+    async def _messageable(self, channel_id: int) -> discord.abc.Messageable:
+        channel = self.bot.get_channel(channel_id)
+        if channel is None:
+            try:
+                channel = await self.bot.fetch_channel(channel_id)
+            except (discord.NotFound, discord.Forbidden) as exc:
+                raise DeliveryBlocked(f"channel {channel_id} is gone or hidden") from exc
+        if not isinstance(channel, discord.abc.Messageable):
+            raise DeliveryBlocked(f"channel {channel_id} cannot hold messages")
+        return channel
+
+    async def send_digest(self, digest: Digest) -> None:
+        embeds = digest_embeds(digest, self.bot.settings.alerts_daily_cap)
+        if digest.kind == "user":
+            try:
+                dm = await self.bot.create_dm(discord.Object(id=digest.target_id))
+                await dm.send(embeds=embeds)
+            except discord.Forbidden as exc:
+                raise DeliveryBlocked(f"DMs closed (Discord error {exc.code})") from exc
+            except discord.NotFound as exc:
+                raise DeliveryBlocked("unknown user") from exc
+            return
+        channel = await self._messageable(digest.target_id)
+        try:
+            await channel.send(embeds=embeds)
+        except (discord.Forbidden, discord.NotFound) as exc:
+            raise DeliveryBlocked(f"cannot post (Discord error {exc.code})") from exc
+
+    async def notify_blocked(self, alert: Alert) -> None:
+        channel = await self._messageable(alert.origin_channel_id)
+        await channel.send(
+            f"<@{alert.user_id}> I couldn't send you your paper alerts: your DMs are closed "
+            "to me. I paused your alerts. Allow direct messages from this server's members "
+            "(Privacy settings), then run `/alerts resume`.",
+            allowed_mentions=discord.AllowedMentions(
+                users=[discord.Object(id=alert.user_id)], everyone=False, roles=False
+            ),
+        )
+
+
+def alert_label(alert: Alert, bot: PaperBot | None = None) -> str:
+    where = "DM"
+    if alert.channel_id is not None:
+        channel = bot.get_channel(alert.channel_id) if bot else None
+        where = f"#{channel.name}" if isinstance(channel, discord.abc.GuildChannel) else "channel"
+    state = " (paused)" if alert.paused else ""
+    return f"{alert.query} → {where}{state}"
+
+
+def can_manage(interaction: discord.Interaction[PaperBot]) -> bool:
+    perms = interaction.permissions
+    return bool(perms.manage_guild or perms.administrator)
+
+
+class AlertsCog(commands.Cog):
+    alerts = app_commands.Group(
+        name="alerts",
+        description="Get new papers matching your keywords, by DM",
+        guild_only=True,
+    )
+
+    def __init__(self, bot: PaperBot) -> None:
+        self.bot = bot
+
+    async def _visible(self, interaction: discord.Interaction[PaperBot]) -> list[Alert]:
+        """The member's alerts, plus the server's channel alerts for those who manage it."""
+        guild_id = interaction.guild_id or 0
+        repo = self.bot.store.alerts
+        mine = await repo.for_member(guild_id, interaction.user.id)
+        if can_manage(interaction):
+            seen = {a.id for a in mine}
+            mine += [
+                a for a in await repo.for_guild(guild_id, channels_only=True) if a.id not in seen
+            ]
+        return mine
+
+    @alerts.command(name="add", description="Be told about new papers matching a query")
+    @app_commands.describe(
+        query='Words that must all appear; "a phrase", word* for a prefix, -word to exclude',
+        channel="Post matches in this channel instead of a DM (needs Manage Server)",
+    )
+    async def add(
+        self,
+        interaction: discord.Interaction[PaperBot],
+        query: app_commands.Range[str, 2, 100],
+        channel: discord.TextChannel | None = None,
+    ) -> None:
+        query = " ".join(query.split())
+        if not self.bot.settings.refresh_enabled:
+            await interaction.response.send_message(
+                "Alerts come with the live refresh of papers, which is turned off on this bot "
+                "(PAPERBOT_REFRESH). Ask whoever runs it.",
+                ephemeral=True,
+            )
+            return
+        try:
+            compile_query(query)
+        except QueryError as exc:
+            await interaction.response.send_message(
+                f"That alert won't work: {exc}.", ephemeral=True
+            )
+            return
+        if channel is not None and not can_manage(interaction):
+            await interaction.response.send_message(
+                "Only members with Manage Server can set a channel alert. "
+                "Leave out `channel` to get the papers by DM.",
+                ephemeral=True,
+            )
+            return
+        if channel is not None:
+            me = channel.guild.me
+            perms = channel.permissions_for(me) if me else None
+            if perms is None or not (
+                perms.view_channel and perms.send_messages and perms.embed_links
+            ):
+                await interaction.response.send_message(
+                    f"I can't post in {channel.mention}: I need View Channel, Send Messages "
+                    "and Embed Links there.",
+                    ephemeral=True,
+                )
+                return
+        repo = self.bot.store.alerts
+        guild_id = interaction.guild_id or 0
+        if await repo.count_for_member(guild_id, interaction.user.id) >= MAX_ALERTS_PER_MEMBER:
+            await interaction.response.send_message(
+                f"You have {MAX_ALERTS_PER_MEMBER} alerts here already; remove one with "
+                "`/alerts remove` first.",
+                ephemeral=True,
+            )
+            return
+        alert, created = await repo.add(
+            guild_id=guild_id,
+            user_id=interaction.user.id,
+            query=query,
+            origin_channel_id=interaction.channel_id or 0,
+            channel_id=channel.id if channel else None,
+        )
+        cap = self.bot.settings.alerts_daily_cap
+        where = f"in {channel.mention}" if channel else "by DM"
+        verb = "Alert added" if created else "You already had this alert; it is active"
+        await interaction.response.send_message(
+            f"🔔 {verb}: new papers matching {quoted(query)} will be sent {where} "
+            f"(at most {cap} a day, never the same paper twice)."
+            + ("" if channel else " Keep DMs from this server's members open."),
+            ephemeral=True,
+        )
+        log.info(
+            "alert %d %s by user %s in guild %s",
+            alert.id,
+            "added" if created else "resumed",
+            interaction.user.id,
+            guild_id,
+        )
+
+    @alerts.command(name="list", description="Your alerts in this server")
+    async def list_(self, interaction: discord.Interaction[PaperBot]) -> None:
+        alerts = await self._visible(interaction)
+        if not alerts:
+            text = "You have no alerts here. Add one with `/alerts add`."
+        else:
+            lines = []
+            for a in alerts:
+                line = f"• {cards.escape(alert_label(a, self.bot))}"
+                if a.paused_reason == "dms-closed":
+                    line += " — your DMs were closed; `/alerts resume` after opening them"
+                lines.append(line)
+            text = "\n".join(lines)
+        embed = cards.notice_embed("🔔 Alerts", text)
+        await interaction.response.send_message(embed=embed, ephemeral=True)
+
+    @alerts.command(name="remove", description="Stop an alert")
+    @app_commands.describe(alert="The alert to stop")
+    async def remove(self, interaction: discord.Interaction[PaperBot], alert: str) -> None:
+        found = None
+        if alert.isdigit():
+            found = next((a for a in await self._visible(interaction) if a.id == int(alert)), None)
+        if found is None:
+            lowered = alert.casefold()
+            found = next(
+                (a for a in await self._visible(interaction) if a.query.casefold() == lowered), None
+            )
+        if found is None:
+            await interaction.response.send_message(
+                "I can't find that alert. Pick one from the list as you type.", ephemeral=True
+            )
+            return
+        await self.bot.store.alerts.remove(found.id)
+        await interaction.response.send_message(
+            f"Alert {quoted(found.query)} removed.", ephemeral=True
+        )
+
+    @remove.autocomplete("alert")
+    async def remove_autocomplete(
+        self, interaction: discord.Interaction[PaperBot], current: str
+    ) -> list[app_commands.Choice[str]]:
+        needle = current.casefold()
+        return [
+            app_commands.Choice(name=cards.choice_label(alert_label(a, self.bot)), value=str(a.id))
+            for a in await self._visible(interaction)
+            if needle in a.query.casefold()
+        ][:25]
+
+    @alerts.command(name="resume", description="Resume your paused alerts in this server")
+    async def resume(self, interaction: discord.Interaction[PaperBot]) -> None:
+        count = await self.bot.store.alerts.resume_member(
+            interaction.guild_id or 0, interaction.user.id
+        )
+        text = (
+            f"Resumed {count} alert(s). New matches will reach you from now on."
+            if count
+            else "None of your alerts here is paused."
+        )
+        await interaction.response.send_message(text, ephemeral=True)
+
+
+async def setup(bot: PaperBot) -> None:
+    await bot.add_cog(AlertsCog(bot))

@@ -1,0 +1,333 @@
+"""Keyword alerts: after a refresh, tell subscribers about new papers matching their query.
+
+Pure logic, no Discord: :func:`deliver_alerts` works out, per recipient (a member's DMs or a
+channel), the new papers that match any of their alerts and that they were never sent, keeps
+the most popular up to the daily cap, and hands ONE :class:`Digest` per recipient to an
+:class:`AlertSender` (the cog implements it with Discord). A member whose DMs are closed is
+told once, where they created the alert, and their DM alerts are paused until they resume.
+
+Query syntax (kept small and predictable): words must all appear (title, authors or
+abstract), ``"a phrase"`` matches words in order, ``word*`` is a prefix, ``-word`` excludes.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, time, timedelta
+from typing import Protocol
+
+from bot.models import SOURCE_ARXIV_API, SOURCE_HF_DAILY, Paper
+from bot.search import query as sq
+from bot.store import Store
+from bot.store.alerts import Alert, Match, RecipientKind
+
+log = logging.getLogger(__name__)
+
+QUERY_MIN = 2
+QUERY_MAX = 100
+MAX_TERMS = 12
+# Only papers the live sources brought in trigger alerts (a bulk load of an arXiv snapshot
+# does not), and none published longer ago than MAX_AGE_DAYS.
+ALERT_SOURCES = (SOURCE_HF_DAILY, SOURCE_ARXIV_API)
+MAX_AGE_DAYS = 90
+MATCHES_PER_ALERT = 500
+PAUSE_DMS_CLOSED = "dms-closed"
+PAUSE_CHANNEL_UNREACHABLE = "channel-unreachable"
+
+_TERM = re.compile(r'(-?)"([^"]*)"|(-?)(\S+)')
+
+
+class QueryError(ValueError):
+    """An alert query that cannot be used; the message says why (shown to the member)."""
+
+
+@dataclass(frozen=True, slots=True)
+class AlertQuery:
+    """A parsed alert query: an FTS5 expression that finds candidates, and the phrase checks
+    the index cannot do itself (it keeps no word positions, ``detail=column``)."""
+
+    text: str
+    fts: str
+    phrases: tuple[tuple[str, ...], ...] = ()  # must appear, words in this order
+    excluded: tuple[tuple[str, ...], ...] = ()  # must not appear
+
+    def accepts(self, *fields: str) -> bool:
+        """Whether a candidate's fields (title, authors, abstract) pass the phrase checks."""
+        if not self.phrases and not self.excluded:
+            return True
+        texts = [_fold_fast(f) for f in fields]
+        for phrase in self.phrases:
+            pattern = _phrase_pattern(phrase)
+            if not any(pattern.search(t) for t in texts):
+                return False
+        return not any(_phrase_pattern(p).search(t) for p in self.excluded for t in texts)
+
+
+def _fold_fast(text: str) -> str:
+    # Folding walks every character; plain ASCII (most abstracts) only needs lower().
+    return text.lower() if text.isascii() else sq.fold_token(text)
+
+
+@functools.lru_cache(maxsize=1024)
+def _phrase_pattern(words: tuple[str, ...]) -> re.Pattern[str]:
+    """The words in order, separated by anything that is not a word character, as whole
+    words (the way the index's tokenizer cuts text)."""
+    body = r"[\W_]+".join(re.escape(w) for w in words)
+    return re.compile(rf"(?<![^\W_]){body}(?![^\W_])")
+
+
+def compile_query(text: str) -> AlertQuery:
+    """Parse an alert query. Raises :class:`QueryError` with a reason for the member.
+
+    Words are tokenised and folded exactly like ``/search`` does (:mod:`bot.search.query`),
+    so a word matches its plural too ("agent" finds "agents"); phrases match as written.
+
+    >>> compile_query('diffusion "video generation" -survey').fts
+    '("diffusion" OR "diffusions") AND "video" AND "generation" NOT ("survey" OR "surveys")'
+    """
+    text = " ".join(text.split())
+    if len(text) < QUERY_MIN:
+        raise QueryError(f"an alert needs at least {QUERY_MIN} characters")
+    if len(text) > QUERY_MAX:
+        raise QueryError(f"an alert can be at most {QUERY_MAX} characters")
+    words_in: list[str] = []  # single words to look for
+    prefixes: list[str] = []
+    exclude: list[str] = []
+    phrases: list[tuple[str, ...]] = []
+    excluded: list[tuple[str, ...]] = []
+    terms = 0
+    for m in _TERM.finditer(text):
+        negative = bool(m.group(1) or m.group(3))
+        raw = m.group(2) if m.group(2) is not None else m.group(4)
+        prefix = m.group(2) is None and raw.endswith("*")
+        words = tuple(sq.tokens(raw))
+        if not words:
+            continue
+        terms += 1
+        if negative:
+            if len(words) == 1:
+                exclude.append(words[0])
+            else:
+                excluded.append(words)
+        elif len(words) > 1:
+            phrases.append(words)
+        elif prefix and len(words[0]) >= 2:
+            prefixes.append(words[0])
+        else:
+            words_in.append(words[0])
+    if not (words_in or prefixes or phrases):
+        raise QueryError("an alert needs at least one word to look for")
+    if terms > MAX_TERMS:
+        raise QueryError(f"an alert can have at most {MAX_TERMS} words or phrases")
+    if prefixes or phrases:
+        words_in = [w for w in words_in if w not in sq.STOP_WORDS]
+    else:
+        words_in = sq.content_terms(words_in)
+    parts = [sq.term_expr(w) for w in dict.fromkeys(words_in)]
+    parts += [sq.quote(w) + "*" for w in dict.fromkeys(prefixes)]
+    for phrase in dict.fromkeys(phrases):
+        parts += [sq.quote(w) for w in phrase]
+    expr = " AND ".join(dict.fromkeys(parts))
+    for word in dict.fromkeys(exclude):
+        expr += f" NOT {sq.term_expr(word)}"
+    return AlertQuery(text, expr, tuple(dict.fromkeys(phrases)), tuple(dict.fromkeys(excluded)))
+
+
+class DeliveryBlocked(Exception):
+    """The recipient cannot be reached for good (DMs closed, channel gone or forbidden)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Digest:
+    """One message for one recipient: the new papers matching their alerts."""
+
+    kind: RecipientKind
+    target_id: int
+    alerts: list[Alert]  # the recipient's alerts that matched something
+    papers: list[Paper]  # most popular first, at most the remaining daily cap
+    queries: dict[str, list[str]]  # paper id -> the alert queries it matched
+    held_back: int  # further matches not sent: over the daily cap
+
+
+class AlertSender(Protocol):
+    async def send_digest(self, digest: Digest) -> None:
+        """Send the digest; raise :class:`DeliveryBlocked` when the recipient is unreachable
+        for good, any other exception for a transient failure (retried next run)."""
+
+    async def notify_blocked(self, alert: Alert) -> None:
+        """Tell the member, in ``alert.origin_channel_id``, that their DMs are closed."""
+
+
+@dataclass(slots=True)
+class AlertRunReport:
+    checked: int = 0  # active alerts looked at
+    digests: int = 0  # messages sent
+    papers: int = 0  # papers in them
+    held_back: int = 0  # matches over the daily cap
+    blocked: int = 0  # recipients found unreachable (alerts paused)
+    failed: int = 0  # transient failures (tried again next run)
+    errors: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        return (
+            f"alerts: {self.checked} checked, {self.digests} digest(s) with {self.papers} "
+            f"paper(s), {self.held_back} over the daily cap, {self.blocked} blocked, "
+            f"{self.failed} failed"
+        )
+
+
+@dataclass(slots=True)
+class _Pending:
+    alerts: list[Alert] = field(default_factory=list)
+    matches: dict[int, Match] = field(default_factory=dict)
+    queries: dict[int, list[str]] = field(default_factory=dict)
+    by_pid_alert: dict[int, int] = field(default_factory=dict)
+
+
+def _popularity(match: Match) -> tuple[int, int]:
+    return (match.upvotes or 0, match.pid)
+
+
+async def deliver_alerts(
+    store: Store,
+    sender: AlertSender,
+    *,
+    daily_cap: int,
+    now: datetime | None = None,
+) -> AlertRunReport:
+    """Check every active alert against the papers stored since it was last checked and send
+    one digest per recipient. Never raises for a delivery problem (see the report)."""
+    now = now or datetime.now(UTC)
+    report = AlertRunReport()
+    upto = await store.papers.latest_pid()
+    published_since = (now - timedelta(days=MAX_AGE_DAYS)).date()
+    pending: dict[tuple[RecipientKind, int], _Pending] = {}
+    idle: list[int] = []
+    for alert in await store.alerts.active():
+        report.checked += 1
+        if alert.last_pid >= upto:
+            continue
+        try:
+            query = compile_query(alert.query)
+            candidates = await store.alerts.match(
+                query.fts,
+                after_pid=alert.last_pid,
+                upto_pid=upto,
+                published_since=published_since,
+                sources=ALERT_SOURCES,
+                limit=MATCHES_PER_ALERT,
+            )
+        except Exception as exc:
+            # One odd alert must not hold up everyone else's: skip it for these papers.
+            log.warning("alert %d (%r) could not be matched: %s", alert.id, alert.query, exc)
+            report.errors.append(f"alert {alert.id}: {exc}")
+            idle.append(alert.id)
+            continue
+        found = [m for m in candidates if query.accepts(m.title, m.authors, m.abstract)]
+        if not found:
+            idle.append(alert.id)
+            continue
+        group = pending.setdefault(alert.recipient, _Pending())
+        group.alerts.append(alert)
+        for match in found:
+            group.matches.setdefault(match.pid, match)
+            group.queries.setdefault(match.pid, []).append(alert.query)
+            group.by_pid_alert.setdefault(match.pid, alert.id)
+    await store.alerts.advance(idle, upto)
+
+    day_start = datetime.combine(now.astimezone(UTC).date(), time(0), tzinfo=UTC)
+    for (kind, target), group in pending.items():
+        try:
+            await _deliver_one(
+                store, sender, kind, target, group, upto, daily_cap, day_start, now, report
+            )
+        except Exception as exc:
+            report.failed += 1
+            report.errors.append(f"{kind} {target}: {exc.__class__.__name__}: {exc}")
+            log.exception("alert digest for %s %s failed; trying again next run", kind, target)
+    if report.checked:
+        log.info("%s", report.summary())
+    return report
+
+
+async def _deliver_one(
+    store: Store,
+    sender: AlertSender,
+    kind: RecipientKind,
+    target: int,
+    group: _Pending,
+    upto: int,
+    daily_cap: int,
+    day_start: datetime,
+    now: datetime,
+    report: AlertRunReport,
+) -> None:
+    alert_ids = [a.id for a in group.alerts]
+    already = await store.alerts.delivered(kind, target, list(group.matches))
+    fresh = sorted(
+        (m for pid, m in group.matches.items() if pid not in already),
+        key=_popularity,
+        reverse=True,
+    )
+    if not fresh:
+        await store.alerts.advance(alert_ids, upto)
+        return
+    room = max(daily_cap - await store.alerts.delivered_since(kind, target, day_start), 0)
+    chosen, held = fresh[:room], len(fresh) - min(room, len(fresh))
+    report.held_back += held
+    if not chosen:
+        log.info("%s %s reached the daily cap; %d match(es) not sent", kind, target, held)
+        await store.alerts.advance(alert_ids, upto)
+        return
+    papers = await store.papers.get_many([m.id for m in chosen])
+    digest = Digest(
+        kind=kind,
+        target_id=target,
+        alerts=group.alerts,
+        papers=papers,
+        queries={m.id: group.queries[m.pid] for m in chosen},
+        held_back=held,
+    )
+    try:
+        await sender.send_digest(digest)
+    except DeliveryBlocked as exc:
+        report.blocked += 1
+        await _blocked(store, sender, kind, target, group.alerts, exc)
+        return
+    await store.alerts.record_delivery(
+        kind,
+        target,
+        [(m.pid, group.by_pid_alert[m.pid]) for m in chosen],
+        alert_ids=alert_ids,
+        checked_upto=upto,
+        at=now,
+    )
+    report.digests += 1
+    report.papers += len(papers)
+
+
+async def _blocked(
+    store: Store,
+    sender: AlertSender,
+    kind: RecipientKind,
+    target: int,
+    alerts: Sequence[Alert],
+    exc: DeliveryBlocked,
+) -> None:
+    if kind == "channel":
+        count = await store.alerts.pause([a.id for a in alerts], PAUSE_CHANNEL_UNREACHABLE)
+        log.warning("cannot post alerts in channel %s (%s); paused %d alert(s)", target, exc, count)
+        return
+    paused = await store.alerts.pause_dm_alerts(target, PAUSE_DMS_CLOSED)
+    log.info("user %s does not accept DMs; paused %d alert(s)", target, len(paused))
+    if not paused:
+        return
+    first = min(paused, key=lambda a: a.id)
+    try:
+        await sender.notify_blocked(first)
+    except Exception:
+        log.warning("could not tell user %s that their alerts are paused", target, exc_info=True)

@@ -1,0 +1,1 @@
+"""Operating PaperBot: ``doctor`` (is everything in place?) and ``backup``."""

@@ -1,0 +1,306 @@
+"""Keyword alerts: query syntax, matching new papers, one digest per recipient per run, never
+the same paper twice, the daily cap, and DMs that bounce (the sender is a recording fake:
+the Discord side is exercised in the end-to-end tests)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from bot.fetch.alerts import (
+    DeliveryBlocked,
+    Digest,
+    QueryError,
+    compile_query,
+    deliver_alerts,
+)
+from bot.ingest import hf_daily
+from bot.models import Paper
+from bot.store import Store
+from bot.store.alerts import Alert
+from tests.fakesources import HF_SAMPLE
+
+GUILD, CHANNEL, ALICE, BOB, NEWS = 1, 10, 100, 200, 11
+NOW = datetime(2026, 3, 25, 12, 0, tzinfo=UTC)
+
+
+class RecordingSender:
+    def __init__(self) -> None:
+        self.digests: list[Digest] = []
+        self.notices: list[Alert] = []
+        self.blocked_users: set[int] = set()
+        self.flaky: int = 0  # fail this many sends with a transient error
+
+    async def send_digest(self, digest: Digest) -> None:
+        if self.flaky:
+            self.flaky -= 1
+            raise ConnectionResetError("gateway hiccup")
+        if digest.kind == "user" and digest.target_id in self.blocked_users:
+            raise DeliveryBlocked("DMs closed (Discord error 50007)")
+        self.digests.append(digest)
+
+    async def notify_blocked(self, alert: Alert) -> None:
+        self.notices.append(alert)
+
+    def for_target(self, target: int) -> list[Digest]:
+        return [d for d in self.digests if d.target_id == target]
+
+
+def sample_papers() -> list[Paper]:
+    papers = [p for p in hf_daily.parse_bytes(HF_SAMPLE.read_bytes()) if isinstance(p, Paper)]
+    assert len(papers) == 5
+    return papers
+
+
+def made_up(
+    n: int, title: str, *, upvotes: int = 0, published: date | None = date(2026, 3, 24)
+) -> Paper:
+    return Paper.create(
+        title=title,
+        arxiv_id=f"2603.{90000 + n}",
+        abstract=f"We study {title.lower()} at scale.",
+        authors=["A. Author"],
+        published=published,
+        upvotes=upvotes,
+        source="hf-daily",
+    )
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[Store]:
+    s = await Store.open(tmp_path / "paperbot.db")
+    yield s
+    await s.close()
+
+
+async def add(store: Store, user: int, query: str, *, channel: int | None = None) -> Alert:
+    alert, created = await store.alerts.add(
+        guild_id=GUILD, user_id=user, query=query, origin_channel_id=CHANNEL, channel_id=channel
+    )
+    assert created
+    return alert
+
+
+# -- query syntax ----------------------------------------------------------------------------
+
+
+def test_compile_query() -> None:
+    # Words are folded like /search folds them, and match their plural or singular too.
+    assert compile_query("diffusion").fts == '("diffusion" OR "diffusions")'
+    assert compile_query("agents").fts == '("agents" OR "agent")'
+    q = compile_query('Diffusion  "Video Generation" -survey -"user study"')
+    assert (
+        q.fts
+        == '("diffusion" OR "diffusions") AND "video" AND "generation" NOT ("survey" OR "surveys")'
+    )
+    assert q.phrases == (("video", "generation"),) and q.excluded == (("user", "study"),)
+    assert compile_query("transform*").fts == '"transform"*'
+    assert compile_query("Itô calculus").fts == '("ito" OR "itos") AND ("calculus" OR "calculuses")'
+    assert compile_query("GPT-4").phrases == (("gpt", "4"),)
+    # Stop words only count when nothing else is left.
+    assert compile_query("the agents of").fts == '("agents" OR "agent")'
+    # FTS syntax in the input is data, not operators.
+    fts = compile_query('a OR b NEAR(c) "').fts
+    assert "NEAR(" not in fts and '"near"' in fts and fts.count("(") == fts.count(")")
+
+
+def test_phrases_are_checked_in_order() -> None:
+    q = compile_query('"video generation" -"user study"')
+    assert q.accepts("Fast Video Generation with Diffusion", "", "")
+    assert not q.accepts("Generation of video", "", "")  # both words, wrong order
+    assert q.accepts("x", "", "we improve video  generation.")  # any field
+    assert not q.accepts("Video generation", "", "a user study shows")
+
+
+@pytest.mark.parametrize(
+    ("query", "reason"),
+    [
+        ("x", "at least 2 characters"),
+        ("-survey", "at least one word"),
+        ("!!! ???", "at least one word"),
+        ("y" * 101, "at most 100 characters"),
+        (" ".join(f"w{i}" for i in range(13)), "at most 12 words"),
+    ],
+)
+def test_bad_queries_are_explained(query: str, reason: str) -> None:
+    with pytest.raises(QueryError, match=reason):
+        compile_query(query)
+
+
+# -- delivery --------------------------------------------------------------------------------
+
+
+async def test_a_new_alert_only_sees_papers_stored_after_it(store: Store) -> None:
+    await store.papers.upsert_many(sample_papers(), "hf-daily")
+    await add(store, ALICE, "software engineering agents")
+    sender = RecordingSender()
+    report = await deliver_alerts(store, sender, daily_cap=20, now=NOW)
+    assert sender.digests == [] and report.checked == 1
+
+
+async def test_matching_new_papers_arrive_as_one_digest(store: Store) -> None:
+    await add(store, ALICE, "agents")
+    await add(store, ALICE, '"reinforcement learning"')
+    await add(store, BOB, "quantum gravity")
+    await store.papers.upsert_many(sample_papers(), "hf-daily")
+    sender = RecordingSender()
+    report = await deliver_alerts(store, sender, daily_cap=20, now=NOW)
+    (digest,) = sender.digests  # one DM for Alice, none for Bob
+    assert digest.kind == "user" and digest.target_id == ALICE
+    titles = [p.title for p in digest.papers]
+    assert any("Software Engineering Agents" in t for t in titles)
+    assert any("RLVR" in t for t in titles)
+    assert {q for qs in digest.queries.values() for q in qs} == {
+        "agents",
+        '"reinforcement learning"',
+    }
+    assert len(titles) == len(set(titles))
+    assert report.digests == 1 and report.papers == len(titles)
+
+
+async def test_never_the_same_paper_twice(store: Store) -> None:
+    await add(store, ALICE, "agents")
+    await store.papers.upsert_many(sample_papers(), "hf-daily")
+    sender = RecordingSender()
+    await deliver_alerts(store, sender, daily_cap=20, now=NOW)
+    first = {p.id for p in sender.digests[0].papers}
+    # A second alert matching the same papers, and the same papers imported again.
+    await add(store, ALICE, "software")
+    await store.papers.upsert_many(sample_papers(), "hf-daily")
+    await store.papers.upsert_many([made_up(1, "Agents that plan")], "hf-daily")
+    await deliver_alerts(store, sender, daily_cap=20, now=NOW)
+    assert len(sender.digests) == 2
+    second = {p.id for p in sender.digests[1].papers}
+    assert second == {"2603.90001"} and not first & second
+    await deliver_alerts(store, sender, daily_cap=20, now=NOW)
+    assert len(sender.digests) == 2  # nothing new: nothing sent
+
+
+async def test_daily_cap_keeps_the_most_popular(store: Store) -> None:
+    await add(store, ALICE, "robots")
+    await store.papers.upsert_many(
+        [made_up(i, f"Robots number {i}", upvotes=i) for i in range(1, 8)], "hf-daily"
+    )
+    sender = RecordingSender()
+    report = await deliver_alerts(store, sender, daily_cap=3, now=NOW)
+    (digest,) = sender.digests
+    assert [p.upvotes for p in digest.papers] == [7, 6, 5]
+    assert digest.held_back == 4 and report.held_back == 4
+    # The cap holds for the rest of the day...
+    await store.papers.upsert_many([made_up(20, "Robots again", upvotes=100)], "hf-daily")
+    await deliver_alerts(store, sender, daily_cap=3, now=NOW + timedelta(hours=2))
+    assert len(sender.digests) == 1
+    # ...and the next day there is room again.
+    await store.papers.upsert_many([made_up(21, "Robots tomorrow", upvotes=1)], "hf-daily")
+    await deliver_alerts(store, sender, daily_cap=3, now=NOW + timedelta(days=1))
+    assert len(sender.digests) == 2
+    assert [p.id for p in sender.digests[1].papers] == ["2603.90021"]
+
+
+async def test_only_fresh_papers_from_live_sources_trigger_alerts(store: Store) -> None:
+    await add(store, ALICE, "robots")
+    # A bulk load of a snapshot (even of recent papers) is not news...
+    await store.papers.upsert_many([made_up(1, "Robots in a snapshot")], "arxiv-snapshot")
+    # ...nor is a paper from 1999 that a live source happens to list...
+    await store.papers.upsert_many(
+        [made_up(2, "Robots of 1999", published=date(1999, 1, 1))], "arxiv-api"
+    )
+    # ...but new papers from the live sources are.
+    await store.papers.upsert_many([made_up(3, "Robots now")], "arxiv-api")
+    await store.papers.upsert_many([made_up(4, "Robots trending")], "hf-daily")
+    sender = RecordingSender()
+    await deliver_alerts(store, sender, daily_cap=20, now=NOW)
+    assert sorted(p.id for p in sender.digests[0].papers) == ["2603.90003", "2603.90004"]
+
+
+async def test_closed_dms_pause_alerts_and_tell_the_member_once(store: Store) -> None:
+    a1 = await add(store, ALICE, "agents")
+    await add(store, ALICE, "software")
+    await add(store, BOB, "agents")
+    await store.papers.upsert_many(sample_papers(), "hf-daily")
+    sender = RecordingSender()
+    sender.blocked_users.add(ALICE)
+    report = await deliver_alerts(store, sender, daily_cap=20, now=NOW)
+    assert report.blocked == 1
+    assert [d.target_id for d in sender.digests] == [BOB]
+    assert [n.id for n in sender.notices] == [a1.id]  # told once, where the first was made
+    assert sender.notices[0].origin_channel_id == CHANNEL
+    alerts = await store.alerts.for_member(GUILD, ALICE)
+    assert all(a.paused and a.paused_reason == "dms-closed" for a in alerts)
+    # Later runs neither retry nor tell again.
+    await store.papers.upsert_many([made_up(1, "Agents again")], "hf-daily")
+    await deliver_alerts(store, sender, daily_cap=20, now=NOW)
+    assert len(sender.notices) == 1 and all(d.target_id != ALICE for d in sender.digests)
+    # Resuming starts from new papers only.
+    assert await store.alerts.resume_member(GUILD, ALICE) == 2
+    sender.blocked_users.clear()
+    await deliver_alerts(store, sender, daily_cap=20, now=NOW)
+    assert not sender.for_target(ALICE)
+    await store.papers.upsert_many([made_up(2, "Agents after resuming")], "hf-daily")
+    await deliver_alerts(store, sender, daily_cap=20, now=NOW)
+    assert [p.id for p in sender.for_target(ALICE)[0].papers] == ["2603.90002"]
+
+
+async def test_transient_failure_is_retried_next_run(store: Store) -> None:
+    await add(store, ALICE, "agents")
+    await store.papers.upsert_many(sample_papers(), "hf-daily")
+    sender = RecordingSender()
+    sender.flaky = 1
+    report = await deliver_alerts(store, sender, daily_cap=20, now=NOW)
+    assert report.failed == 1 and not sender.digests
+    report = await deliver_alerts(store, sender, daily_cap=20, now=NOW)
+    assert report.digests == 1 and sender.digests[0].papers
+
+
+async def test_channel_alert_posts_once_in_the_channel(store: Store) -> None:
+    await add(store, ALICE, "agents", channel=NEWS)
+    await add(store, BOB, "software", channel=NEWS)
+    await store.papers.upsert_many(sample_papers(), "hf-daily")
+    sender = RecordingSender()
+    await deliver_alerts(store, sender, daily_cap=20, now=NOW)
+    (digest,) = sender.digests
+    assert (digest.kind, digest.target_id) == ("channel", NEWS)
+    assert len(digest.alerts) == 2
+
+
+async def test_alert_bookkeeping(store: Store) -> None:
+    a = await add(store, ALICE, "agents")
+    again, created = await store.alerts.add(
+        guild_id=GUILD, user_id=ALICE, query="agents", origin_channel_id=CHANNEL
+    )
+    assert not created and again.id == a.id
+    # Same words as a channel alert is a different alert.
+    await add(store, ALICE, "agents", channel=NEWS)
+    assert await store.alerts.count_for_member(GUILD, ALICE) == 2
+    assert [x.channel_id for x in await store.alerts.for_guild(GUILD, channels_only=True)] == [NEWS]
+    await store.alerts.pause_dm_alerts(ALICE, "dms-closed")
+    resumed, created = await store.alerts.add(
+        guild_id=GUILD, user_id=ALICE, query="agents", origin_channel_id=CHANNEL
+    )
+    assert not created and not resumed.paused
+    assert await store.alerts.remove(a.id) and not await store.alerts.remove(a.id)
+
+
+async def test_one_broken_alert_does_not_hold_up_the_others(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sqlite3
+
+    await add(store, ALICE, "software")
+    await add(store, BOB, "agents")
+    real = store.alerts.match
+
+    async def flaky(fts_query: str, **kw: object):  # type: ignore[no-untyped-def]
+        if "software" in fts_query:
+            raise sqlite3.OperationalError("fts5: syntax error")
+        return await real(fts_query, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(store.alerts, "match", flaky)
+    await store.papers.upsert_many(sample_papers(), "hf-daily")
+    sender = RecordingSender()
+    report = await deliver_alerts(store, sender, daily_cap=20, now=NOW)
+    assert [d.target_id for d in sender.digests] == [BOB]
+    assert report.errors and "syntax error" in report.errors[0]

@@ -1,0 +1,191 @@
+"""End to end: members subscribe with /alerts, the refresher imports papers from a local
+Hugging Face stand-in, and the bot DMs digests through the fake Discord (a member with
+closed DMs is told in the channel, once, and their alerts are paused)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.app import PaperBot
+from bot.cogs.refresh import RefreshCog
+from bot.config import Secret, Settings
+from bot.store import Store
+from tests.fakediscord import FakeDiscord, payloads
+from tests.fakesources import FakeSources, hf_items
+
+pytest_plugins = ("tests.fakediscord.fixtures",)
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(30)]
+
+Connect = Callable[..., Awaitable[Any]]
+TOKEN = "MTA0OTk5OTk5OTk5OTk5OTk5OQ.GhJkLm.abcdefghijklmnopqrstuvwxyz0123456789AB"
+CHANNEL_OPTION = 7
+
+
+@pytest.fixture(autouse=True)
+def no_courtesy_pause(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The half-second pause between Hugging Face requests only slows the test down.
+    monkeypatch.setattr("bot.fetch.refresh.HF_INTERVAL", 0.0)
+
+
+@pytest.fixture
+async def sources() -> AsyncIterator[FakeSources]:
+    fake = await FakeSources().start()
+    # Today's list of today's papers, so the refresher's "recent days" window picks it up and
+    # alerts find them fresh whatever the date the tests run.
+    today = datetime.now(UTC).date().isoformat()
+    items = hf_items()
+    for item in items:
+        item["paper"]["publishedAt"] = f"{today}T08:00:00.000Z"
+    fake.hf_days[today] = items
+    yield fake
+    await fake.stop()
+
+
+@pytest.fixture
+async def bot(
+    tmp_path: Path, sources: FakeSources, connect_client: Connect
+) -> AsyncIterator[PaperBot]:
+    store = await Store.open(tmp_path / "paperbot.db")
+    settings = Settings(
+        token=Secret(TOKEN),
+        database=tmp_path / "paperbot.db",
+        data_dir=tmp_path,
+        hf_api_base=sources.base,
+        arxiv_api_base=sources.base,
+        alerts_daily_cap=3,
+    )
+    client = PaperBot(settings, store)
+    await connect_client(client)
+    yield client
+    await store.close()
+
+
+async def run(
+    fake: FakeDiscord, user: str, sub: str, *options: Any, channel: str = "general"
+) -> dict[str, Any]:
+    pending = await fake.send_slash_command(
+        "alerts", [payloads.subcommand(sub, list(options))], user=user, channel=channel
+    )
+    req = await pending.wait_callback()
+    data: dict[str, Any] = req.json["data"]
+    assert data["flags"] & 64, "alert commands answer privately"
+    return data
+
+
+def text_of(data: dict[str, Any]) -> str:
+    parts = [data.get("content") or ""]
+    for embed in data.get("embeds") or []:
+        parts += [embed.get("title", ""), embed.get("description", "")]
+    return "\n".join(parts)
+
+
+def refresher(bot: PaperBot) -> RefreshCog:
+    # load_extension imports the module afresh: compare by name, not by class identity.
+    cog = bot.get_cog("RefreshCog")
+    assert cog is not None and type(cog).__name__ == "RefreshCog"
+    return cog  # type: ignore[return-value]
+
+
+def dm_messages(fake: FakeDiscord, user: str) -> list[dict[str, Any]]:
+    uid = fake.world.user(user).id
+    return [
+        m
+        for c in fake.world.dm_channels.values()
+        if c.recipients == [uid]
+        for m in fake.messages(c.id)
+    ]
+
+
+async def test_alerts_from_subscription_to_dm(
+    fake_discord: FakeDiscord, bot: PaperBot, sources: FakeSources
+) -> None:
+    added = await run(fake_discord, "alice", "add", payloads.option("query", "agents"))
+    assert "Alert added" in text_of(added) and "at most 3 a day" in text_of(added)
+    await run(fake_discord, "carol", "add", payloads.option("query", "software"))
+    bad = await run(fake_discord, "bob", "add", payloads.option("query", "!"))
+    assert "won't work" in text_of(bad)
+    papers_channel = fake_discord.world.channel("papers").id
+    denied = await run(
+        fake_discord,
+        "bob",
+        "add",
+        payloads.option("query", "rlvr"),
+        payloads.option("channel", str(papers_channel), type=CHANNEL_OPTION),
+    )
+    assert "Manage Server" in text_of(denied)
+
+    cog = refresher(bot)
+    reports, alerts = await cog.run_once(due_only=False)
+    assert reports[0].ok and reports[0].new == 5
+    assert (alerts.digests, alerts.blocked) == (1, 1)
+
+    (dm,) = dm_messages(fake_discord, "alice")
+    assert "New papers for your alert" in dm["embeds"][0]["title"]
+    assert (
+        "Effective Strategies for Asynchronous Software Engineering Agents"
+        in dm["embeds"][0]["description"]
+    )
+    assert dm_messages(fake_discord, "carol") == []
+    notices = [m for m in fake_discord.messages("general") if "paused" in m["content"]]
+    assert len(notices) == 1
+    carol_id = fake_discord.world.user("carol").id
+    assert f"<@{carol_id}>" in notices[0]["content"] and "/alerts resume" in notices[0]["content"]
+
+    # A second run: nothing new, nothing sent again, nobody told twice.
+    await cog.run_once(due_only=False)
+    assert len(dm_messages(fake_discord, "alice")) == 1
+    assert len([m for m in fake_discord.messages("general") if "paused" in m["content"]]) == 1
+
+    listed = await run(fake_discord, "carol", "list")
+    assert "software → DM (paused)" in text_of(listed) and "/alerts resume" in text_of(listed)
+    resumed = await run(fake_discord, "carol", "resume")
+    assert "Resumed 1 alert" in text_of(resumed)
+
+
+async def test_remove_with_autocomplete(fake_discord: FakeDiscord, bot: PaperBot) -> None:
+    await run(fake_discord, "alice", "add", payloads.option("query", "diffusion models"))
+    await run(fake_discord, "alice", "add", payloads.option("query", "agents"))
+    await run(fake_discord, "bob", "add", payloads.option("query", "agents"))
+    pending = await fake_discord.send_autocomplete(
+        "alerts", [payloads.subcommand("remove", [payloads.focused("alert", "diff")])], user="alice"
+    )
+    choices = (await pending.wait_callback()).json["data"]["choices"]
+    assert [c["name"] for c in choices] == ["diffusion models → DM"]
+    removed = await run(
+        fake_discord, "alice", "remove", payloads.option("alert", choices[0]["value"])
+    )
+    assert "removed" in text_of(removed)
+    remaining = await bot.store.alerts.for_member(
+        fake_discord.world.guild.id, fake_discord.world.user("alice").id
+    )
+    assert [a.query for a in remaining] == ["agents"]
+    # Someone else's alert id cannot be removed.
+    bobs = await bot.store.alerts.for_member(
+        fake_discord.world.guild.id, fake_discord.world.user("bob").id
+    )
+    refused = await run(fake_discord, "alice", "remove", payloads.option("alert", str(bobs[0].id)))
+    assert "can't find" in text_of(refused)
+
+
+async def test_channel_alert_by_a_moderator_posts_in_the_channel(
+    fake_discord: FakeDiscord, bot: PaperBot
+) -> None:
+    papers_channel = fake_discord.world.channel("papers").id
+    added = await run(
+        fake_discord,
+        "carol",
+        "add",
+        payloads.option("query", "reasoning"),
+        payloads.option("channel", str(papers_channel), type=CHANNEL_OPTION),
+    )
+    assert "will be sent in <#" in text_of(added)
+    cog = refresher(bot)
+    _, alerts = await cog.run_once(due_only=False)
+    assert alerts.digests == 1
+    (post,) = fake_discord.messages("papers")
+    assert "reasoning" in post["embeds"][0]["title"]

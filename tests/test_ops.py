@@ -1,0 +1,261 @@
+"""Operating PaperBot: backup while the bot writes, upgrading an old database in place,
+refusing a newer one, and ``doctor`` (real files, a real local HTTP server)."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from bot.config import Secret, Settings
+from bot.models import Paper
+from bot.ops.backup import backup
+from bot.ops.doctor import Check, run_doctor
+from bot.store import Store, StoreError
+from bot.store import database as database_module
+from bot.store.health import inspect_database, latest_version
+from tests.fakesources import FakeSources
+
+# Shaped like a bot token (three base64url parts), not a real one.
+FAKE_TOKEN = "MTA0OTk5OTk5OTk5OTk5OTk5OQ.GhJkLm.abcdefghijklmnopqrstuvwxyz0123456789AB"
+
+
+def papers(n: int, start: int = 0) -> list[Paper]:
+    return [
+        Paper.create(
+            title=f"Backup test paper number {i}",
+            arxiv_id=f"2501.{10000 + i}",
+            abstract="An abstract long enough to fill a few pages of the database. " * 4,
+            authors=["Ada Lovelace", "Alan Turing"],
+            source="jsonl",
+        )
+        for i in range(start, start + n)
+    ]
+
+
+def row_count(path: Path, table: str) -> int:
+    conn = sqlite3.connect(path)
+    try:
+        return int(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+    finally:
+        conn.close()
+
+
+# -- backup ----------------------------------------------------------------------------------
+
+
+async def test_backup_while_another_connection_writes(tmp_path: Path) -> None:
+    db = tmp_path / "live.db"
+    bot_store = await Store.open(db)  # the running bot
+    writer = await Store.open(db)  # another connection, writing throughout
+    try:
+        await bot_store.papers.upsert_many(papers(3000), "jsonl")
+        committed_before = await bot_store.papers.count()
+        stop = asyncio.Event()
+        written = 0
+
+        async def keep_writing() -> None:
+            nonlocal written
+            batch = 0
+            while not stop.is_set():
+                await writer.papers.upsert_many(papers(20, 10_000 + batch * 20), "jsonl")
+                batch += 1
+                written = batch * 20
+                await asyncio.sleep(0)
+
+        task = asyncio.create_task(keep_writing())
+        await asyncio.sleep(0.05)
+        during_start = written
+        info = await backup(db, tmp_path / "backups" / "copy.db")
+        during_end = written
+        stop.set()
+        await task
+    finally:
+        await writer.close()
+        await bot_store.close()
+    assert during_end > during_start, "the writer must have been writing during the backup"
+    assert info.path == tmp_path / "backups" / "copy.db" and info.size > 0
+    assert info.schema_version == latest_version()
+    # The copy stands alone (no -wal beside it), passes integrity_check, has every row
+    # committed before the backup, and is one consistent moment of the writer's progress.
+    assert not (tmp_path / "backups" / "copy.db-wal").exists()
+    conn = sqlite3.connect(info.path)
+    try:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        copied = conn.execute("SELECT count(*) FROM papers").fetchone()[0]
+        fts = conn.execute(
+            "SELECT count(*) FROM papers_fts WHERE papers_fts MATCH 'lovelace'"
+        ).fetchone()[0]
+    finally:
+        conn.close()
+    assert copied >= committed_before + during_start
+    assert copied <= committed_before + during_end + 20
+    assert (copied - committed_before) % 20 == 0  # whole batches only: no torn transaction
+    assert fts == copied
+    assert info.papers == copied
+
+
+async def test_backup_into_a_folder_gets_a_dated_name_and_never_overwrites(tmp_path: Path) -> None:
+    db = tmp_path / "live.db"
+    async with await Store.open(db) as store:
+        await store.papers.upsert_many(papers(5), "jsonl")
+    folder = tmp_path / "backups"
+    folder.mkdir()
+    info = await backup(db, folder)
+    assert info.path.parent == folder and info.path.name.startswith("paperbot-")
+    assert row_count(info.path, "papers") == 5
+    with pytest.raises(StoreError, match="already exists"):
+        await backup(db, info.path)
+    with pytest.raises(StoreError, match="no database"):
+        await backup(tmp_path / "missing.db", tmp_path / "x.db")
+    assert not list(folder.glob(".*partial"))
+
+
+# -- migrations ------------------------------------------------------------------------------
+
+
+async def test_old_database_upgrades_in_place_keeping_its_papers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = tmp_path / "old.db"
+    everything = database_module.load_migrations()
+    assert len(everything) >= 4
+    monkeypatch.setattr(database_module, "load_migrations", lambda: everything[:1])
+    async with await Store.open(db) as old:
+        assert await old.db.schema_version() == 1
+        await old.papers.upsert_many(papers(50), "jsonl")
+    monkeypatch.undo()
+
+    health = await inspect_database(db)
+    assert (health.version, health.latest, health.papers) == (1, latest_version(), 50)
+    async with await Store.open(db) as store:
+        assert await store.db.schema_version() == latest_version()
+        assert await store.papers.count() == 50
+        paper = await store.papers.get("2501.10007")
+        assert paper is not None and paper.title == "Backup test paper number 7"
+        # Tables from the newer migrations work, on the old papers too.
+        assert await store.refresh.last_success() == {}
+        alert, _ = await store.alerts.add(
+            guild_id=1, user_id=2, query="turing", origin_channel_id=3
+        )
+        found = await store.alerts.match('"turing"', after_pid=0, upto_pid=10**9)
+        assert len(found) == 50 and alert.last_pid == await store.papers.latest_pid()
+
+
+async def test_newer_database_is_refused_clearly(tmp_path: Path) -> None:
+    db = tmp_path / "new.db"
+    async with await Store.open(db) as store:
+        await store.papers.upsert_many(papers(3), "jsonl")
+    conn = sqlite3.connect(db)
+    conn.execute(f"PRAGMA user_version={latest_version() + 1}")
+    conn.commit()
+    conn.close()
+    with pytest.raises(
+        StoreError, match=r"newer than this PaperBot understands .*upgrade PaperBot"
+    ):
+        await Store.open(db)
+    assert row_count(db, "papers") == 3  # untouched
+
+
+# -- doctor ----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def sources() -> AsyncIterator[FakeSources]:
+    fake = await FakeSources().start()
+    yield fake
+    await fake.stop()
+
+
+@pytest.fixture
+def healthy(tmp_path: Path, sources: FakeSources) -> Settings:
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "papers.jsonl").write_text("")
+    return Settings(
+        token=Secret(FAKE_TOKEN),
+        database=tmp_path / "var" / "paperbot.db",
+        data_dir=data,
+        hf_api_base=sources.base,
+        arxiv_api_base=sources.base,
+        refresh_arxiv=True,
+    )
+
+
+def by_name(checks: list[Check]) -> dict[str, Check]:
+    return {c.name: c for c in checks}
+
+
+async def test_doctor_all_green(healthy: Settings, sources: FakeSources) -> None:
+    async with await Store.open(healthy.database) as store:
+        await store.papers.upsert_many(papers(2), "jsonl")
+    checks = await run_doctor(healthy)
+    assert all(c.ok for c in checks), [c.line() for c in checks if not c.ok]
+    names = [c.name for c in checks]
+    assert names == [
+        "token",
+        "database",
+        "schema",
+        "integrity",
+        "data folder",
+        "time zones",
+        "source hf",
+        "source arxiv",
+    ]
+    assert "2 papers" in by_name(checks)["schema"].detail
+    assert "Europe/Berlin" in by_name(checks)["time zones"].detail
+    assert {r.api for r in sources.log} == {"hf", "arxiv"}
+    assert all(r.headers["User-Agent"].startswith("PaperBot/") for r in sources.log)
+    text = "\n".join(c.line() for c in checks)
+    assert FAKE_TOKEN not in text and FAKE_TOKEN[:20] not in text
+
+
+async def test_doctor_reports_each_problem_with_a_fix(
+    healthy: Settings, sources: FakeSources, tmp_path: Path
+) -> None:
+    async with await Store.open(healthy.database):
+        pass
+    conn = sqlite3.connect(healthy.database)
+    conn.execute(f"PRAGMA user_version={latest_version() + 1}")
+    conn.commit()
+    conn.close()
+    sources.fail("status", status=503, times=10, match=lambda r: r.path == "/api/daily_papers")
+    sources.fail("html", times=10, match=lambda r: r.path == "/api/query")
+    settings = replace(healthy, token=Secret("Bot abc"), data_dir=tmp_path / "nope")
+    checks = by_name(await run_doctor(settings, source_timeout=2.0))
+    assert not checks["token"].ok and "without the 'Bot ' prefix" in checks["token"].detail
+    assert not checks["schema"].ok and "upgrade PaperBot" in checks["schema"].fix
+    assert not checks["data folder"].ok and "PAPERBOT_DATA_DIR" in checks["data folder"].fix
+    assert not checks["source hf"].ok and "HTTP 503" in checks["source hf"].detail
+    assert not checks["source arxiv"].ok and "HTML" in checks["source arxiv"].detail
+    assert checks["time zones"].ok and checks["integrity"].ok
+
+
+async def test_doctor_never_creates_or_migrates_the_database(healthy: Settings) -> None:
+    checks = by_name(await run_doctor(replace(healthy, refresh_hf=False, refresh_arxiv=False)))
+    assert checks["database"].ok and "will be created" in checks["database"].detail
+    assert not healthy.database.exists()
+    assert checks["sources"].ok
+
+
+async def test_doctor_unreachable_source_and_missing_token(healthy: Settings) -> None:
+    # A port nobody listens on: connection refused, reported without retries.
+    settings = replace(
+        healthy, token=Secret(""), hf_api_base="http://127.0.0.1:9", refresh_arxiv=False
+    )
+    checks = by_name(await run_doctor(settings, source_timeout=2.0))
+    assert not checks["token"].ok and "not set" in checks["token"].detail
+    assert "developer portal" in checks["token"].fix
+    assert not checks["source hf"].ok and "127.0.0.1:9" in checks["source hf"].detail
+
+
+async def test_doctor_flags_a_corrupt_database(healthy: Settings) -> None:
+    healthy.database.parent.mkdir(parents=True)
+    healthy.database.write_bytes(b"this is not a database" * 100)
+    checks = by_name(await run_doctor(replace(healthy, refresh_hf=False, refresh_arxiv=False)))
+    bad = [c for c in checks.values() if not c.ok]
+    assert bad and any("backup" in c.fix for c in bad)
