@@ -174,6 +174,9 @@ def _duration(seconds: float) -> str:
 
 def print_report(report: Any, out: TextIO) -> None:
     name = report.path.name
+    if report.failed:
+        out.write(f"{name}: not imported: {report.failed} (nothing from this file was stored)\n")
+        return
     if report.skipped:
         out.write(f"{name}: unchanged since the last import, skipped\n")
         return
@@ -235,6 +238,7 @@ async def cmd_load(args: argparse.Namespace, settings: Settings) -> int:
                 progress.finish()
             for report in reports:
                 print_report(report, sys.stdout)
+                failed += 1 if report.failed else 0
             if not reports:
                 print(f"no paper files in {settings.data_dir}")
         for path in args.paths:
@@ -386,7 +390,9 @@ async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     store = await _open_store(settings)
     try:
         for report in await load_data_dir(store, settings.data_dir):
-            if report.skipped:
+            if report.failed:
+                log.error("could not import %s: %s", report.path.name, report.failed)
+            elif report.skipped:
                 log.info("%s unchanged since the last import", report.path.name)
             else:
                 log.info(

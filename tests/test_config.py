@@ -1,3 +1,4 @@
+import re
 from pathlib import Path
 
 import pytest
@@ -89,3 +90,16 @@ def test_the_token_never_shows_in_repr() -> None:
     assert GOOD_TOKEN not in repr(s)
     assert GOOD_TOKEN not in str(s.token)
     assert "********" in repr(Secret("x"))
+
+
+def test_env_example_documents_every_setting() -> None:
+    root = Path(__file__).resolve().parent.parent
+    source = (root / "bot" / "config.py").read_text()
+    example = (root / ".env.example").read_text()
+    names = set(re.findall(r'"((?:PAPERBOT|DISCORD)_[A-Z_]+)"', source))
+    assert "DISCORD_TOKEN" in names and len(names) >= 10
+    missing = sorted(n for n in names if f"{n}=" not in example)
+    assert not missing, f".env.example does not document {missing}"
+    # Every setting in .env.example is one the bot reads (no stale names).
+    documented = set(re.findall(r"^#?\s*((?:PAPERBOT|DISCORD)_[A-Z_]+)=", example, re.M))
+    assert documented <= names, documented - names

@@ -1,0 +1,706 @@
+"""Papers: batched upserts that merge records across sources, the FTS index, and reads.
+
+Identity. A paper is stored once, under its arXiv id (version-less) when one is known and
+under a title id (``t-...``, see :func:`bot.models.title_id`) otherwise. An incoming record
+matches a stored one by id first, then by :func:`bot.models.title_key` — a title-only record
+(the Hugging Face trending page) matches any paper with the same normalised title, and a record
+with an id matches a *title-only* paper with the same title (two different arXiv papers that
+share a title stay apart). When a title-only paper gains an arXiv id its ``pid`` stays, its
+``id`` becomes the arXiv id, and the old title id is kept in ``paper_aliases`` so links that
+carry it still resolve. Fields merge with :func:`bot.models.merge`.
+
+Full-text index. ``papers_fts`` (and any other FTS5 table declared with ``content='papers'``)
+is an external-content index kept in sync *here*, by explicit FTS writes in the same
+transaction: triggers measured about twice as slow on a bulk load (FTS5 flushes its pending
+terms at every statement savepoint a trigger opens). So every write to ``papers`` must go
+through :class:`PaperRepo` — never ``UPDATE papers`` elsewhere — or the index goes stale.
+``'delete'`` commands are given the exact old column values read back from the row.
+
+Batches. One lookup query per batch (ids and title keys passed as JSON arrays to
+``json_each``), then one ``executemany`` per kind of write; new rows get explicit ``pid``\\ s
+(``max(pid)+1...``) so the FTS and ``paper_sources`` rows can be written in bulk too. Pids only
+grow, which the alert scanner relies on (``last_pid``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import random as _random
+import re
+import sqlite3
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+import aiosqlite
+
+from bot.models import (
+    TITLE_ID_PREFIX,
+    Paper,
+    find_arxiv_id,
+    merge,
+    title_key,
+)
+from bot.store.database import Database, StoreError
+
+log = logging.getLogger(__name__)
+
+# The papers columns a Paper maps to, in row order (pid, added_at, updated_at are the store's).
+COLUMNS: tuple[str, ...] = (
+    "id",
+    "title_key",
+    "title_hash",
+    "title",
+    "abstract",
+    "authors",
+    "published",
+    "categories",
+    "url_abs",
+    "url_pdf",
+    "url_code",
+    "url_project",
+    "url_hf",
+    "source",
+    "source_rank",
+    "upvotes",
+    "ai_summary",
+    "ai_keywords",
+)
+_COL_INDEX = {name: i for i, name in enumerate(COLUMNS)}
+_SELECT = "pid, " + ", ".join(COLUMNS) + ", added_at, updated_at"
+_INSERT = (
+    f"INSERT INTO papers(pid, {', '.join(COLUMNS)}, added_at, updated_at) "
+    f"VALUES ({', '.join('?' * (len(COLUMNS) + 3))})"
+)
+_UPDATE = (
+    "UPDATE papers SET "
+    + ", ".join(f"{name} = ?" for name in COLUMNS)
+    + ", updated_at = ? WHERE pid = ?"
+)
+_FTS5 = re.compile(r"USING\s+fts5\s*\(", re.IGNORECASE)
+_CONTENT_PAPERS = re.compile(r"content\s*=\s*['\"]?papers['\"]?(?:\s|,|\))", re.IGNORECASE)
+
+# A stored row as the papers columns in COLUMNS order.
+Row = tuple[Any, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class UpsertCounts:
+    """What one upsert did, per stored paper (duplicates within a batch count once)."""
+
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+    def __add__(self, other: object) -> UpsertCounts:
+        if not isinstance(other, UpsertCounts):
+            return NotImplemented
+        return UpsertCounts(
+            self.new + other.new,
+            self.updated + other.updated,
+            self.unchanged + other.unchanged,
+        )
+
+
+# -- Paper <-> row (the only place that knows the column encodings) ----------------------------
+
+
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
+def _dumps(values: list[str]) -> str:
+    return _ENCODER.encode(values) if values else "[]"
+
+
+def title_hash(key: str) -> int:
+    """The indexed 64-bit hash of a title key (signed, as SQLite integers are)."""
+    digest = hashlib.blake2b(key.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+def paper_to_row(paper: Paper, key: str | None = None) -> Row:
+    """The papers columns (COLUMNS order) for *paper*; *key* is its title key if known."""
+    if key is None:
+        key = fast_title_key(paper.title)
+    return (
+        paper.id,
+        key,
+        title_hash(key),
+        paper.title,
+        paper.abstract,
+        _dumps(paper.authors),
+        paper.published.isoformat() if paper.published else None,
+        " ".join(paper.categories),
+        paper.url_abs,
+        paper.url_pdf,
+        paper.url_code,
+        paper.url_project,
+        paper.url_hf,
+        paper.source,
+        paper.source_rank,
+        paper.upvotes,
+        paper.ai_summary,
+        _dumps(paper.ai_keywords),
+    )
+
+
+def _json_list(text: str | None) -> list[str]:
+    if not text:
+        return []
+    value = json.loads(text)
+    return [str(x) for x in value] if isinstance(value, list) else []
+
+
+def row_to_paper(row: sqlite3.Row | Sequence[Any], offset: int = 0) -> Paper:
+    """Inverse of :func:`paper_to_row`; *offset* is where the ``id`` column starts in *row*."""
+    r = row[offset : offset + len(COLUMNS)]
+    published = r[6]
+    return Paper(
+        id=r[0],
+        title=r[3],
+        abstract=r[4],
+        authors=_json_list(r[5]),
+        published=date.fromisoformat(published) if published else None,
+        categories=r[7].split() if r[7] else [],
+        url_abs=r[8],
+        url_pdf=r[9],
+        url_code=r[10],
+        url_project=r[11],
+        url_hf=r[12],
+        source=r[13],
+        source_rank=r[14],
+        upvotes=r[15],
+        ai_summary=r[16],
+        ai_keywords=_json_list(r[17]),
+    )
+
+
+_ASCII_WORD = re.compile(r"[a-z0-9]+")
+
+
+def fast_title_key(title: str) -> str:
+    """:func:`bot.models.title_key`, about 6x faster on ASCII titles (most of arXiv).
+
+    For ASCII text Unicode folding is just ``lower()``; anything else takes the general path.
+    (tests/test_store.py checks the two agree.)
+    """
+    if title.isascii():
+        return " ".join(_ASCII_WORD.findall(title.lower()))
+    return title_key(title)
+
+
+Prepared = list[tuple[str, Row]]
+"""Each paper's title key and row, computed ahead (:func:`prepare`) — e.g. in a worker thread."""
+
+
+def prepare(papers: Sequence[Paper]) -> Prepared:
+    """The title key and row of each paper: the pure-Python part of an upsert, thread-safe."""
+    out: Prepared = []
+    for paper in papers:
+        key = fast_title_key(paper.title)
+        out.append((key, paper_to_row(paper, key)))
+    return out
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _is_title_id(paper_id: str) -> bool:
+    return paper_id.startswith(TITLE_ID_PREFIX)
+
+
+# -- the merge of one batch ----------------------------------------------------------------
+
+
+def _text_changed(fts: list[tuple[str, tuple[str, ...]]], old: Row, new: Row) -> bool:
+    """Whether a change touches a column some FTS index holds (unknown columns: assume so)."""
+    for _, cols in fts:
+        for col in cols:
+            i = _COL_INDEX.get(col)
+            if i is None or old[i] != new[i]:
+                return True
+    return False
+
+
+class _Entry:
+    """One paper being written: a stored row (``pid`` set) or a new one, and its merged state.
+
+    A stored row becomes a :class:`Paper` only when a record actually merges into it: on a
+    re-import most records equal their row exactly, and are recognised by comparing rows.
+    """
+
+    __slots__ = ("_paper", "key", "old_row", "pid", "row", "sources")
+
+    def __init__(
+        self,
+        key: str,
+        *,
+        paper: Paper | None = None,
+        row: Row | None = None,
+        pid: int | None = None,
+        old_row: Row | None = None,
+        sources: Iterable[str] = (),
+    ) -> None:
+        self._paper = paper
+        self.key = key
+        self.row = row  # paper_to_row(paper), while paper is an incoming record as is
+        self.pid = pid
+        self.old_row = old_row  # as stored
+        self.sources = set(sources)
+
+    @property
+    def paper(self) -> Paper:
+        if self._paper is None:
+            assert self.old_row is not None
+            self._paper = row_to_paper(self.old_row)
+        return self._paper
+
+    @paper.setter
+    def paper(self, value: Paper) -> None:
+        self._paper = value
+
+    @property
+    def touched(self) -> bool:
+        """Whether a record was merged into this stored row (it may still be unchanged)."""
+        return self._paper is not None
+
+    @property
+    def id(self) -> str:
+        return self._paper.id if self._paper is not None else str(self.row_or_old[0])
+
+    @property
+    def published(self) -> date:
+        return self.paper.published or date.min
+
+    @property
+    def row_or_old(self) -> Row:
+        row = self.row if self.row is not None else self.old_row
+        assert row is not None
+        return row
+
+
+class _Batch:
+    """The merge state of one batch: entries indexed by every id and title key they carry."""
+
+    def __init__(self) -> None:
+        self.entries: list[_Entry] = []
+        self.by_id: dict[str, _Entry] = {}
+        self.by_key: dict[str, list[_Entry]] = {}
+
+    def add(self, entry: _Entry, *ids: str) -> None:
+        self.entries.append(entry)
+        self._index(entry, entry.id, *ids)
+
+    def _index(self, entry: _Entry, *ids: str) -> None:
+        for pid in ids:
+            self.by_id.setdefault(pid, entry)
+        bucket = self.by_key.setdefault(entry.key, [])
+        if entry not in bucket:
+            bucket.append(entry)
+
+    def match(self, paper: Paper, key: str) -> _Entry | None:
+        found = self.by_id.get(paper.id)
+        if found is not None:
+            return found
+        candidates = self.by_key.get(key)
+        if not candidates:
+            return None
+        if _is_title_id(paper.id):
+            # A title-only record joins the paper with that title, an identified one first
+            # (the newest if several arXiv papers share the title).
+            ided = [e for e in candidates if not _is_title_id(e.id)]
+            if ided:
+                return max(ided, key=lambda e: e.published)
+            return candidates[0]
+        # A record with an id only absorbs a title-only paper, never another id.
+        for e in candidates:
+            if _is_title_id(e.id):
+                return e
+        return None
+
+    def merge_into(self, entry: _Entry, paper: Paper, key: str, row: Row) -> None:
+        if not entry.touched and entry.old_row == row:
+            return  # the record is the stored row exactly: merging it changes nothing
+        merged = merge(entry.paper, paper)
+        entry.row = None
+        if merged.title != entry.paper.title:
+            entry.key = key if merged.title == paper.title else fast_title_key(merged.title)
+        entry.paper = merged
+        self._index(entry, merged.id)
+
+
+# -- the repository ----------------------------------------------------------------------------
+
+
+class PaperRepo:
+    """All queries on ``papers``, ``paper_sources``, ``paper_aliases`` and the FTS index."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._fts: list[tuple[str, tuple[str, ...]]] | None = None
+
+    # -- writes ------------------------------------------------------------------------------
+
+    async def upsert_many(
+        self,
+        papers: Sequence[Paper],
+        source: str,
+        *,
+        conn: aiosqlite.Connection | None = None,
+        prepared: Prepared | None = None,
+        before_fts: Callable[[], object] | None = None,
+    ) -> UpsertCounts:
+        """Merge *papers* (one source's records) into the store; returns what changed.
+
+        Runs in its own transaction unless *conn* is given, in which case the caller holds a
+        write transaction on it (:meth:`Database.transaction`) — the loader does, to store a
+        whole file atomically. *prepared* is :func:`prepare` of *papers*, if already computed.
+        *before_fts* is called just before the full-text inserts, which run without the GIL
+        (the loader parses its next batch meanwhile).
+        """
+        if not papers:
+            return UpsertCounts()
+        if prepared is None:
+            prepared = prepare(papers)
+        elif len(prepared) != len(papers):
+            raise ValueError("prepared rows do not match the papers")
+        if conn is None:
+            async with self.db.transaction() as tx:
+                return await self._upsert(tx, papers, prepared, source, before_fts)
+        return await self._upsert(conn, papers, prepared, source, before_fts)
+
+    async def _upsert(
+        self,
+        conn: aiosqlite.Connection,
+        papers: Sequence[Paper],
+        prepared: Prepared,
+        source: str,
+        before_fts: Callable[[], object] | None = None,
+    ) -> UpsertCounts:
+        fts = await self._fts_tables(conn)
+        keys = [key for key, _ in prepared]
+        batch = _Batch()
+        await self._load_existing(conn, batch, papers, keys)
+
+        for paper, (key, row) in zip(papers, prepared, strict=True):
+            entry = batch.match(paper, key)
+            if entry is None:
+                batch.add(_Entry(key, paper=paper, row=row))
+            else:
+                batch.merge_into(entry, paper, key, row)
+
+        now = _now()
+        inserts: list[Row] = []
+        updates: list[Row] = []
+        reindex: list[int] = []  # stored papers whose indexed text changed
+        sources: list[tuple[int, str]] = []
+        aliases: list[tuple[str, int]] = []
+        new = updated = unchanged = 0
+        first_pid = next_pid = 0
+        for e in batch.entries:
+            if e.pid is None:
+                if not next_pid:
+                    async with conn.execute("SELECT coalesce(max(pid), 0) + 1 FROM papers") as cur:
+                        top = await cur.fetchone()
+                    first_pid = next_pid = int(top[0]) if top else 1
+                pid, next_pid = next_pid, next_pid + 1
+                row = e.row if e.row is not None else paper_to_row(e.paper, e.key)
+                inserts.append((pid, *row, now, now))
+                new += 1
+                continue
+            assert e.old_row is not None
+            pid = e.pid
+            if source not in e.sources:
+                sources.append((pid, source))
+            original = row_to_paper(e.old_row) if e.touched else None
+            if original is None or e.paper == original:
+                unchanged += 1
+                continue
+            row = paper_to_row(e.paper, e.key)
+            updates.append((*row, now, pid))
+            if _text_changed(fts, e.old_row, row):
+                reindex.append(pid)
+            if original.id != e.paper.id and _is_title_id(original.id):
+                aliases.append((original.id, pid))
+            updated += 1
+
+        # The index is written from the table itself (INSERT ... SELECT): no text crosses
+        # from Python twice, and SQLite runs each statement without taking the GIL back.
+        changed = json.dumps(reindex)
+        if reindex:  # 'delete' needs the values as indexed: read them before the UPDATE
+            for table, cols in fts:
+                names = ", ".join(cols)
+                await conn.execute(
+                    f"INSERT INTO {table}({table}, rowid, {names}) SELECT 'delete', pid, {names} "
+                    "FROM papers WHERE pid IN (SELECT value FROM json_each(?))",
+                    (changed,),
+                )
+        if aliases:
+            await conn.executemany(
+                "INSERT OR REPLACE INTO paper_aliases(alias, pid) VALUES (?, ?)", aliases
+            )
+        if updates:
+            await conn.executemany(_UPDATE, updates)
+        if inserts:
+            await conn.executemany(_INSERT, inserts)
+            await conn.execute(
+                "INSERT INTO paper_sources(pid, source) SELECT pid, ? FROM papers "
+                "WHERE pid BETWEEN ? AND ?",
+                (source, first_pid, next_pid - 1),
+            )
+        if before_fts is not None:
+            before_fts()
+        for table, cols in fts:
+            names = ", ".join(cols)
+            if inserts:
+                await conn.execute(
+                    f"INSERT INTO {table}(rowid, {names}) SELECT pid, {names} FROM papers "
+                    "WHERE pid BETWEEN ? AND ?",
+                    (first_pid, next_pid - 1),
+                )
+            if reindex:
+                await conn.execute(
+                    f"INSERT INTO {table}(rowid, {names}) SELECT pid, {names} FROM papers "
+                    "WHERE pid IN (SELECT value FROM json_each(?))",
+                    (changed,),
+                )
+        if sources:
+            await conn.executemany(
+                "INSERT OR IGNORE INTO paper_sources(pid, source) VALUES (?, ?)", sources
+            )
+        return UpsertCounts(new, updated, unchanged)
+
+    async def _load_existing(
+        self,
+        conn: aiosqlite.Connection,
+        batch: _Batch,
+        papers: Sequence[Paper],
+        keys: Sequence[str],
+    ) -> None:
+        """Fetch, in one query, every stored paper the batch may merge with."""
+        ids = {p.id for p in papers}
+        any_keys = {k for p, k in zip(papers, keys, strict=True) if _is_title_id(p.id)}
+        title_only_keys = set(keys) - any_keys
+        sql = (
+            f"SELECT {_SELECT}, "
+            "(SELECT group_concat(source, ' ') FROM paper_sources s WHERE s.pid = papers.pid) "
+            "FROM papers WHERE pid IN ("
+            " SELECT pid FROM papers WHERE id IN (SELECT value FROM json_each(?1))"
+            " UNION SELECT pid FROM papers WHERE title_hash IN (SELECT value FROM json_each(?2))"
+            " UNION SELECT pid FROM papers WHERE title_key IN (SELECT value FROM json_each(?3))"
+            "  AND id LIKE 't-%'"
+            " UNION SELECT pid FROM paper_aliases WHERE alias IN (SELECT value FROM json_each(?1))"
+            ") ORDER BY pid"
+        )
+        params = (
+            json.dumps(list(ids)),
+            json.dumps([title_hash(k) for k in any_keys]),
+            json.dumps(list(title_only_keys)),
+        )
+        async with conn.execute(sql, params) as cur:
+            rows = await cur.fetchall()
+        if not rows:
+            return
+        alias_of: dict[int, list[str]] = {}
+        if any(_is_title_id(i) for i in ids):
+            async with conn.execute(
+                "SELECT alias, pid FROM paper_aliases WHERE alias IN (SELECT value FROM json_each(?))",
+                (json.dumps([i for i in ids if _is_title_id(i)]),),
+            ) as cur:
+                for alias, pid in await cur.fetchall():
+                    alias_of.setdefault(int(pid), []).append(str(alias))
+        for row in rows:
+            pid = int(row[0])
+            stored = tuple(row[1 : 1 + len(COLUMNS)])
+            entry = _Entry(stored[1], pid=pid, old_row=stored, sources=(row[-1] or "").split())
+            batch.add(entry, *alias_of.get(pid, ()))
+
+    async def _fts_tables(self, conn: aiosqlite.Connection) -> list[tuple[str, tuple[str, ...]]]:
+        """Every FTS5 table indexing ``papers`` (external content), with its columns."""
+        if self._fts is None:
+            found: list[tuple[str, tuple[str, ...]]] = []
+            async with conn.execute(
+                "SELECT name, sql FROM sqlite_master WHERE type = 'table' AND sql LIKE "
+                "'CREATE VIRTUAL TABLE%USING fts5%'"
+            ) as cur:
+                tables = [(str(r[0]), str(r[1])) for r in await cur.fetchall()]
+            for name, sql in tables:
+                if not _FTS5.search(sql) or not _CONTENT_PAPERS.search(sql):
+                    continue
+                async with conn.execute(f"SELECT name FROM pragma_table_info('{name}')") as cur:
+                    cols = tuple(str(r[0]) for r in await cur.fetchall())
+                found.append((name, cols))
+            self._fts = found
+        return self._fts
+
+    async def delete(self, paper_id: str) -> bool:
+        """Remove a paper (and its FTS entries, sources, votes...). True if it existed."""
+        async with self.db.transaction() as conn:
+            fts = await self._fts_tables(conn)
+            async with conn.execute("SELECT pid FROM papers WHERE id = ?", (paper_id,)) as cur:
+                row = await cur.fetchone()
+            if row is None:
+                return False
+            pid = int(row[0])
+            for table, cols in fts:
+                names = ", ".join(cols)
+                await conn.execute(
+                    f"INSERT INTO {table}({table}, rowid, {names}) "
+                    f"SELECT 'delete', pid, {names} FROM papers WHERE pid = ?",
+                    (pid,),
+                )
+            await conn.execute("DELETE FROM papers WHERE pid = ?", (pid,))
+            return True
+
+    # -- FTS maintenance (used by the loader around bulk loads) ---------------------------------
+
+    async def fts_tables(self) -> list[tuple[str, tuple[str, ...]]]:
+        """The FTS5 tables kept in sync with ``papers``, with their columns."""
+        return list(await self._fts_tables(self.db.conn))
+
+    async def fts_set(self, conn: aiosqlite.Connection, option: str, value: int) -> None:
+        """Set an FTS5 configuration option (automerge, crisismerge, hashsize...) on every index."""
+        for table, _ in await self._fts_tables(conn):
+            await conn.execute(f"INSERT INTO {table}({table}, rank) VALUES (?, ?)", (option, value))
+
+    async def fts_command(self, conn: aiosqlite.Connection, command: str) -> None:
+        """Run an FTS5 command (``optimize``, ``rebuild``, ``integrity-check``) on every index."""
+        for table, _ in await self._fts_tables(conn):
+            await conn.execute(f"INSERT INTO {table}({table}) VALUES (?)", (command,))
+
+    async def fts_merge(self, conn: aiosqlite.Connection, pages: int) -> None:
+        """Incrementally merge index segments (FTS5 ``merge``), about *pages* pages of work."""
+        for table, _ in await self._fts_tables(conn):
+            await conn.execute(f"INSERT INTO {table}({table}, rank) VALUES ('merge', ?)", (pages,))
+
+    async def check_fts(self) -> None:
+        """Raise :class:`StoreError` if an FTS index disagrees with the papers table."""
+        async with self.db.transaction() as conn:
+            for table, _ in await self._fts_tables(conn):
+                try:
+                    await conn.execute(
+                        f"INSERT INTO {table}({table}, rank) VALUES ('integrity-check', 1)"
+                    )
+                except sqlite3.DatabaseError as exc:
+                    raise StoreError(f"the full-text index {table} is out of sync: {exc}") from None
+
+    # -- reads -------------------------------------------------------------------------------
+
+    async def get(self, paper_id: str) -> Paper | None:
+        """A paper by arXiv id (any version or URL form), title id (also a former one) or id."""
+        text = paper_id.strip()
+        if not text:
+            return None
+        wanted = find_arxiv_id(text) or text
+        row = await self.db.fetchone(f"SELECT {_SELECT} FROM papers WHERE id = ?", (wanted,))
+        if row is None:
+            row = await self.db.fetchone(
+                f"SELECT {_SELECT} FROM papers WHERE pid = "
+                "(SELECT pid FROM paper_aliases WHERE alias = ?)",
+                (wanted,),
+            )
+        return None if row is None else row_to_paper(row, 1)
+
+    async def get_pid(self, paper_id: str) -> int | None:
+        """The row id of a paper (by id or former title id), for tables that reference it."""
+        value = await self.db.fetchval(
+            "SELECT pid FROM papers WHERE id = ?1 "
+            "UNION ALL SELECT pid FROM paper_aliases WHERE alias = ?1 LIMIT 1",
+            (paper_id,),
+        )
+        return None if value is None else int(value)
+
+    async def get_many(self, ids: Sequence[str]) -> list[Paper]:
+        """The papers with these ids, in the order given; unknown ids are left out."""
+        if not ids:
+            return []
+        rows = await self.db.fetchall(
+            f"SELECT {_SELECT} FROM papers WHERE id IN (SELECT value FROM json_each(?))",
+            (json.dumps(list(ids)),),
+        )
+        found = {row[1]: row_to_paper(row, 1) for row in rows}
+        missing = [i for i in ids if i not in found]
+        if missing:
+            rows = await self.db.fetchall(
+                f"SELECT a.alias, {_SELECT} FROM paper_aliases a JOIN papers USING (pid) "
+                "WHERE a.alias IN (SELECT value FROM json_each(?))",
+                (json.dumps(missing),),
+            )
+            found.update((row[0], row_to_paper(row, 2)) for row in rows)
+        return [found[i] for i in ids if i in found]
+
+    async def get_by_pids(self, pids: Iterable[int]) -> list[Paper]:
+        """The papers with these row ids, in the order given (search hits come as rowids)."""
+        wanted = list(pids)
+        if not wanted:
+            return []
+        rows = await self.db.fetchall(
+            f"SELECT {_SELECT} FROM papers WHERE pid IN (SELECT value FROM json_each(?))",
+            (json.dumps(wanted),),
+        )
+        found = {int(row[0]): row_to_paper(row, 1) for row in rows}
+        return [found[p] for p in wanted if p in found]
+
+    async def count(self) -> int:
+        return int(await self.db.fetchval("SELECT count(*) FROM papers"))
+
+    async def count_by_source(self) -> dict[str, int]:
+        """How many papers each source has contributed (a paper counts for every source)."""
+        rows = await self.db.fetchall(
+            "SELECT source, count(*) FROM paper_sources GROUP BY source ORDER BY count(*) DESC"
+        )
+        return {str(r[0]): int(r[1]) for r in rows}
+
+    async def latest_added_at(self) -> datetime | None:
+        """When the newest paper was first stored (pids only grow, so the highest pid)."""
+        value = await self.db.fetchval("SELECT added_at FROM papers ORDER BY pid DESC LIMIT 1")
+        if not value:
+            return None
+        stamp = datetime.fromisoformat(str(value))
+        return stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
+
+    async def random(self, exclude_ids: Iterable[str] = ()) -> Paper | None:
+        """A paper picked uniformly-ish at random (by row id), none of *exclude_ids*."""
+        bounds = await self.db.fetchone("SELECT min(pid), max(pid) FROM papers")
+        if bounds is None or bounds[0] is None:
+            return None
+        low, high = int(bounds[0]), int(bounds[1])
+        excluded = json.dumps(list(exclude_ids))
+        start = _random.randint(low, high)
+        not_excluded = "id NOT IN (SELECT value FROM json_each(?))"
+        for sql in (
+            f"SELECT {_SELECT} FROM papers WHERE pid >= ? AND {not_excluded} ORDER BY pid LIMIT 1",
+            f"SELECT {_SELECT} FROM papers WHERE pid < ? AND {not_excluded} "
+            "ORDER BY pid DESC LIMIT 1",
+        ):
+            row = await self.db.fetchone(sql, (start, excluded))
+            if row is not None:
+                return row_to_paper(row, 1)
+        return None
+
+    async def latest_pid(self) -> int:
+        """The highest row id (0 for an empty store)."""
+        return int(await self.db.fetchval("SELECT coalesce(max(pid), 0) FROM papers"))
+
+    async def top_by_source_rank(self, limit: int, offset: int = 0) -> list[Paper]:
+        """The trending lists' order: rank on the source list, then upvotes, then newest."""
+        rows = await self.db.fetchall(
+            f"SELECT {_SELECT} FROM papers WHERE source_rank IS NOT NULL "
+            "ORDER BY source_rank ASC, upvotes DESC, published DESC, pid DESC "
+            "LIMIT ? OFFSET ?",
+            (limit, offset),
+        )
+        return [row_to_paper(row, 1) for row in rows]
+
+    async def sources_of(self, paper_id: str) -> list[str]:
+        """The sources a paper was imported from."""
+        rows = await self.db.fetchall(
+            "SELECT s.source FROM paper_sources s JOIN papers p USING (pid) WHERE p.id = ? "
+            "ORDER BY s.source",
+            (paper_id,),
+        )
+        return [str(r[0]) for r in rows]

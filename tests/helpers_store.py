@@ -1,0 +1,51 @@
+"""Helpers for tests that need a real store: plain async functions, no fixtures.
+
+store = await make_store(tmp_path)
+try:
+    ...
+finally:
+    await store.close()
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from bot.store import Store
+
+FIXTURES = Path(__file__).parent / "fixtures"
+TRENDING = FIXTURES / "trending-may-28.txt"
+DAILY = FIXTURES / "daily_papers.sample.json"
+SNAPSHOT = FIXTURES / "arxiv-metadata-oai-snapshot.200.jsonl"
+ARXIV_API = FIXTURES / "arxiv-api"
+
+
+async def make_store(tmp_path: Path, name: str = "paperbot.db") -> Store:
+    """An opened, migrated store on a real SQLite file in *tmp_path* (close it when done)."""
+    return await Store.open(tmp_path / name)
+
+
+async def table_rows(store: Store, table: str) -> list[tuple[Any, ...]]:
+    """Every row of *table* as tuples in a stable order, for before/after comparisons."""
+    rows = await store.db.fetchall(f"SELECT * FROM {table}")
+    return sorted((tuple(r) for r in rows), key=repr)
+
+
+async def fts_match(store: Store, query: str, table: str = "papers_fts") -> list[int]:
+    """The pids the FTS index returns for an FTS5 MATCH *query*."""
+    rows = await store.db.fetchall(
+        f"SELECT rowid FROM {table} WHERE {table} MATCH ? ORDER BY rowid", (query,)
+    )
+    return [int(r[0]) for r in rows]
+
+
+def write_jsonl(path: Path, records: Iterable[dict[str, Any] | str]) -> Path:
+    """Write canonical JSON lines (dicts are dumped, strings written as they are)."""
+    with open(path, "w", encoding="utf-8") as out:
+        for record in records:
+            out.write(record if isinstance(record, str) else json.dumps(record, ensure_ascii=False))
+            out.write("\n")
+    return path
