@@ -1,0 +1,137 @@
+"""The command line, run as a person would: ``python -m bot ...`` in a subprocess."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+FIXTURES = Path(__file__).parent / "fixtures"
+ROOT = Path(__file__).resolve().parent.parent
+TOKEN = "MTIzNDU2Nzg5MDEyMzQ1Njc4OQ.GAbCdE.abcdefghijklmnopqrstuvwxyz012345678"
+
+
+def run(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith(("PAPERBOT_", "DISCORD_"))}
+    full_env.update(
+        {
+            "PAPERBOT_DATABASE": str(tmp_path / "db" / "paperbot.db"),
+            "PAPERBOT_DATA_DIR": str(tmp_path / "data"),
+            "PAPERBOT_REFRESH": "false",
+        }
+    )
+    full_env.update(env)
+    return subprocess.run(
+        [sys.executable, "-m", "bot", "--env-file", str(tmp_path / "none.env"), *args],
+        cwd=ROOT,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "trending.txt").write_bytes((FIXTURES / "trending-may-28.txt").read_bytes())
+    return data
+
+
+def test_load_search_and_stats(tmp_path: Path, data_dir: Path) -> None:
+    first = run(tmp_path, "load")
+    assert first.returncode == 0, first.stderr
+    assert "trending.txt (hf-page): 64 new, 0 updated, 0 unchanged, 0 rejected" in first.stdout
+    assert "the store now holds 64 papers" in first.stdout
+
+    again = run(tmp_path, "load")
+    assert "unchanged since the last import, skipped" in again.stdout
+
+    snapshot = tmp_path / "snap.jsonl.gz"
+    snapshot.write_bytes(
+        gzip.compress((FIXTURES / "arxiv-metadata-oai-snapshot.200.jsonl").read_bytes())
+    )
+    loaded = run(tmp_path, "load", str(snapshot))
+    assert loaded.returncode == 0, loaded.stderr
+    assert "(arxiv-snapshot): 200 new" in loaded.stdout
+
+    found = run(tmp_path, "search", "diphoton", "production", "--json")
+    assert found.returncode == 0, found.stderr
+    results = json.loads(found.stdout)
+    assert results[0]["id"] == "0704.0001"
+    assert {"id", "title", "score"} <= set(results[0])
+
+    text = run(tmp_path, "search", "ROICtrl", "--limit", "1")
+    assert text.stdout.startswith("1. ROICtrl: Boosting Instance Control for Visual Generation")
+
+    stats = run(tmp_path, "stats", "--json")
+    data = json.loads(stats.stdout)
+    assert data["total"] == 264
+    assert data["by_source"] == {"hf-page": 64, "arxiv-snapshot": 200}
+
+
+def test_bad_input_gives_one_clear_line_and_a_nonzero_exit(tmp_path: Path, data_dir: Path) -> None:
+    garbage = tmp_path / "garbage.bin"
+    garbage.write_bytes(bytes(range(256)) * 10)
+    result = run(tmp_path, "load", str(garbage))
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert "garbage.bin" in result.stderr and "hf-page" in result.stderr  # names known formats
+
+    missing = run(tmp_path, "load", str(tmp_path / "nope.json"))
+    assert missing.returncode == 1 and "no such file" in missing.stderr
+
+    bad_limit = run(tmp_path, "search", "x", "--limit", "0")
+    assert bad_limit.returncode == 2 and "--limit" in bad_limit.stderr
+
+    no_data = run(tmp_path, "stats", PAPERBOT_DATA_DIR=str(tmp_path / "absent"))
+    assert no_data.returncode == 1
+    assert no_data.stderr.strip().count("\n") == 0 and "PAPERBOT_DATA_DIR" in no_data.stderr
+
+
+def test_hostile_search_is_safe(tmp_path: Path, data_dir: Path) -> None:
+    assert run(tmp_path, "load").returncode == 0
+    for query in ['"', "NEAR(", "a*b -c:d", "AND OR NOT", "x" * 10_000]:
+        result = run(tmp_path, "search", query, "--json")
+        assert result.returncode == 0, (query, result.stderr)
+        assert isinstance(json.loads(result.stdout), list)
+
+
+def test_run_without_a_token_says_what_to_do(tmp_path: Path, data_dir: Path) -> None:
+    result = run(tmp_path, "run")
+    assert result.returncode == 2
+    assert "DISCORD_TOKEN is not set" in result.stderr and "Traceback" not in result.stderr
+    bad = run(tmp_path, "run", DISCORD_TOKEN="Bot " + TOKEN)
+    assert bad.returncode == 2 and TOKEN not in bad.stderr + bad.stdout
+
+
+def test_run_with_an_unwritable_database_stops_before_connecting(
+    tmp_path: Path, data_dir: Path
+) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    result = run(tmp_path, "run", DISCORD_TOKEN=TOKEN, PAPERBOT_DATABASE=str(blocker / "x.db"))
+    assert result.returncode == 1
+    assert "PAPERBOT_DATABASE" in result.stderr and TOKEN not in result.stderr
+
+
+def test_sync_dry_run_prints_the_command_payload(tmp_path: Path, data_dir: Path) -> None:
+    result = run(tmp_path, "sync", "--dry-run")
+    assert result.returncode == 0, result.stderr
+    payload = json.loads(result.stdout)
+    names = {cmd["name"] for cmd in payload}
+    assert {"search", "paper", "trending", "random", "about", "saved", "daily", "alerts"} <= names
+    assert all(len(cmd["description"]) <= 100 for cmd in payload)
+
+
+def test_help_lists_the_subcommands(tmp_path: Path) -> None:
+    result = run(tmp_path, "--help")
+    assert result.returncode == 0
+    for name in ("run", "load", "search", "stats", "sync", "fetch", "doctor", "backup"):
+        assert name in result.stdout
