@@ -81,7 +81,42 @@ def _bot(interaction: discord.Interaction[Any]) -> PaperBot:
     return interaction.client  # type: ignore[no-any-return]
 
 
-class VoteButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=VOTE_TEMPLATE):
+GENERIC_ERROR = "Something went wrong on our side. It has been logged; please try again."
+
+
+async def report_component_error(
+    interaction: discord.Interaction[Any], error: Exception, custom_id: str | None
+) -> None:
+    """Log a failed button/select with its traceback; tell the member briefly, privately."""
+    log.error(
+        "component %s failed (guild %s, user %s)",
+        custom_id,
+        interaction.guild_id,
+        interaction.user.id,
+        exc_info=error,
+    )
+    try:
+        await reply_private(interaction, GENERIC_ERROR)
+    except discord.HTTPException:
+        log.warning("could not tell the member about a failed component", exc_info=True)
+
+
+class _SafeCallback:
+    """Mixin for card buttons: any unexpected error is logged and answered privately."""
+
+    async def callback(self, interaction: discord.Interaction[Any]) -> None:
+        try:
+            await self.handle(interaction)
+        except Exception as error:
+            await report_component_error(interaction, error, getattr(self, "custom_id", None))
+
+    async def handle(self, interaction: discord.Interaction[Any]) -> None:
+        raise NotImplementedError
+
+
+class VoteButton(
+    _SafeCallback, discord.ui.DynamicItem[discord.ui.Button[Any]], template=VOTE_TEMPLATE
+):
     """👍: one vote per member per paper (per server), pressing again takes it back."""
 
     def __init__(self, paper_id: str) -> None:
@@ -100,7 +135,7 @@ class VoteButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=VOTE_T
     ) -> VoteButton:
         return cls(match["id"])
 
-    async def callback(self, interaction: discord.Interaction[Any]) -> None:
+    async def handle(self, interaction: discord.Interaction[Any]) -> None:
         bot = _bot(interaction)
         try:
             voted, count = await bot.store.social.toggle_vote(
@@ -113,7 +148,9 @@ class VoteButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=VOTE_T
         await reply_private(interaction, f"{text}. This paper has {count} vote(s) here.")
 
 
-class SaveButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=SAVE_TEMPLATE):
+class SaveButton(
+    _SafeCallback, discord.ui.DynamicItem[discord.ui.Button[Any]], template=SAVE_TEMPLATE
+):
     """⭐: add to (or remove from) the member's reading list (``/saved``)."""
 
     def __init__(self, paper_id: str) -> None:
@@ -132,7 +169,7 @@ class SaveButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=SAVE_T
     ) -> SaveButton:
         return cls(match["id"])
 
-    async def callback(self, interaction: discord.Interaction[Any]) -> None:
+    async def handle(self, interaction: discord.Interaction[Any]) -> None:
         bot = _bot(interaction)
         try:
             saved = await bot.store.social.toggle_save(interaction.user.id, self.paper_id)
@@ -147,7 +184,9 @@ class SaveButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=SAVE_T
         await reply_private(interaction, text)
 
 
-class RelatedButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=RELATED_TEMPLATE):
+class RelatedButton(
+    _SafeCallback, discord.ui.DynamicItem[discord.ui.Button[Any]], template=RELATED_TEMPLATE
+):
     """🔗: papers most similar to this one, privately."""
 
     def __init__(self, paper_id: str) -> None:
@@ -166,7 +205,7 @@ class RelatedButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=REL
     ) -> RelatedButton:
         return cls(match["id"])
 
-    async def callback(self, interaction: discord.Interaction[Any]) -> None:
+    async def handle(self, interaction: discord.Interaction[Any]) -> None:
         bot = _bot(interaction)
         await interaction.response.defer(ephemeral=True, thinking=True)
         paper = await bot.store.papers.get(self.paper_id)

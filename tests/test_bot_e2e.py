@@ -322,3 +322,39 @@ async def test_cooldown_answers_privately(
     data = (await second.wait_callback()).json
     assert data["type"] == CHANNEL_MESSAGE and data["data"]["flags"] & EPHEMERAL
     assert "Slow down" in data["data"]["content"]
+
+
+async def test_paper_by_free_text_is_deferred_then_answered(
+    bot: PaperBot, fake_discord: FakeDiscord
+) -> None:
+    pending = await fake_discord.send_slash_command(
+        "paper", [option("paper", "prompt diphoton Tevatron")]
+    )
+    assert (await pending.wait_callback()).json["type"] == DEFERRED
+    body = (await pending.wait_followup()).json
+    assert body["embeds"][0]["title"].startswith("Calculation of prompt diphoton production")
+
+    pending = await fake_discord.send_slash_command("paper", [option("paper", "qqzzxx")])
+    body = (await pending.wait_followup()).json
+    assert "No paper matches" in body["content"]
+
+
+async def test_a_failing_button_is_logged_and_answered_privately(
+    bot: PaperBot,
+    fake_discord: FakeDiscord,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    pending = await fake_discord.send_slash_command("paper", [option("paper", "0704.0001")])
+    await pending.wait_callback()
+
+    async def broken(*args: Any) -> tuple[bool, int]:
+        raise RuntimeError("database on fire")
+
+    monkeypatch.setattr(bot.store.social, "toggle_vote", broken)
+    click = await fake_discord.click_button(pending.original_message, "pb:vote:0704.0001")
+    data = (await click.wait_callback()).json["data"]
+    assert data["flags"] & EPHEMERAL
+    assert data["content"].startswith("Something went wrong on our side")
+    assert "database on fire" not in data["content"]
+    assert any("pb:vote:0704.0001" in r.getMessage() and r.exc_info for r in caplog.records)

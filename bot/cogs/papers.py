@@ -54,18 +54,25 @@ class PapersCog(commands.Cog):
     async def paper(
         self, interaction: discord.Interaction[PaperBot], paper: app_commands.Range[str, 1, 300]
     ) -> None:
-        found = await self.resolve(paper)
+        # An autocomplete pick is an id (instant); free text needs a search, so acknowledge
+        # first to stay inside Discord's 3 s deadline on a large store.
+        found = await self.bot.store.papers.get(paper)
         if found is None:
-            await interaction.response.send_message(
+            await interaction.response.defer(thinking=True)
+            found = await self.resolve(paper)
+        if found is None:
+            await interaction.followup.send(
                 f"No paper matches “{cards.escape(cards.truncate(paper, 100))}”. "
                 "Try `/search` with a few words from its title.",
                 ephemeral=True,
             )
             return
         votes = await self.bot.store.social.vote_count(interaction.guild_id or 0, found.id)
-        await interaction.response.send_message(
-            embed=cards.paper_embed(found, votes=votes), view=card_view(found)
-        )
+        embed = cards.paper_embed(found, votes=votes)
+        if interaction.response.is_done():
+            await interaction.followup.send(embed=embed, view=card_view(found))
+        else:
+            await interaction.response.send_message(embed=embed, view=card_view(found))
 
     @paper.autocomplete("paper")
     async def paper_autocomplete(

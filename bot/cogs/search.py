@@ -11,7 +11,7 @@ from discord.ext import commands
 
 from bot import cards
 from bot.models import Paper
-from bot.views import action_buttons, reply_private
+from bot.views import action_buttons, reply_private, report_component_error
 
 if TYPE_CHECKING:
     from bot.app import PaperBot
@@ -139,6 +139,11 @@ class ResultsView(discord.ui.View):
 
     async def _jump(self, interaction: discord.Interaction[Any]) -> None:
         await self._show(interaction, int(self.select.values[0]))
+
+    async def on_error(
+        self, interaction: discord.Interaction[Any], error: Exception, item: discord.ui.Item[Any]
+    ) -> None:
+        await report_component_error(interaction, error, getattr(item, "custom_id", None))
 
     async def on_timeout(self) -> None:
         for item in (self.previous, self.next, self.select):
