@@ -7,9 +7,12 @@ buttons and syncs the command tree only when it changed since the last sync.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import json
 import logging
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -102,12 +105,34 @@ class PaperBot(commands.Bot):
         self.search = SearchEngine(store.db)
         self.picker = TrendingPicker(store.schedules, self.topic_matches)
         self.auto_sync = auto_sync
+        self._warm_task: asyncio.Task[None] | None = None
 
     async def setup_hook(self) -> None:
         self.add_dynamic_items(*DYNAMIC_ITEMS)
         await self.load_extensions()
         if self.auto_sync:
             await self.sync_commands(force=False)
+        # Fill the search vocabulary and the trending pool while the gateway connects, so the
+        # first autocomplete on a large store does not pay for them inside its 3 s.
+        self._warm_task = asyncio.create_task(self.warm_caches(), name="warm-caches")
+
+    async def warm_caches(self) -> None:
+        started = time.perf_counter()
+        try:
+            await self.search.warm()
+            await self.picker.ranked_for_guild(0, datetime.now(UTC), 1)
+        except Exception:
+            log.exception("warming the search and trending caches failed; they fill on first use")
+        else:
+            log.info("search and trending caches ready in %.2fs", time.perf_counter() - started)
+
+    async def close(self) -> None:
+        task = self._warm_task
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await super().close()
 
     async def load_extensions(self) -> None:
         for extension in EXTENSIONS:

@@ -98,6 +98,7 @@ class PapersCog(commands.Cog):
     async def trending(
         self, interaction: discord.Interaction[PaperBot], count: app_commands.Range[int, 1, 10] = 5
     ) -> None:
+        await interaction.response.defer(thinking=True)  # the trending pool may be cold
         papers = await self.trending_papers(interaction.guild_id, count)
         embed = cards.list_embed(
             "🔥 Trending papers",
@@ -107,7 +108,7 @@ class PapersCog(commands.Cog):
             else "The store is empty: an admin can load papers with `python -m bot load`.",
             footer="Open one with /paper · vote with 👍 to move it up here",
         )
-        await interaction.response.send_message(embed=embed)
+        await interaction.followup.send(embed=embed)
 
     @app_commands.command(name="random", description="A random paper from the store")
     async def random(self, interaction: discord.Interaction[PaperBot]) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 import discord
@@ -29,19 +31,41 @@ def search_cooldown(interaction: discord.Interaction[PaperBot]) -> app_commands.
 
 
 def result_card(
-    papers: list[Paper], index: int, *, query: str, corrected: str | None, total: int
+    paper: Paper, index: int, count: int, *, query: str, corrected: str | None, total: int
 ) -> discord.Embed:
-    shown = f"Result {index + 1} of {len(papers)}"
-    if total > len(papers):
+    shown = f"Result {index + 1} of {count}"
+    if total > count:
         shown += f" (best of {total}+)" if total >= 1000 else f" (best of {total})"
     wording = f"for “{cards.truncate(corrected or query, 80)}”"
     if corrected:
         wording = f"showing results {wording} (no match for “{cards.truncate(query, 60)}”)"
-    return cards.paper_embed(papers[index], context=f"{shown} {wording}")
+    return cards.paper_embed(paper, context=f"{shown} {wording}")
+
+
+@dataclass(frozen=True, slots=True)
+class ResultEntry:
+    """What a results view keeps per hit: enough for the select, not the whole paper."""
+
+    id: str
+    label: str
+    description: str | None
+
+    @classmethod
+    def of(cls, index: int, paper: Paper) -> ResultEntry:
+        authors = ", ".join(paper.authors[:3])
+        return cls(
+            paper.id,
+            cards.choice_label(f"{index + 1}. {paper.title}"),
+            cards.choice_label(authors) if authors else None,
+        )
 
 
 class ResultsView(discord.ui.View):
-    """Paging over one search's results. Only the member who searched can page."""
+    """Paging over one search's results. Only the member who searched can page.
+
+    Views live for VIEW_TIMEOUT; to keep memory flat under load a view holds the ids and
+    labels of its results and the one paper on show, and loads a paper when paged to.
+    """
 
     def __init__(
         self,
@@ -51,11 +75,14 @@ class ResultsView(discord.ui.View):
         query: str,
         corrected: str | None,
         total: int,
+        load: Callable[[str], Awaitable[Paper | None]],
         timeout: float | None = None,
     ) -> None:
         super().__init__(timeout=VIEW_TIMEOUT if timeout is None else timeout)
         self.owner_id = owner_id
-        self.papers = papers
+        self.entries = [ResultEntry.of(i, p) for i, p in enumerate(papers)]
+        self.current = papers[0]
+        self.load = load
         self.query = query
         self.corrected = corrected
         self.total = total
@@ -65,12 +92,8 @@ class ResultsView(discord.ui.View):
             placeholder="Jump to a result…",
             custom_id="pb:search:jump",
             options=[
-                discord.SelectOption(
-                    label=cards.choice_label(f"{i + 1}. {p.title}"),
-                    value=str(i),
-                    description=cards.choice_label(", ".join(p.authors[:3])) if p.authors else None,
-                )
-                for i, p in enumerate(papers)
+                discord.SelectOption(label=e.label, value=str(i), description=e.description)
+                for i, e in enumerate(self.entries)
             ],
             row=1,
         )
@@ -79,7 +102,12 @@ class ResultsView(discord.ui.View):
 
     def embed(self) -> discord.Embed:
         return result_card(
-            self.papers, self.index, query=self.query, corrected=self.corrected, total=self.total
+            self.current,
+            self.index,
+            len(self.entries),
+            query=self.query,
+            corrected=self.corrected,
+            total=self.total,
         )
 
     def _render_items(self) -> None:
@@ -88,11 +116,11 @@ class ResultsView(discord.ui.View):
         self.add_item(self.position)
         self.add_item(self.next)
         self.previous.disabled = self.index == 0
-        self.next.disabled = self.index >= len(self.papers) - 1
-        self.position.label = f"{self.index + 1} / {len(self.papers)}"
-        if len(self.papers) > 1:
+        self.next.disabled = self.index >= len(self.entries) - 1
+        self.position.label = f"{self.index + 1} / {len(self.entries)}"
+        if len(self.entries) > 1:
             self.add_item(self.select)
-        for item in action_buttons(self.papers[self.index], row=2):
+        for item in action_buttons(self.current, row=2):
             self.add_item(item)
 
     async def interaction_check(self, interaction: discord.Interaction[Any]) -> bool:
@@ -105,7 +133,12 @@ class ResultsView(discord.ui.View):
         return False
 
     async def _show(self, interaction: discord.Interaction[Any], index: int) -> None:
-        self.index = max(0, min(index, len(self.papers) - 1))
+        index = max(0, min(index, len(self.entries) - 1))
+        paper = await self.load(self.entries[index].id)
+        if paper is None:
+            await reply_private(interaction, "That paper is no longer in the store.")
+            return
+        self.index, self.current = index, paper
         self._render_items()
         await interaction.response.edit_message(embed=self.embed(), view=self)
 
@@ -192,6 +225,7 @@ class SearchCog(commands.Cog):
             query=query,
             corrected=result.corrected,
             total=result.total,
+            load=self.bot.store.papers.get,
         )
         view.message = await interaction.followup.send(
             embed=view.embed(), view=view, ephemeral=private, wait=True
