@@ -241,7 +241,8 @@ async def test_trending_random_and_about(bot: PaperBot, fake_discord: FakeDiscor
     pending = await fake_discord.send_slash_command(
         "trending", [option("count", 3, OptionType.INTEGER)]
     )
-    data = (await pending.wait_callback()).json["data"]
+    assert (await pending.wait_callback()).json["type"] == DEFERRED
+    data = (await pending.wait_followup()).json
     description = data["embeds"][0]["description"]
     assert description.count("**") == 6 and "ROICtrl" in description.split("\n")[0]
 
