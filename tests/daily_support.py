@@ -1,0 +1,245 @@
+"""Test doubles for the daily-post core: a fake clock, a fake Poster, a paper helper.
+
+The fake Poster stands in for the Discord side of the injected boundary (it is not a mock of
+our own code): it keeps the messages "posted" per channel, can fail on demand, dedupes by
+nonce within a window the way Discord does with ``enforce_nonce``, and answers the
+reconciliation query from its own message log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from bot.models import Paper
+from bot.schedule import timecalc
+from bot.schedule.picker import TrendingPicker
+from bot.schedule.runner import (
+    DailyRunner,
+    PostReceipt,
+    PostRequest,
+    TransientPostError,
+    today_key,
+)
+from bot.store.database import Database
+from bot.store.papers import PaperRepo
+from bot.store.schedules import Schedule, ScheduleRepo
+
+
+class FakeClock:
+    """A clock that only moves when told to; ``sleep`` advances it instantly."""
+
+    def __init__(self, start: datetime) -> None:
+        self._now = start
+        self.slept: list[float] = []
+
+    def now(self) -> datetime:
+        return self._now
+
+    def set(self, when: datetime) -> None:
+        assert when.tzinfo is not None
+        self._now = when.astimezone(UTC)
+
+    def advance(self, **delta: float) -> datetime:
+        self._now += timedelta(**delta)
+        return self._now
+
+    async def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self._now += timedelta(seconds=max(0.0, seconds))
+        await asyncio.sleep(0)
+
+
+@dataclass
+class Posted:
+    channel_id: int
+    message_id: int
+    nonce: str
+    paper_id: str | None
+    text: str | None
+    role_id: int | None
+    thread_id: int | None
+    at: datetime
+    context: str
+
+
+@dataclass
+class FakePoster:
+    clock: FakeClock
+    nonce_window: timedelta = timedelta(minutes=5)
+    messages: list[Posted] = field(default_factory=list)
+    # channel -> exceptions raised by the next sends, in order
+    failures: dict[int, list[BaseException]] = field(default_factory=lambda: defaultdict(list))
+    # channels whose send hangs forever (simulating a process that dies mid-call)
+    hang_before: set[int] = field(default_factory=set)
+    hang_after: set[int] = field(default_factory=set)
+    # channels whose history cannot be read
+    calls: list[tuple[str, int]] = field(default_factory=list)
+    on_send: Callable[[PostRequest], None] | None = None
+    hanging: asyncio.Event = field(default_factory=asyncio.Event)  # set when a send hangs
+    _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1000))
+
+    def in_channel(self, channel_id: int) -> list[Posted]:
+        return [m for m in self.messages if m.channel_id == channel_id]
+
+    async def send(self, request: PostRequest, /) -> PostReceipt:
+        self.calls.append(("send", request.channel_id))
+        if self.on_send is not None:
+            self.on_send(request)
+        queue = self.failures.get(request.channel_id)
+        if queue:
+            raise queue.pop(0)
+        if request.channel_id in self.hang_before:
+            self.hanging.set()
+            await asyncio.Event().wait()
+        now = self.clock.now()
+        for m in self.messages:  # Discord's enforce_nonce: same nonce soon after -> same message
+            if m.nonce == request.nonce and now - m.at <= self.nonce_window:
+                return PostReceipt(m.message_id, m.thread_id)
+        message_id = next(self._ids)
+        thread_id = next(self._ids) if request.thread and request.paper else None
+        self.messages.append(
+            Posted(
+                channel_id=request.channel_id,
+                message_id=message_id,
+                nonce=request.nonce,
+                paper_id=request.paper.id if request.paper else None,
+                text=request.text,
+                role_id=request.role_id,
+                thread_id=thread_id,
+                at=now,
+                context=request.context,
+            )
+        )
+        if request.channel_id in self.hang_after:
+            self.hanging.set()
+            await asyncio.Event().wait()
+        return PostReceipt(message_id, thread_id)
+
+    async def find_sent(self, request: PostRequest, since: datetime, /) -> PostReceipt | None:
+        self.calls.append(("find", request.channel_id))
+        for m in self.in_channel(request.channel_id):
+            if m.at < since:
+                continue
+            if request.paper is not None and m.paper_id == request.paper.id:
+                return PostReceipt(m.message_id, m.thread_id)
+            if request.paper is None and m.paper_id is None and m.text == request.text:
+                return PostReceipt(m.message_id)
+        return None
+
+
+def transient(reason: str = "503 Service Unavailable", **kw: object) -> TransientPostError:
+    return TransientPostError(reason, **kw)  # type: ignore[arg-type]
+
+
+# -- papers ---------------------------------------------------------------------------------
+
+
+async def add_paper(
+    db: Database,
+    paper_id: str,
+    title: str,
+    *,
+    rank: int | None = None,
+    upvotes: int | None = None,
+    published: date | None = None,
+    abstract: str = "",
+) -> int:
+    """Store one paper through the real PaperRepo (FTS kept in sync); returns its pid."""
+    repo = PaperRepo(db)
+    paper = Paper.create(
+        title=title,
+        arxiv_id=paper_id,
+        abstract=abstract,
+        source_rank=rank,
+        upvotes=upvotes,
+        published=published,
+        source="hf-page",
+    )
+    await repo.upsert_many([paper], "hf-page")
+    pid = await repo.get_pid(paper.id)
+    assert pid is not None
+    return pid
+
+
+async def add_ranked(db: Database, count: int, prefix: str = "2405.0") -> list[str]:
+    """*count* papers on a trending list (ranks 1..count), like the default store."""
+    papers = [
+        Paper.create(
+            title=f"Paper number {i}", arxiv_id=f"{prefix}{i:04d}", source_rank=i, source="hf-page"
+        )
+        for i in range(1, count + 1)
+    ]
+    await PaperRepo(db).upsert_many(papers, "hf-page")
+    return [p.id for p in papers]
+
+
+# -- a complete harness ------------------------------------------------------------------------
+
+
+class Harness:
+    def __init__(self, db: Database, clock: FakeClock, poster: FakePoster, **runner_kw: object):
+        self.db = db
+        self.clock = clock
+        self.poster = poster
+        self.repo = ScheduleRepo(db)
+        self.picker = TrendingPicker(self.repo, self._match)
+        self.runner = DailyRunner(
+            self.repo,
+            self.picker,
+            PaperRepo(db),
+            poster,
+            clock,
+            **runner_kw,  # type: ignore[arg-type]
+        )
+
+    async def _match(self, topic: str, limit: int) -> list[str]:
+        rows = await self.db.fetchall(
+            "SELECT papers.id FROM papers_fts JOIN papers ON papers.pid = papers_fts.rowid "
+            "WHERE papers_fts MATCH ? LIMIT ?",
+            (topic, limit),
+        )
+        return [str(r[0]) for r in rows]
+
+    async def set(
+        self,
+        channel_id: int,
+        hhmm: str,
+        tz: str,
+        *,
+        guild_id: int = 1,
+        topic: str | None = None,
+        thread: bool = False,
+        role_id: int | None = None,
+    ) -> Schedule:
+        zone = ZoneInfo(tz)
+        now = self.clock.now()
+        at: time = timecalc.parse_hhmm(hhmm)
+        return await self.repo.upsert(
+            channel_id=channel_id,
+            guild_id=guild_id,
+            local_time=hhmm,
+            tz=tz,
+            topic=topic,
+            thread=thread,
+            role_id=role_id,
+            next_run=timecalc.next_run(at, zone, now),
+            created_by=42,
+            today_key=today_key(tz, now),
+            now=now,
+        )
+
+    async def tick_at(self, when: datetime) -> int:
+        self.clock.set(when)
+        return await self.runner.tick()
+
+    async def tick_every(self, start: datetime, end: datetime, step: timedelta) -> None:
+        t = start
+        while t <= end:
+            await self.tick_at(t)
+            t += step

@@ -1,0 +1,458 @@
+"""/daily end to end: the real PaperBot (discord.py) against the local fake Discord.
+
+An admin configures the daily post with an INTERACTION_CREATE, a controlled clock reaches
+the time, and the fake server must receive exactly one message with the expected card in
+the right channel, and none on the following ticks that day. Also: the refusals admins
+see, pausing on a channel the bot lost access to, resuming, status, post-now, autocomplete.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from bot.app import PaperBot
+from bot.cogs.daily import DailyCog
+from bot.config import Settings
+from bot.store import Store
+from bot.store.loader import load_file
+from tests.fakediscord import FakeDiscord, payloads
+from tests.fakediscord.payloads import OptionType
+from tests.fakediscord.world import Perm
+
+pytest_plugins = ("tests.fakediscord.fixtures",)
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(60)]
+
+FIXTURES = Path(__file__).parent / "fixtures"
+BERLIN = ZoneInfo("Europe/Berlin")
+Connect = Callable[..., Awaitable[Any]]
+
+
+class SteppedClock:
+    """Time set by the test; ``sleep`` yields briefly in real time (the loop keeps polling)."""
+
+    def __init__(self, start: datetime) -> None:
+        self._now = start
+
+    def now(self) -> datetime:
+        return self._now
+
+    def set(self, when: datetime) -> None:
+        self._now = when
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(min(max(seconds, 0.0), 0.01))
+
+
+def berlin(h: int, mi: int = 0, day: int = 1) -> datetime:
+    return datetime(2024, 5, day, h, mi, tzinfo=BERLIN).astimezone(UTC)
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[Store]:
+    opened = await Store.open(tmp_path / "bot.db")
+    await load_file(opened, FIXTURES / "trending-may-28.txt")
+    yield opened
+    await opened.close()
+
+
+@pytest.fixture
+async def bot(store: Store, connect_client: Connect) -> PaperBot:
+    client = PaperBot(Settings(), store)
+    client.clock = SteppedClock(berlin(7, 0))  # type: ignore[attr-defined]
+    await connect_client(client)
+    return client
+
+
+def cog(bot: PaperBot) -> DailyCog:
+    found = bot.get_cog("DailyCog")
+    # load_extension imports the module afresh, so compare by name, not by class identity
+    assert found is not None and type(found).__name__ == "DailyCog"
+    return found  # type: ignore[return-value]
+
+
+def clock(bot: PaperBot) -> SteppedClock:
+    c = cog(bot).runner.clock
+    assert type(c).__name__ == "SteppedClock"
+    return c  # type: ignore[return-value]
+
+
+async def run(
+    fake: FakeDiscord, sub: str, *options: dict[str, Any], user: str = "alice"
+) -> dict[str, Any]:
+    """Run /daily <sub> and return the text of the (private) answer."""
+    pending = await fake.send_slash_command(
+        "daily", [payloads.subcommand(sub, list(options))], channel="general", user=user
+    )
+    cb = await pending.wait_callback()
+    data: dict[str, Any] = cb.json.get("data") or {}
+    if cb.json["type"] == 5:  # deferred: the answer is the follow-up
+        follow = await pending.wait_followup()
+        data = follow.json
+    return data
+
+
+def channel_opt(fake: FakeDiscord, name: str) -> dict[str, Any]:
+    return payloads.option("channel", str(fake.world.channel(name).id), OptionType.CHANNEL)
+
+
+async def until(predicate: Callable[[], bool], within: float = 5.0) -> None:
+    loop = asyncio.get_running_loop()
+    end = loop.time() + within
+    while not predicate():
+        if loop.time() > end:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.01)
+
+
+async def ticks_after(bot: PaperBot, when: datetime, count: int = 3) -> None:
+    """Wait until the scheduler has completed *count* passes at (or after) *when*."""
+    runner = cog(bot).runner
+    target = runner.ticks + count
+    await until(lambda: runner.ticks >= target)
+    assert runner.last_tick is not None and runner.last_tick >= when
+
+
+def bot_messages(fake: FakeDiscord, channel: str) -> list[dict[str, Any]]:
+    bot_id = str(fake.world.bot.id)
+    return [m for m in fake.messages(channel) if m["author"]["id"] == bot_id]
+
+
+async def test_admin_sets_a_daily_post_and_it_goes_out_exactly_once(
+    fake_discord: FakeDiscord, bot: PaperBot, store: Store
+) -> None:
+    fake = fake_discord
+    data = await run(
+        fake,
+        "set",
+        channel_opt(fake, "papers"),
+        payloads.option("time", "09:00"),
+        payloads.option("timezone", "Europe/Berlin"),
+    )
+    assert data["flags"] & payloads.MessageFlag.EPHEMERAL
+    assert data["content"].startswith("✅ Daily trending paper in <#")
+    assert "09:00 Europe/Berlin" in data["content"]
+    assert "Wed 1 May 09:00 CEST" in data["content"]
+
+    await ticks_after(bot, berlin(7, 0))
+    assert bot_messages(fake, "papers") == []
+
+    mark = fake.mark()
+    clock(bot).set(berlin(9, 0))
+    await until(lambda: len(bot_messages(fake, "papers")) == 1)
+    await ticks_after(bot, berlin(9, 0))
+    clock(bot).set(berlin(9, 30))
+    await ticks_after(bot, berlin(9, 30))
+    clock(bot).set(berlin(23, 59))
+    await ticks_after(bot, berlin(23, 59))
+
+    posts = bot_messages(fake, "papers")
+    assert len(posts) == 1
+    assert bot_messages(fake, "general") == []
+    top = (await store.papers.top_by_source_rank(1))[0]
+    (embed,) = posts[0]["embeds"]
+    assert embed["title"] == "ROICtrl: Boosting Instance Control for Visual Generation" == top.title
+    assert embed["author"]["name"] == "📈 Trending today"
+    buttons = [c for row in posts[0]["components"] for c in row["components"]]
+    assert f"pb:vote:{top.id}" in {b.get("custom_id") for b in buttons}
+    creates = [
+        r
+        for r in fake.requests[mark:]
+        if r.method == "POST" and r.route == "POST /channels/{channel_id}/messages"
+    ]
+    assert len(creates) == 1
+    assert creates[0].json["allowed_mentions"] == {"parse": []}
+    assert creates[0].json["enforce_nonce"] is True and creates[0].json["nonce"].startswith("pb")
+
+    # the next day: the next paper, once
+    clock(bot).set(berlin(9, 0, day=2))
+    await until(lambda: len(bot_messages(fake, "papers")) == 2)
+    await ticks_after(bot, berlin(9, 0, day=2))
+    second = bot_messages(fake, "papers")[1]["embeds"][0]["title"]
+    assert second != embed["title"]
+
+    status = await run(fake, "status")
+    assert "09:00 Europe/Berlin" in status["content"]
+    assert "Next: Fri 3 May 09:00 CEST" in status["content"]
+    assert "Last: posted “" in status["content"]
+
+
+async def test_wrong_input_gets_a_clear_private_answer(
+    fake_discord: FakeDiscord, bot: PaperBot
+) -> None:
+    fake = fake_discord
+    base = [channel_opt(fake, "papers"), payloads.option("time", "09:00")]
+    zone = await run(fake, "set", *base, payloads.option("timezone", "Europe/Berln"))
+    assert zone["flags"] & payloads.MessageFlag.EPHEMERAL
+    assert "Did you mean Europe/Berlin?" in zone["content"]
+
+    bad_time = await run(
+        fake,
+        "set",
+        channel_opt(fake, "papers"),
+        payloads.option("time", "9am"),
+        payloads.option("timezone", "Europe/Berlin"),
+    )
+    assert "Use 24-hour HH:MM" in bad_time["content"]
+
+    no_send = await run(
+        fake,
+        "set",
+        channel_opt(fake, "announcements"),
+        payloads.option("time", "09:00"),
+        payloads.option("timezone", "UTC"),
+    )
+    assert "missing Send Messages" in no_send["content"]
+
+    hidden = await run(
+        fake,
+        "set",
+        channel_opt(fake, "mod-only"),
+        payloads.option("time", "09:00"),
+        payloads.option("timezone", "UTC"),
+    )
+    assert "View Channel" in hidden["content"]
+
+    fake.world.deny_bot("papers", Perm.CREATE_PUBLIC_THREADS)
+    await fake.notify_channel_update("papers")
+    await asyncio.sleep(0.05)
+    threads = await run(
+        fake,
+        "set",
+        channel_opt(fake, "papers"),
+        payloads.option("time", "09:00"),
+        payloads.option("timezone", "UTC"),
+        payloads.option("thread", True),
+    )
+    assert "missing Create Public Threads" in threads["content"]
+
+    role = fake.world.add_role("Readers", mentionable=False)
+    ping = await run(
+        fake,
+        "set",
+        channel_opt(fake, "general"),
+        payloads.option("time", "09:00"),
+        payloads.option("timezone", "UTC"),
+        payloads.option("role", str(role.id), OptionType.ROLE),
+    )
+    assert "make it mentionable" in ping["content"]
+
+    member = await run(fake, "status", user="bob")
+    assert "Manage Server" in member["content"]
+    assert await bot.store.schedules.for_guild(fake.world.guild.id) == []
+
+
+async def test_zone_autocomplete(fake_discord: FakeDiscord, bot: PaperBot) -> None:
+    pending = await fake_discord.send_autocomplete(
+        "daily",
+        [
+            payloads.subcommand(
+                "set",
+                [channel_opt(fake_discord, "papers"), payloads.focused("timezone", "berl")],
+            )
+        ],
+        channel="general",
+    )
+    cb = await pending.wait_callback()
+    choices = cb.json["data"]["choices"]
+    assert choices[0] == {"name": "Europe/Berlin", "value": "Europe/Berlin"}
+
+
+async def test_lost_access_pauses_and_resume_posts_the_day_once(
+    fake_discord: FakeDiscord, bot: PaperBot
+) -> None:
+    fake = fake_discord
+    role = fake.world.add_role("Readers", mentionable=True)
+    await fake.dispatch(
+        "GUILD_ROLE_CREATE",
+        {"guild_id": str(fake.world.guild.id), "role": payloads.role(role)},
+        guild_id=fake.world.guild.id,
+    )
+    await asyncio.sleep(0.05)
+    data = await run(
+        fake,
+        "set",
+        channel_opt(fake, "papers"),
+        payloads.option("time", "09:00"),
+        payloads.option("timezone", "Europe/Berlin"),
+        payloads.option("thread", True),
+        payloads.option("role", str(role.id), OptionType.ROLE),
+    )
+    assert data["content"].startswith("✅"), data["content"]
+    # someone removes the bot's Send Messages in #papers (the bot is told via CHANNEL_UPDATE)
+    fake.world.deny_bot("papers", Perm.SEND_MESSAGES)
+    await fake.notify_channel_update("papers")
+    clock(bot).set(berlin(9, 0))
+    await ticks_after(bot, berlin(9, 0))
+    schedule = await bot.store.schedules.get(fake.world.channel("papers").id)
+    assert schedule is not None
+    assert schedule.paused_reason == "missing permission: Send Messages"
+    status = await run(fake, "status")
+    assert "Paused: missing permission: Send Messages" in status["content"]
+    assert "/daily resume" in status["content"]
+
+    # resume before fixing: refused with the reason
+    still = await run(fake, "resume", payloads.option("channel", "papers"))
+    assert "missing Send Messages" in still["content"]
+
+    # the admin fixes it at 11:00 and resumes: today's post goes out now, once, with a thread
+    for ow in fake.world.channel("papers").overwrites:
+        ow.deny &= ~int(Perm.SEND_MESSAGES)
+    await fake.notify_channel_update("papers")
+    await asyncio.sleep(0.05)
+    clock(bot).set(berlin(11, 0))
+    resumed = await run(fake, "resume", payloads.option("channel", str(schedule.channel_id)))
+    assert resumed["content"].startswith("Resumed"), resumed["content"]
+    await until(lambda: len(bot_messages(fake, "papers")) == 1)
+    await ticks_after(bot, berlin(11, 0))
+    (post,) = bot_messages(fake, "papers")
+    assert post["content"] == f"<@&{role.id}>"
+    assert post["mention_roles"] == [str(role.id)]
+    assert post.get("thread") and post["thread"]["name"] == post["embeds"][0]["title"][:100]
+    creates = fake.requests_for("POST", "/channels/{channel_id}/messages")
+    allowed = creates[-1].json["allowed_mentions"]
+    assert allowed["parse"] == [] and allowed["roles"] == [role.id]  # that role only
+
+
+async def test_deleted_channel_pauses_and_post_now_and_off(
+    fake_discord: FakeDiscord, bot: PaperBot
+) -> None:
+    fake = fake_discord
+    await run(
+        fake,
+        "set",
+        channel_opt(fake, "papers"),
+        payloads.option("time", "09:00"),
+        payloads.option("timezone", "Europe/Berlin"),
+    )
+    posted = await run(fake, "post-now", payloads.option("channel", "#papers"))
+    assert posted["content"].startswith("Posted “"), posted["content"]
+    assert "still goes out as scheduled" in posted["content"]
+    assert len(bot_messages(fake, "papers")) == 1
+    preview = await run(fake, "preview", payloads.option("channel", "papers"))
+    assert preview["flags"] & payloads.MessageFlag.EPHEMERAL
+    assert preview["embeds"][0]["author"]["name"].startswith("Preview · next post in #papers")
+    assert preview["embeds"][0]["title"] != bot_messages(fake, "papers")[0]["embeds"][0]["title"]
+
+    papers_id = fake.world.channel("papers").id
+    await fake.delete_channel("papers", notify=False)  # the bot missed the event
+    clock(bot).set(berlin(9, 0))
+    await ticks_after(bot, berlin(9, 0))
+    schedule = await bot.store.schedules.get(papers_id)
+    assert schedule is not None and schedule.paused_reason == "the channel was deleted"
+
+    pending = await fake.send_autocomplete(
+        "daily", [payloads.subcommand("off", [payloads.focused("channel", "")])], channel="general"
+    )
+    choices = (await pending.wait_callback()).json["data"]["choices"]
+    assert [c["value"] for c in choices] == [str(papers_id)]
+    off = await run(fake, "off", payloads.option("channel", str(papers_id)))
+    assert off["content"].startswith("Turned off the daily post")
+    assert await bot.store.schedules.get(papers_id) is None
+    clock(bot).set(berlin(9, 0) + timedelta(days=1))
+    await ticks_after(bot, berlin(9, 0) + timedelta(days=1))
+    assert len(bot_messages(fake, "papers")) == 1
+
+
+async def test_server_errors_are_retried_the_same_day_and_refusals_pause(
+    fake_discord: FakeDiscord, bot: PaperBot
+) -> None:
+    fake = fake_discord
+    for name in ("papers", "general"):
+        await run(
+            fake,
+            "set",
+            channel_opt(fake, name),
+            payloads.option("time", "09:00"),
+            payloads.option("timezone", "Europe/Berlin"),
+        )
+    papers, general = fake.world.channel("papers"), fake.world.channel("general")
+    # #papers: Discord answers 503 (discord.py does not retry it itself)
+    fake.fail_next("POST", f"/channels/{papers.id}/messages", status=503)
+    # #general: the bot lost Send Messages but was not told (its cache says it may post)
+    fake.world.deny_bot(general, Perm.SEND_MESSAGES)
+    clock(bot).set(berlin(9, 0))
+    await ticks_after(bot, berlin(9, 0))
+    assert bot_messages(fake, "papers") == []
+    run_row = await bot.store.schedules.get_run(papers.id, "2024-05-01")
+    assert (
+        run_row is not None and run_row.state == "sending" and run_row.error == "Discord error 503"
+    )
+    paused = await bot.store.schedules.get(general.id)
+    assert paused is not None and paused.paused_reason == "Discord refused access (code 50013)"
+    status = await run(fake, "status")
+    assert "Retrying: Discord error 503 (next try <t:" in status["content"]
+    assert "Paused: Discord refused access (code 50013)" in status["content"]
+
+    # later that morning the retry goes out, once; #general stays paused and silent
+    clock(bot).set(run_row.next_attempt)
+    await until(lambda: len(bot_messages(fake, "papers")) == 1)
+    clock(bot).set(berlin(12, 0))
+    await ticks_after(bot, berlin(12, 0))
+    assert len(bot_messages(fake, "papers")) == 1
+    assert bot_messages(fake, "general") == []
+    # it looked for a post of the failed attempt before sending again (a 503 may hide one)
+    looks = fake.requests_for("GET", f"/channels/{papers.id}/messages")
+    assert len(looks) == 1
+
+
+async def test_watchdog_restarts_a_dead_scheduler(
+    fake_discord: FakeDiscord, bot: PaperBot, caplog: pytest.LogCaptureFixture
+) -> None:
+    daily = cog(bot)
+    first = daily._task
+    assert first is not None and not first.done()
+
+    async def boom() -> None:
+        raise RuntimeError("scheduler bug")
+
+    dead = asyncio.create_task(boom())
+    with pytest.raises(RuntimeError):
+        await dead
+    daily._watchdog(dead)  # what the done-callback does when the loop task dies
+    assert "the daily scheduler stopped unexpectedly; restarting it" in caplog.text
+    assert daily._task is not first and daily._task is not None and not daily._task.done()
+    first.cancel()
+    before = daily.runner.ticks
+    await until(lambda: daily.runner.ticks > before)  # the new loop runs
+
+
+async def test_topic_limits_the_pick_to_matching_papers(
+    fake_discord: FakeDiscord, bot: PaperBot, store: Store
+) -> None:
+    fake = fake_discord
+    data = await run(
+        fake,
+        "set",
+        channel_opt(fake, "papers"),
+        payloads.option("time", "09:00"),
+        payloads.option("timezone", "Europe/Berlin"),
+        payloads.option("topic", "video"),
+    )
+    assert "topic “video”" in data["content"]
+    ranked = await store.papers.top_by_source_rank(100)
+    word = re.compile(r"\bvideo\b", re.IGNORECASE)
+    expected = next(p for p in ranked if word.search(f"{p.title} {p.abstract}"))
+    assert expected.source_rank != 1  # the topic changes the pick
+    clock(bot).set(berlin(9, 0))
+    await until(lambda: len(bot_messages(fake, "papers")) == 1)
+    (post,) = bot_messages(fake, "papers")
+    assert post["embeds"][0]["title"] == expected.title
+    assert post["embeds"][0]["author"]["name"] == "📈 Trending today · video"
+
+    nothing = await run(
+        fake,
+        "set",
+        channel_opt(fake, "general"),
+        payloads.option("time", "09:00"),
+        payloads.option("timezone", "Europe/Berlin"),
+        payloads.option("topic", "zymurgy"),
+    )
+    assert "No paper matches that topic yet" in nothing["content"]

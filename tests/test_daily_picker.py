@@ -1,0 +1,106 @@
+"""The daily pick: best trending score among papers matching the topic, never repeated."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from bot.schedule.picker import TrendingPicker
+from bot.store.database import Database
+from bot.store.schedules import ScheduleRepo
+from tests.daily_support import add_paper, add_ranked
+
+NOW = datetime(2024, 5, 1, 9, 0, tzinfo=UTC)
+CH = 77
+
+
+@pytest.fixture
+async def db(tmp_path: Path) -> AsyncIterator[Database]:
+    database = await Database(tmp_path / "bot.db").open()
+    yield database
+    await database.close()
+
+
+async def mark_posted(repo: ScheduleRepo, channel: int, pids: list[int]) -> None:
+    for i, pid in enumerate(pids):
+        run, _ = await repo.create_run(
+            channel_id=channel,
+            guild_id=1,
+            run_key=f"2024-04-{i + 1:02d}",
+            nonce="n",
+            deadline=NOW,
+            owner=None,
+            leased_until=NOW,
+            now=NOW,
+        )
+        assert await repo.begin_send(run, pid=pid, paper_id=str(pid), title="t", now=NOW)
+
+
+async def test_topic_pool_grows_when_the_first_matches_were_all_posted(db: Database) -> None:
+    repo = ScheduleRepo(db)
+    matched: list[str] = []
+    pids = []
+    for i in range(1, 8):
+        pids.append(await add_paper(db, f"2404.{i:05d}", f"Graph networks part {i}", rank=i))
+        matched.append(f"2404.{i:05d}")
+    await add_ranked(db, 3)  # trending, but off-topic
+
+    calls: list[int] = []
+
+    async def matcher(topic: str, limit: int) -> list[str]:
+        calls.append(limit)
+        return matched[:limit]
+
+    picker = TrendingPicker(repo, matcher, topic_limit=2)
+    await mark_posted(repo, CH, pids[:5])
+    picked = await picker.pick(guild_id=1, channel_id=CH, topic="graph", now=NOW)
+    assert picked is not None and picked.id == "2404.00006"
+    assert calls == [2, 8]  # looked further down the list once
+    await mark_posted(repo, CH + 1, [])
+    other = await picker.pick(guild_id=1, channel_id=CH + 1, topic="graph", now=NOW)
+    assert other is not None and other.id == "2404.00001"
+
+
+async def test_no_topic_falls_back_to_the_whole_store_beyond_the_shared_pool(
+    db: Database,
+) -> None:
+    repo = ScheduleRepo(db)
+    await add_ranked(db, 6)
+    picker = TrendingPicker(repo, pool_per_signal=2)
+    pool_ids = {s.id for s in await repo.trending_pool(2)}
+    posted = [s.pid for s in await repo.trending_pool(2)]
+    await mark_posted(repo, CH, posted)
+    picked = await picker.pick(guild_id=1, channel_id=CH, topic=None, now=NOW)
+    assert picked is not None and picked.id not in pool_ids
+    everything = [int(r[0]) for r in await db.fetchall("SELECT pid FROM papers")]
+    await mark_posted(repo, CH + 5, everything)
+    assert await picker.pick(guild_id=1, channel_id=CH + 5, topic=None, now=NOW) is None
+
+
+async def test_recency_and_upvotes_beat_an_old_list_position(db: Database) -> None:
+    repo = ScheduleRepo(db)
+    await add_paper(db, "2301.00001", "Old top of the list", rank=1, published=date(2023, 1, 1))
+    await add_paper(db, "2404.30001", "Fresh and upvoted", upvotes=120, published=date(2024, 4, 30))
+    picker = TrendingPicker(repo)
+    picked = await picker.pick(guild_id=1, channel_id=CH, topic=None, now=NOW)
+    assert picked is not None and picked.id == "2404.30001"
+
+
+async def test_ranked_for_guild_counts_that_servers_votes(db: Database) -> None:
+    repo = ScheduleRepo(db)
+    await add_ranked(db, 5)
+    pid5 = await db.fetchval("SELECT pid FROM papers WHERE id = '2405.00005'")
+    stamp = (NOW - timedelta(hours=1)).isoformat(timespec="seconds")
+    for user in range(4):
+        await db.execute(
+            "INSERT INTO votes(guild_id, user_id, pid, created_at) VALUES (9, ?, ?, ?)",
+            (user, pid5, stamp),
+        )
+    picker = TrendingPicker(repo)
+    top_here = await picker.ranked_for_guild(9, NOW, 3)
+    top_elsewhere = await picker.ranked_for_guild(10, NOW, 3)
+    assert top_here[0].id == "2405.00005"
+    assert [s.id for s in top_elsewhere] == ["2405.00001", "2405.00002", "2405.00003"]
