@@ -120,8 +120,13 @@ async def test_alerts_from_subscription_to_dm(
     assert "Manage Server" in text_of(denied)
 
     cog = refresher(bot)
+    guild_id = fake_discord.world.guild_of(fake_discord.world.channel("general")).id
+    before = {p.id for p in await bot.trending(guild_id, 1000)}  # fills the ranked pool cache
     reports, alerts = await cog.run_once(due_only=False)
     assert reports[0].ok and reports[0].new == 5
+    # The refresh invalidated the cached pool: the new papers can trend (and be picked) today.
+    after = {p.id for p in await bot.trending(guild_id, 1000)}
+    assert "2603.21489" not in before and "2603.21489" in after
     assert (alerts.digests, alerts.blocked) == (1, 1)
 
     (dm,) = dm_messages(fake_discord, "alice")

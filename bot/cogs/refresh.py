@@ -79,6 +79,10 @@ class RefreshCog(commands.Cog):
             self.runs += 1
             store, settings = self.bot.store, self.bot.settings
             reports = await run_refresh(store, settings, session=self.session, due_only=due_only)
+            if any(r.new or r.updated for r in reports):
+                # New papers and fresh upvotes count for /trending and today's daily pick now,
+                # not when the ranked pool's cache expires.
+                self.bot.picker.invalidate()
             alerts = await deliver_alerts(
                 store, DiscordAlertSender(self.bot), daily_cap=settings.alerts_daily_cap
             )

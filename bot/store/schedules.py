@@ -660,7 +660,7 @@ class ScheduleRepo:
             "  ORDER BY upvotes DESC LIMIT ?)"
             " UNION SELECT pid FROM (SELECT pid FROM papers WHERE published IS NOT NULL"
             "  ORDER BY published DESC LIMIT ?)"
-            " UNION SELECT pid FROM (SELECT pid FROM papers ORDER BY added_at DESC LIMIT ?))",
+            " UNION SELECT pid FROM (SELECT pid FROM papers ORDER BY pid DESC LIMIT ?))",
             (per_signal, per_signal, per_signal, per_signal),
         )
         return [_signals(r) for r in rows]
@@ -679,7 +679,7 @@ class ScheduleRepo:
             f" UNION SELECT pid FROM (SELECT pid FROM papers WHERE published IS NOT NULL"
             f"  AND {fresh} ORDER BY published DESC LIMIT ?)"
             f" UNION SELECT pid FROM (SELECT pid FROM papers WHERE {fresh}"
-            "  ORDER BY added_at DESC LIMIT ?))",
+            "  ORDER BY pid DESC LIMIT ?))",
             (
                 channel_id,
                 per_signal,

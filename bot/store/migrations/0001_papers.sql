@@ -26,6 +26,8 @@ CREATE TABLE papers (
 CREATE INDEX papers_title_hash ON papers(title_hash);
 CREATE INDEX papers_published ON papers(published);
 CREATE INDEX papers_source_rank ON papers(source_rank) WHERE source_rank IS NOT NULL;
+-- Trending candidates by upvotes (few papers have them; the index stays small).
+CREATE INDEX papers_upvotes ON papers(upvotes) WHERE upvotes IS NOT NULL;
 -- Title-only papers (t- ids) by title, probed for every incoming record that has an id: tiny.
 CREATE INDEX papers_title_only ON papers(title_key) WHERE id LIKE 't-%';
 
