@@ -1,0 +1,439 @@
+"""Search on real sample data: the fixtures loaded through the real loader into a SQLite file.
+
+The store is built once per module (a read-only copy is enough for every test here); each
+test opens its own connection to it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import bot.search.engine as engine_module
+from bot.models import Paper, fold
+from bot.search import SearchEngine, SearchResult, trim_label
+from bot.search import query as q
+from bot.store import Store
+from bot.store.loader import load_file
+
+FIXTURES = Path(__file__).parent / "fixtures"
+FILES = [
+    FIXTURES / "arxiv-metadata-oai-snapshot.200.jsonl",
+    FIXTURES / "trending-may-28.txt",
+    FIXTURES / "daily_papers.sample.json",
+    *sorted((FIXTURES / "arxiv-api").glob("*.xml")),
+]
+
+
+async def _build(path: Path) -> None:
+    store = await Store.open(path)
+    try:
+        for file in FILES:
+            await load_file(store, file)
+    finally:
+        await store.close()
+
+
+@pytest.fixture(scope="module")
+def sample_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("search") / "papers.db"
+    asyncio.run(_build(path))
+    return path
+
+
+@pytest.fixture
+async def engine(sample_db: Path, tmp_path: Path) -> AsyncIterator[SearchEngine]:
+    path = tmp_path / "papers.db"
+    shutil.copy(sample_db, path)
+    store = await Store.open(path)
+    try:
+        yield SearchEngine(store.db)
+    finally:
+        await store.close()
+
+
+def _words(text: str) -> set[str]:
+    return q.word_set(text)
+
+
+# -- relevance ----------------------------------------------------------------------------------
+
+
+async def test_title_hits_rank_above_abstract_only_hits(engine: SearchEngine) -> None:
+    result = await engine.search("testing", limit=100)
+    in_title = ["testing" in _words(h.paper.title) for h in result.hits]
+    assert any(in_title) and not all(in_title)  # the data has both kinds
+    first_abstract_only = in_title.index(False)
+    assert all(in_title[:first_abstract_only])
+    assert not any(in_title[first_abstract_only:])
+    scores = [h.score for h in result.hits]
+    assert scores == sorted(scores, reverse=True)
+
+
+async def test_common_word_path_keeps_title_hits_first(
+    engine: SearchEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Force the bounded path on the small sample: count 40 matches, rank the newest 10 plus
+    # the newest 10 with the word in the title, the rest follow newest first.
+    monkeypatch.setattr(engine_module, "MAX_CANDIDATES", 40)
+    monkeypatch.setattr(engine_module, "RANK_POOL", 10)
+    result = await engine.search("diffusion", limit=40)
+    assert result.capped and result.total >= 40
+    ranked = [h for h in result.hits if h.score > 0]
+    assert 10 < len(ranked) <= 20
+    in_title = ["diffusion" in _words(h.paper.title) for h in ranked]
+    assert in_title[0] and False in in_title
+    assert not any(in_title[in_title.index(False) :])
+    newest_first = [h for h in result.hits if h.score == 0]
+    assert newest_first and all(h.score == 0 for h in result.hits[len(ranked) :])
+    full = await _all_pages(engine, "diffusion", 7)
+    assert len(full) == len(set(full)) == result.total
+
+
+async def test_plural_and_singular_match_each_other(engine: SearchEngine) -> None:
+    singular = {h.paper.id for h in (await engine.search("interpolant", limit=50)).hits}
+    plural = {h.paper.id for h in (await engine.search("interpolants", limit=50)).hits}
+    assert singular == plural and singular
+
+
+async def test_stop_words_are_dropped_when_other_words_exist(engine: SearchEngine) -> None:
+    plain = await engine.search("stochastic interpolants", limit=50)
+    wordy = await engine.search("the stochastic interpolants of a", limit=50)
+    assert [h.paper.id for h in plain.hits] == [h.paper.id for h in wordy.hits]
+    only_stop = await engine.search("the")
+    assert only_stop.total > 100  # a query of stop-words only still searches
+
+
+# -- normalisation, ids, authors ---------------------------------------------------------------------
+
+
+async def test_diacritics_fold_both_ways(engine: SearchEngine) -> None:
+    title = "The Superposition of Diffusion Models Using the Itô Density Estimator"
+    for text in ("Ito density", "Itô density", "ITO DENSITY", "Ito\u0302 density"):
+        result = await engine.search(text)
+        assert [h.paper.title for h in result.hits][:1] == [title], text
+        assert result.corrected is None
+
+
+async def test_author_search_with_and_without_accents(engine: SearchEngine) -> None:
+    for text in ("Balazs", "Balázs", "balazs nadolsky"):
+        result = await engine.search(text)
+        assert result.hits and result.hits[0].paper.id == "0704.0001", text
+    neubig = await engine.search("Graham Neubig")
+    assert neubig.hits[0].paper.id == "2603.21489"
+
+
+@pytest.mark.parametrize(
+    ("text", "paper_id"),
+    [
+        ("2202.12139", "2202.12139"),
+        ("arXiv:2202.12139v1", "2202.12139"),
+        ("https://arxiv.org/abs/2202.12139v1", "2202.12139"),
+        (" https://huggingface.co/papers/2603.21489 ", "2603.21489"),
+        ("https://arxiv.org/pdf/1605.08386v2", "1605.08386"),
+        ("0704.0001", "0704.0001"),
+    ],
+)
+async def test_id_and_url_find_the_paper(engine: SearchEngine, text: str, paper_id: str) -> None:
+    result = await engine.search(text)
+    assert result.exact_id and result.total == 1
+    assert [h.paper.id for h in result.hits] == [paper_id]
+
+
+async def test_title_id_and_unknown_id(engine: SearchEngine) -> None:
+    roi = (await engine.search("ROICtrl")).hits[0].paper
+    assert roi.id.startswith("t-")
+    assert (await engine.search(roi.id)).hits[0].paper.id == roi.id
+    missing = await engine.search("2999.99999")
+    assert missing.total == 0 and not missing.exact_id and not missing.hits
+
+
+# -- spelling --------------------------------------------------------------------------------------
+
+
+async def test_typos_are_corrected(engine: SearchEngine) -> None:
+    result = await engine.search("stochastik interpolents")
+    assert result.corrected == "stochastic interpolants"
+    assert result.hits[0].paper.title.startswith("Stochastic Interpolants")
+    difusion = await engine.search("the difusion modle")
+    assert difusion.corrected == "the diffusion model"
+    assert difusion.total > 20
+
+
+async def test_partial_words_are_completed(engine: SearchEngine) -> None:
+    result = await engine.search("interpola")
+    assert result.corrected is not None and result.corrected.startswith("interpola")
+    assert result.total > 0
+    assert all("interpola" in h.paper.title.lower() + h.paper.abstract.lower() for h in result.hits)
+
+
+async def test_known_words_are_not_corrected(engine: SearchEngine) -> None:
+    # "Ito" has a single hit; it must not become the stop-word "to"
+    result = await engine.search("Ito")
+    assert result.corrected is None and result.total == 1
+    exact = await engine.search("stochastic interpolants")
+    assert exact.corrected is None
+
+
+# -- sorting and paging ----------------------------------------------------------------------------
+
+
+async def test_sort_newest(engine: SearchEngine) -> None:
+    result = await engine.search("testing", sort="newest", limit=100)
+    dates = [h.paper.published for h in result.hits]
+    known = [d for d in dates if d is not None]
+    assert known == sorted(known, reverse=True)
+    assert dates[: len(known)] == known  # undated papers last
+    assert {h.paper.id for h in result.hits} == {
+        h.paper.id for h in (await engine.search("testing", limit=100)).hits
+    }
+
+
+async def test_sort_trending(engine: SearchEngine) -> None:
+    result = await engine.search("diffusion", sort="trending", limit=100)
+    ranks = [h.paper.source_rank for h in result.hits]
+    ranked = [r for r in ranks if r is not None]
+    assert ranked and ranked == sorted(ranked)
+    assert ranks[: len(ranked)] == ranked  # papers on a trending list come first
+
+
+async def test_trending_then_upvotes_then_newest(engine: SearchEngine) -> None:
+    papers = [
+        Paper.create(title="Zebrafish regeneration atlas", arxiv_id="2601.00001", source_rank=2),
+        Paper.create(title="Zebrafish fins", arxiv_id="2601.00002", upvotes=50),
+        Paper.create(title="Zebrafish hearts", arxiv_id="2601.00003", upvotes=5),
+        Paper.create(title="Zebrafish eyes", arxiv_id="2601.00004"),
+        Paper.create(title="Zebrafish brains", arxiv_id="2601.00005"),
+    ]
+    await engine.papers.upsert_many(papers, "jsonl")
+    result = await engine.search("zebrafish", sort="trending")
+    assert [h.paper.id for h in result.hits] == [
+        "2601.00001",
+        "2601.00002",
+        "2601.00003",
+        "2601.00005",
+        "2601.00004",
+    ]
+    # new words reach autocomplete and spelling once the vocabulary is re-read
+    engine.invalidate()
+    assert (await engine.autocomplete("zebraf"))[0].label.startswith("Zebrafish")
+    assert (await engine.search("zebrafisch")).corrected == "zebrafish"
+
+
+async def _all_pages(
+    engine: SearchEngine, text: str, size: int, sort: str = "relevance"
+) -> list[str]:
+    ids: list[str] = []
+    offset = 0
+    while True:
+        page = await engine.search(text, sort=sort, limit=size, offset=offset)  # type: ignore[arg-type]
+        if not page.hits:
+            return ids
+        ids.extend(h.paper.id for h in page.hits)
+        offset += size
+
+
+@pytest.mark.parametrize("sort", ["relevance", "newest", "trending"])
+async def test_pages_do_not_overlap_and_add_up(engine: SearchEngine, sort: str) -> None:
+    whole = await engine.search("the", sort=sort, limit=100)  # type: ignore[arg-type]
+    paged = await _all_pages(engine, "the", 9, sort)
+    assert len(paged) == len(set(paged)) == whole.total
+    assert paged[:100] == [h.paper.id for h in whole.hits]
+    past_end = await engine.search("the", limit=10, offset=whole.total)
+    assert past_end.hits == [] and past_end.total == whole.total
+
+
+# -- autocomplete --------------------------------------------------------------------------------
+
+
+async def test_autocomplete_prefixes(engine: SearchEngine) -> None:
+    suggestions = await engine.autocomplete("dif")
+    assert 0 < len(suggestions) <= 25
+    labels = [s.label for s in suggestions]
+    assert all(len(label) <= 100 for label in labels)
+    titles = [await _title(engine, s.id) for s in suggestions]
+    assert all(any(w.startswith("dif") for w in _words(t)) for t in titles)
+    starts = [fold(label).startswith("dif") for label in labels]
+    assert starts[0] and not any(starts[starts.index(False) :])  # whole-title prefixes first
+    deeper = await engine.autocomplete("diffusion mo")
+    for s in deeper:
+        words = _words(await _title(engine, s.id))
+        assert "diffusion" in words and any(w.startswith("mo") for w in words)
+    ids = {s.id for s in suggestions}
+    assert len(ids) == len(suggestions)
+
+
+async def test_autocomplete_limits_and_labels(engine: SearchEngine) -> None:
+    assert len(await engine.autocomplete("a", limit=500)) == 25
+    assert len(await engine.autocomplete("a", limit=3)) == 3
+    long = await engine.autocomplete("The Spitzer c2d Survey")
+    assert long[0].id == "0704.0009"
+    assert long[0].label.endswith("…") and len(long[0].label) <= 100
+    assert await engine.autocomplete("zzqx") == []
+    assert await engine.autocomplete('"*:(') == (await engine.autocomplete(""))
+
+
+async def test_autocomplete_empty_is_trending(engine: SearchEngine) -> None:
+    suggestions = await engine.autocomplete("   ")
+    assert len(suggestions) == 25
+    papers = [await engine.papers.get(s.id) for s in suggestions]
+    ranks = [p.source_rank for p in papers if p is not None]
+    assert ranks == sorted(r for r in ranks if r is not None) and ranks[0] == 1
+
+
+async def _title(engine: SearchEngine, paper_id: str) -> str:
+    paper = await engine.papers.get(paper_id)
+    assert paper is not None
+    return paper.title
+
+
+def test_trim_label() -> None:
+    title = "A " + "very " * 30 + "long title"
+    label = trim_label(title)
+    assert len(label) <= 100 and label.endswith("…") and not label[:-1].endswith(" ")
+    assert label[:-1] == title[: len(label) - 1]  # cut on a word boundary
+    assert trim_label("Short  title\n") == "Short title"
+
+
+# -- related, topic filters ---------------------------------------------------------------------
+
+
+async def test_related_excludes_itself_and_shares_terms(engine: SearchEngine) -> None:
+    source = await engine.papers.get("2202.12139")
+    assert source is not None
+    related = await engine.related("2202.12139", limit=5)
+    assert 0 < len(related) <= 5
+    assert "2202.12139" not in {p.id for p in related}
+    source_words = _words(source.title + " " + source.abstract) - q.BORING_WORDS
+    for paper in related:
+        assert source_words & _words(paper.title + " " + paper.abstract)
+    # the closest neighbours are other papers about testing deep learning
+    assert "testing" in _words(related[0].title)
+    assert await engine.related("9999.99999") == []
+
+
+async def test_matches_and_candidates(engine: SearchEngine) -> None:
+    ids = await engine.candidates("diffusion models", 10)
+    assert len(ids) == 10
+    for paper_id in ids:
+        assert await engine.matches(paper_id, "diffusion models")
+    assert not await engine.matches(ids[0], "quantum chromodynamics")
+    assert await engine.matches(ids[0], "")
+    assert not await engine.matches("9999.99999", "diffusion")
+    assert await engine.matches("2202.12139", "https://arxiv.org/abs/2202.12139")
+    trending = await engine.candidates(None, 3)
+    first = await engine.papers.get(trending[0])
+    assert first is not None and first.source_rank == 1
+    assert await engine.candidates("zzqx qqzz", 5) == []
+
+
+# -- any input is safe ------------------------------------------------------------------------------
+
+HOSTILE = [
+    "",
+    " ",
+    '"',
+    '""',
+    "*",
+    "-",
+    ":",
+    "NEAR(",
+    'NEAR("a" "b", 3)',
+    "AND",
+    "OR NOT",
+    "title:diffusion",
+    "{title}: x",
+    "a OR b AND NOT c",
+    "^start",
+    "foo*",
+    "(unbalanced",
+    "🦀🦀 emoji 🧪",
+    "\x00\x00nul",
+    "a\x00b",
+    "ᦰᦱ ᳲ",  # letters for Python, separators for SQLite's tables
+    "ﬁnance ²",
+    "x" * 10_000,
+    ("deep learning " * 800)[:10_000],
+    '" OR "" AND * NEAR(' * 500,
+]
+
+
+class _Runner:
+    """One event loop and one open store for the whole hypothesis run."""
+
+    def __init__(self, path: Path) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.store = self.loop.run_until_complete(Store.open(path))
+        self.engine = SearchEngine(self.store.db)
+
+    def close(self) -> None:
+        self.loop.run_until_complete(self.store.close())
+        self.loop.close()
+
+
+@pytest.fixture(scope="module")
+def runner(sample_db: Path) -> Iterator[_Runner]:
+    r = _Runner(sample_db)
+    try:
+        yield r
+    finally:
+        r.close()
+
+
+_fts_text = st.text(
+    alphabet=st.one_of(
+        st.characters(),
+        st.sampled_from(list('"*-:^(){}+,.\x00 ')),
+    ),
+    max_size=80,
+) | st.lists(
+    st.sampled_from(["NEAR(", "AND", "OR", "NOT", '"', "*", "title:", "diffusion", "ᦰ", "🦀"]),
+    max_size=12,
+).map(" ".join)
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(text=_fts_text | st.sampled_from(HOSTILE))
+def test_any_text_is_safe(runner: _Runner, text: str) -> None:
+    run = runner.loop.run_until_complete
+    for sort in ("relevance", "newest", "trending"):
+        result = run(runner.engine.search(text, sort=sort, limit=5))  # type: ignore[arg-type]
+        assert isinstance(result, SearchResult)
+        assert len(result.hits) <= 5 and result.total >= len(result.hits)
+    suggestions = run(runner.engine.autocomplete(text))
+    assert len(suggestions) <= 25 and all(len(s.label) <= 100 for s in suggestions)
+    assert isinstance(run(runner.engine.matches("2202.12139", text)), bool)
+    assert isinstance(run(runner.engine.candidates(text, 3)), list)
+
+
+def test_every_token_is_one_fts_token(runner: _Runner) -> None:
+    # the tokens we quote must never be split further by unicode61 (a phrase is an error
+    # with detail=column): check the corner cases directly against FTS5
+    run = runner.loop.run_until_complete
+    for text in [*HOSTILE, "Itô", "Straße", "naïve café", "ǅemal", "İstanbul", "x²", "٣٤"]:
+        for token in q.tokens(text):
+            run(
+                runner.store.db.fetchall(
+                    "SELECT rowid FROM papers_fts WHERE papers_fts MATCH ?", (q.quote(token),)
+                )
+            )
+
+
+def test_query_normalisation() -> None:
+    assert q.clean("  Itô\x00 \u200b calc\tulus ") == "Itô calc ulus"
+    assert len(q.clean("x" * 10_000)) == q.MAX_QUERY_CHARS
+    assert q.tokens("Itô-calculus, ITO!") == ["ito", "calculus"]
+    assert q.content_terms(["the", "model", "of"]) == ["model"]
+    assert q.content_terms(["the", "of"]) == ["the", "of"]
+    assert q.variants("networks") == ["networks", "network"]
+    assert q.variants("study") == ["study", "studies"]
+    assert q.all_of(["graph", "x2"]) == '("graph" OR "graphs") AND "x2"'
+    assert q.parse("https://arxiv.org/abs/2202.12139v3").arxiv_id == "2202.12139"
