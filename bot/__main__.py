@@ -380,6 +380,7 @@ async def cmd_sync(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
+    import aiohttp
     import discord
 
     from bot.app import PaperBot
@@ -421,6 +422,11 @@ async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         except discord.LoginFailure:
             raise CliError(
                 "Discord rejected DISCORD_TOKEN; reset it in the developer portal and update .env"
+            ) from None
+        except (aiohttp.ClientError, OSError) as exc:
+            raise CliError(
+                f"cannot reach Discord ({exc.__class__.__name__}: {exc}); "
+                "check this machine's network connection and try again"
             ) from None
         except discord.PrivilegedIntentsRequired:
             raise CliError(

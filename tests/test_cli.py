@@ -135,3 +135,40 @@ def test_help_lists_the_subcommands(tmp_path: Path) -> None:
     assert result.returncode == 0
     for name in ("run", "load", "search", "stats", "sync", "fetch", "doctor", "backup"):
         assert name in result.stdout
+
+
+async def _run_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, token: str) -> str:
+    """``python -m bot run`` in-process (so discord.py can be pointed at a local server)."""
+    import bot.__main__ as cli
+
+    (tmp_path / "data").mkdir(exist_ok=True)
+    monkeypatch.setenv("DISCORD_TOKEN", token)
+    monkeypatch.setenv("PAPERBOT_DATABASE", str(tmp_path / "pb.db"))
+    monkeypatch.setenv("PAPERBOT_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("PAPERBOT_REFRESH", "false")
+    monkeypatch.setattr(cli, "setup_logging", lambda level: None)
+    args = cli.build_parser().parse_args(["--env-file", str(tmp_path / "none.env"), "run"])
+    with pytest.raises(cli.CliError) as info:
+        await cli.cmd_run(args, cli._settings(args))
+    return str(info.value)
+
+
+async def test_run_with_a_rejected_token_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.fakediscord import FakeDiscord
+    from tests.fakediscord.client import patch_discord
+
+    other = TOKEN.replace("abcdef", "zyxwvu")
+    async with FakeDiscord(token=TOKEN) as fake:
+        with patch_discord(fake):
+            message = await _run_command(tmp_path, monkeypatch, other)
+    assert "Discord rejected DISCORD_TOKEN" in message and other not in message
+
+
+async def test_run_without_network_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import discord
+
+    monkeypatch.setattr(discord.http.Route, "BASE", "http://127.0.0.1:9/api/v10")
+    message = await _run_command(tmp_path, monkeypatch, TOKEN)
+    assert message.startswith("cannot reach Discord") and TOKEN not in message
