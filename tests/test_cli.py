@@ -172,3 +172,41 @@ async def test_run_without_network_says_so(tmp_path: Path, monkeypatch: pytest.M
     monkeypatch.setattr(discord.http.Route, "BASE", "http://127.0.0.1:9/api/v10")
     message = await _run_command(tmp_path, monkeypatch, TOKEN)
     assert message.startswith("cannot reach Discord") and TOKEN not in message
+
+
+async def test_run_imports_data_connects_and_stops_cleanly_on_sigterm(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncio
+    import re
+    import signal
+
+    import bot.__main__ as cli
+    from tests.fakediscord import FakeDiscord
+    from tests.fakediscord.client import patch_discord
+
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "trending.txt").write_bytes((FIXTURES / "trending-may-28.txt").read_bytes())
+    monkeypatch.setenv("DISCORD_TOKEN", TOKEN)
+    monkeypatch.setenv("PAPERBOT_DATABASE", str(tmp_path / "pb.db"))
+    monkeypatch.setenv("PAPERBOT_DATA_DIR", str(data))
+    monkeypatch.setenv("PAPERBOT_REFRESH", "false")
+    monkeypatch.setattr(cli, "setup_logging", lambda level: None)
+    args = cli.build_parser().parse_args(["--env-file", str(tmp_path / "none.env"), "run"])
+    async with FakeDiscord(token=TOKEN) as fake:
+        with patch_discord(fake):
+            running = asyncio.create_task(cli.cmd_run(args, cli._settings(args)))
+            await fake.wait_for_request(
+                "PUT", re.compile(r"/applications/\d+/commands"), timeout=20
+            )
+            await fake.gateway.wait_for(event="GUILD_CREATE", timeout=10)
+            os.kill(os.getpid(), signal.SIGTERM)
+            assert await asyncio.wait_for(running, 10) == cli.EXIT_OK
+    # The data folder was imported before connecting, and the database was closed cleanly
+    # (no WAL left behind means the last connection checkpointed and closed).
+    assert not (tmp_path / "pb.db-wal").exists()
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "pb.db") as conn:
+        assert conn.execute("SELECT count(*) FROM papers").fetchone()[0] == 64
