@@ -359,3 +359,24 @@ async def test_a_failing_button_is_logged_and_answered_privately(
     assert data["content"].startswith("Something went wrong on our side")
     assert "database on fire" not in data["content"]
     assert any("pb:vote:0704.0001" in r.getMessage() and r.exc_info for r in caplog.records)
+
+
+async def test_card_buttons_work_after_a_restart(
+    store: Store, tmp_path: Path, fake_discord: FakeDiscord, connect_client: Connect
+) -> None:
+    first = PaperBot(make_settings(tmp_path), store)
+    await connect_client(first)
+    pending = await fake_discord.send_slash_command("paper", [option("paper", "0704.0002")])
+    await pending.wait_callback()
+    card = pending.original_message
+    assert card is not None
+    await first.close()
+
+    # A new process (new bot object, same database) answers a click on yesterday's card.
+    second = PaperBot(make_settings(tmp_path), store)
+    await connect_client(second)
+    click = await fake_discord.click_button(card, "pb:save:0704.0002", user="bob")
+    data = (await click.wait_callback()).json["data"]
+    assert data["flags"] & EPHEMERAL and "Saved to your reading list" in data["content"]
+    bob = fake_discord.world.user("bob").id
+    assert await store.social.saved_ids(bob) == ["0704.0002"]
