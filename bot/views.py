@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import discord
@@ -25,11 +26,22 @@ log = logging.getLogger(__name__)
 
 CUSTOM_ID_MAX = 100
 # Paper ids are arXiv ids (incl. old style with '/') or t-<hex>; anything else is refused.
-_ID = r"(?P<id>[A-Za-z0-9._/-]{1,80})"
-VOTE_TEMPLATE = rf"pb:vote:{_ID}"
-SAVE_TEMPLATE = rf"pb:save:{_ID}"
-RELATED_TEMPLATE = rf"pb:rel:{_ID}"
-_ID_OK = re.compile(r"[A-Za-z0-9._/-]{1,80}")
+_ID = r"[A-Za-z0-9._/-]{1,80}"
+_ID_OK = re.compile(_ID)
+
+
+@dataclass(frozen=True, slots=True)
+class CardAction:
+    kind: str  # the custom_id part: pb:<kind>:<paper id>
+    label: str
+    emoji: str
+
+
+VOTE = CardAction("vote", "Vote", "👍")
+SAVE = CardAction("save", "Save", "⭐")
+RELATED = CardAction("rel", "Related", "🔗")
+CARD_ACTIONS: dict[str, CardAction] = {a.kind: a for a in (VOTE, SAVE, RELATED)}
+CARD_TEMPLATE = rf"pb:(?P<kind>{'|'.join(CARD_ACTIONS)}):(?P<id>{_ID})"
 
 
 def action_id(kind: str, paper_id: str) -> str | None:
@@ -50,15 +62,17 @@ class _PassiveButton(discord.ui.Button[Any]):
 def action_buttons(paper: Paper, *, row: int | None = None) -> list[discord.ui.Item[Any]]:
     """Vote, save, related, and a link to the PDF (or abstract) for *paper*."""
     items: list[discord.ui.Item[Any]] = []
-    for kind, label, emoji, style in (
-        ("vote", "Vote", "👍", discord.ButtonStyle.secondary),
-        ("save", "Save", "⭐", discord.ButtonStyle.secondary),
-        ("rel", "Related", "🔗", discord.ButtonStyle.secondary),
-    ):
-        custom_id = action_id(kind, paper.id)
+    for action in CARD_ACTIONS.values():
+        custom_id = action_id(action.kind, paper.id)
         if custom_id:
             items.append(
-                _PassiveButton(style=style, label=label, emoji=emoji, custom_id=custom_id, row=row)
+                _PassiveButton(
+                    style=discord.ButtonStyle.secondary,
+                    label=action.label,
+                    emoji=action.emoji,
+                    custom_id=custom_id,
+                    row=row,
+                )
             )
     link = cards.safe_url(paper.url_pdf) or cards.safe_url(paper.url_abs)
     if link:
@@ -101,28 +115,22 @@ async def report_component_error(
         log.warning("could not tell the member about a failed component", exc_info=True)
 
 
-class _SafeCallback:
-    """Mixin for card buttons: any unexpected error is logged and answered privately."""
+class CardButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=CARD_TEMPLATE):
+    """👍 / ⭐ / 🔗 on any card, sent at any time: the paper id travels in the custom_id.
 
-    async def callback(self, interaction: discord.Interaction[Any]) -> None:
-        try:
-            await self.handle(interaction)
-        except Exception as error:
-            await report_component_error(interaction, error, getattr(self, "custom_id", None))
+    Vote: one vote per member per paper (per server), pressing again takes it back.
+    Save: add to (or remove from) the member's reading list (``/saved``).
+    Related: the papers most similar to this one, privately.
+    Unexpected errors are logged with the traceback and answered with a short private line.
+    """
 
-    async def handle(self, interaction: discord.Interaction[Any]) -> None:
-        raise NotImplementedError
-
-
-class VoteButton(
-    _SafeCallback, discord.ui.DynamicItem[discord.ui.Button[Any]], template=VOTE_TEMPLATE
-):
-    """👍: one vote per member per paper (per server), pressing again takes it back."""
-
-    def __init__(self, paper_id: str) -> None:
+    def __init__(self, action: CardAction, paper_id: str) -> None:
         super().__init__(
-            discord.ui.Button(label="Vote", emoji="👍", custom_id=f"pb:vote:{paper_id}")
+            discord.ui.Button(
+                label=action.label, emoji=action.emoji, custom_id=f"pb:{action.kind}:{paper_id}"
+            )
         )
+        self.action = action
         self.paper_id = paper_id
 
     @classmethod
@@ -132,50 +140,30 @@ class VoteButton(
         item: discord.ui.Item[Any],
         match: re.Match[str],
         /,
-    ) -> VoteButton:
-        return cls(match["id"])
+    ) -> CardButton:
+        return cls(CARD_ACTIONS[match["kind"]], match["id"])
 
-    async def handle(self, interaction: discord.Interaction[Any]) -> None:
-        bot = _bot(interaction)
+    async def callback(self, interaction: discord.Interaction[Any]) -> None:
+        handlers = {VOTE: self._vote, SAVE: self._save, RELATED: self._related}
         try:
-            voted, count = await bot.store.social.toggle_vote(
-                interaction.guild_id or 0, interaction.user.id, self.paper_id
-            )
-        except KeyError:
-            await reply_private(interaction, "That paper is no longer in the store.")
-            return
+            await handlers[self.action](interaction, _bot(interaction))
+        except KeyError as error:
+            if error.args != (self.paper_id,):  # a bug, not a missing paper
+                await report_component_error(interaction, error, self.custom_id)
+            else:
+                await reply_private(interaction, "That paper is no longer in the store.")
+        except Exception as error:
+            await report_component_error(interaction, error, self.custom_id)
+
+    async def _vote(self, interaction: discord.Interaction[Any], bot: PaperBot) -> None:
+        voted, count = await bot.store.social.toggle_vote(
+            interaction.guild_id or 0, interaction.user.id, self.paper_id
+        )
         text = "👍 Vote counted" if voted else "Vote taken back"
         await reply_private(interaction, f"{text}. This paper has {count} vote(s) here.")
 
-
-class SaveButton(
-    _SafeCallback, discord.ui.DynamicItem[discord.ui.Button[Any]], template=SAVE_TEMPLATE
-):
-    """⭐: add to (or remove from) the member's reading list (``/saved``)."""
-
-    def __init__(self, paper_id: str) -> None:
-        super().__init__(
-            discord.ui.Button(label="Save", emoji="⭐", custom_id=f"pb:save:{paper_id}")
-        )
-        self.paper_id = paper_id
-
-    @classmethod
-    async def from_custom_id(
-        cls,
-        interaction: discord.Interaction[Any],
-        item: discord.ui.Item[Any],
-        match: re.Match[str],
-        /,
-    ) -> SaveButton:
-        return cls(match["id"])
-
-    async def handle(self, interaction: discord.Interaction[Any]) -> None:
-        bot = _bot(interaction)
-        try:
-            saved = await bot.store.social.toggle_save(interaction.user.id, self.paper_id)
-        except KeyError:
-            await reply_private(interaction, "That paper is no longer in the store.")
-            return
+    async def _save(self, interaction: discord.Interaction[Any], bot: PaperBot) -> None:
+        saved = await bot.store.social.toggle_save(interaction.user.id, self.paper_id)
         text = (
             "⭐ Saved to your reading list. See it with `/saved`."
             if saved
@@ -183,35 +171,11 @@ class SaveButton(
         )
         await reply_private(interaction, text)
 
-
-class RelatedButton(
-    _SafeCallback, discord.ui.DynamicItem[discord.ui.Button[Any]], template=RELATED_TEMPLATE
-):
-    """🔗: papers most similar to this one, privately."""
-
-    def __init__(self, paper_id: str) -> None:
-        super().__init__(
-            discord.ui.Button(label="Related", emoji="🔗", custom_id=f"pb:rel:{paper_id}")
-        )
-        self.paper_id = paper_id
-
-    @classmethod
-    async def from_custom_id(
-        cls,
-        interaction: discord.Interaction[Any],
-        item: discord.ui.Item[Any],
-        match: re.Match[str],
-        /,
-    ) -> RelatedButton:
-        return cls(match["id"])
-
-    async def handle(self, interaction: discord.Interaction[Any]) -> None:
-        bot = _bot(interaction)
+    async def _related(self, interaction: discord.Interaction[Any], bot: PaperBot) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         paper = await bot.store.papers.get(self.paper_id)
         if paper is None:
-            await interaction.followup.send("That paper is no longer in the store.", ephemeral=True)
-            return
+            raise KeyError(self.paper_id)
         related = await bot.search.related(self.paper_id, limit=5)
         embed = cards.list_embed(
             f"Related to: {cards.truncate(paper.title, 200)}",
@@ -221,11 +185,7 @@ class RelatedButton(
         await interaction.followup.send(embed=embed, ephemeral=True)
 
 
-DYNAMIC_ITEMS: tuple[type[discord.ui.DynamicItem[Any]], ...] = (
-    VoteButton,
-    SaveButton,
-    RelatedButton,
-)
+DYNAMIC_ITEMS: tuple[type[discord.ui.DynamicItem[Any]], ...] = (CardButton,)
 
 
 async def reply_private(interaction: discord.Interaction[Any], text: str) -> None:

@@ -352,6 +352,10 @@ async def test_a_failing_button_is_logged_and_answered_privately(
     async def broken(*args: Any) -> tuple[bool, int]:
         raise RuntimeError("database on fire")
 
+    gone = await fake_discord.click_button(pending.original_message, "pb:save:9999.99999")
+    data = (await gone.wait_callback()).json["data"]
+    assert data["flags"] & EPHEMERAL and data["content"] == "That paper is no longer in the store."
+
     monkeypatch.setattr(bot.store.social, "toggle_vote", broken)
     click = await fake_discord.click_button(pending.original_message, "pb:vote:0704.0001")
     data = (await click.wait_callback()).json["data"]
