@@ -352,10 +352,6 @@ async def test_a_failing_button_is_logged_and_answered_privately(
     async def broken(*args: Any) -> tuple[bool, int]:
         raise RuntimeError("database on fire")
 
-    gone = await fake_discord.click_button(pending.original_message, "pb:save:9999.99999")
-    data = (await gone.wait_callback()).json["data"]
-    assert data["flags"] & EPHEMERAL and data["content"] == "That paper is no longer in the store."
-
     monkeypatch.setattr(bot.store.social, "toggle_vote", broken)
     click = await fake_discord.click_button(pending.original_message, "pb:vote:0704.0001")
     data = (await click.wait_callback()).json["data"]
@@ -363,6 +359,14 @@ async def test_a_failing_button_is_logged_and_answered_privately(
     assert data["content"].startswith("Something went wrong on our side")
     assert "database on fire" not in data["content"]
     assert any("pb:vote:0704.0001" in r.getMessage() and r.exc_info for r in caplog.records)
+
+    # A card whose paper was removed since (withdrawn, say) answers that, and logs nothing.
+    caplog.clear()
+    assert await bot.store.papers.delete("0704.0001")
+    gone = await fake_discord.click_button(pending.original_message, "pb:save:0704.0001")
+    data = (await gone.wait_callback()).json["data"]
+    assert data["flags"] & EPHEMERAL and data["content"] == "That paper is no longer in the store."
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
 
 
 async def test_card_buttons_work_after_a_restart(
