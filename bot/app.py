@@ -23,6 +23,7 @@ from discord.ext import commands
 from bot.config import Settings
 from bot.models import Paper
 from bot.schedule.picker import TrendingPicker
+from bot.schedule.runner import Clock
 from bot.search import SearchEngine
 from bot.store import Store
 from bot.views import DYNAMIC_ITEMS, reply_private
@@ -88,7 +89,13 @@ def describe_error(error: app_commands.AppCommandError) -> str | None:
 
 class PaperBot(commands.Bot):
     def __init__(
-        self, settings: Settings, store: Store, *, auto_sync: bool = True, **options: Any
+        self,
+        settings: Settings,
+        store: Store,
+        *,
+        auto_sync: bool = True,
+        clock: Clock | None = None,
+        **options: Any,
     ) -> None:
         intents = discord.Intents.none()
         intents.guilds = True  # channels and permissions; no privileged intents
@@ -105,6 +112,7 @@ class PaperBot(commands.Bot):
         self.search = SearchEngine(store.db)
         self.picker = TrendingPicker(store.schedules, self.topic_matches)
         self.auto_sync = auto_sync
+        self.clock = clock  # the daily scheduler's clock; None = the system clock
         self._warm_task: asyncio.Task[None] | None = None
 
     async def setup_hook(self) -> None:

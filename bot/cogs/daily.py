@@ -734,4 +734,4 @@ async def _reply(interaction: discord.Interaction[PaperBot], text: str) -> None:
 
 
 async def setup(bot: PaperBot) -> None:
-    await bot.add_cog(DailyCog(bot, clock=getattr(bot, "clock", None)))
+    await bot.add_cog(DailyCog(bot, clock=bot.clock))
