@@ -119,8 +119,18 @@ async def bench_noop(
 ) -> None:
     await interaction.response.defer(thinking=True)
     papers = interaction.client.bench_papers
+    by_id = {p.id: p for p in papers}
+
+    async def load(paper_id: str) -> Paper | None:  # from memory: no store work
+        return by_id.get(paper_id)
+
     view = ResultsView(
-        owner_id=interaction.user.id, papers=papers, query=query, corrected=None, total=len(papers)
+        owner_id=interaction.user.id,
+        papers=papers,
+        query=query,
+        corrected=None,
+        total=len(papers),
+        load=load,
     )
     view.message = await interaction.followup.send(embed=view.embed(), view=view, wait=True)
 
