@@ -23,6 +23,16 @@ class RedactSecrets(logging.Filter):
         return True
 
 
+class DropVoiceWarnings(logging.Filter):
+    """discord.py warns at start-up that voice libraries are missing; PaperBot has no voice."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (
+            record.name == "discord.client"
+            and record.getMessage().endswith("voice will NOT be supported")
+        )
+
+
 def register_secret(value: str) -> None:
     if len(value) >= 8:
         _SECRETS.add(value)
@@ -34,6 +44,7 @@ def setup_logging(level: str = "INFO") -> None:
         logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%Y-%m-%d %H:%M:%S")
     )
     handler.addFilter(RedactSecrets())
+    handler.addFilter(DropVoiceWarnings())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
