@@ -26,7 +26,7 @@ from bot.schedule.picker import TrendingPicker
 from bot.schedule.runner import Clock
 from bot.search import SearchEngine
 from bot.store import Store
-from bot.views import DYNAMIC_ITEMS, reply_private
+from bot.views import DYNAMIC_ITEMS, GENERIC_ERROR, reply_private
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,7 @@ class PaperTree(app_commands.CommandTree["PaperBot"]):
                 interaction.user.id,
                 exc_info=error,
             )
-            message = "Something went wrong on our side. It has been logged; please try again."
+            message = GENERIC_ERROR
         try:
             await reply_private(interaction, message)
         except discord.HTTPException:
@@ -119,7 +119,12 @@ class PaperBot(commands.Bot):
         self.add_dynamic_items(*DYNAMIC_ITEMS)
         await self.load_extensions()
         if self.auto_sync:
-            await self.sync_commands(force=False)
+            try:
+                await self.sync_commands(force=False)
+            except discord.HTTPException:
+                # The bot still works with the commands Discord already has; the hash is only
+                # stored after a successful sync, so the next start tries again.
+                log.exception("syncing application commands failed")
         # Fill the search vocabulary and the trending pool while the gateway connects, so the
         # first autocomplete on a large store does not pay for them inside its 3 s.
         self._warm_task = asyncio.create_task(self.warm_caches(), name="warm-caches")
@@ -137,9 +142,13 @@ class PaperBot(commands.Bot):
     async def close(self) -> None:
         task = self._warm_task
         if task is not None and not task.done():
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            # Let the warm-up finish (seconds at most): cancelling it would leave its reader
+            # thread's connection open while the store closes.
+            done, _ = await asyncio.wait({task}, timeout=10)
+            if not done:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         await super().close()
 
     async def load_extensions(self) -> None:
@@ -161,10 +170,6 @@ class PaperBot(commands.Bot):
     async def topic_matches(self, topic: str, limit: int) -> list[str]:
         """Ids of papers matching a daily-post topic, best first."""
         return await self.search.candidates(topic, limit)
-
-    async def refresh_status(self) -> dict[str, datetime]:
-        """When each live source was last refreshed successfully."""
-        return await self.store.refresh.last_success()
 
     async def on_ready(self) -> None:
         # May fire many times (reconnects): log only, no one-time set-up here.

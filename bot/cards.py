@@ -199,10 +199,6 @@ def notice_embed(title: str, text: str, *, colour: discord.Colour | None = None)
     return fit_embed(embed)
 
 
-def embed_length(embed: discord.Embed) -> int:
-    return len(embed)
-
-
 def fit_embed(embed: discord.Embed, budget: int = MESSAGE_TOTAL_MAX) -> discord.Embed:
     """Enforce every per-embed limit on *embed* in place and return it.
 

@@ -8,19 +8,15 @@ import sys
 _SECRETS: set[str] = set()
 
 
-class RedactSecrets(logging.Filter):
-    """Replace any registered secret (the bot token) in a log record's final text."""
+class RedactingFormatter(logging.Formatter):
+    """Replace any registered secret (the bot token) in the final text of a log line,
+    tracebacks and exception messages included."""
 
-    def filter(self, record: logging.LogRecord) -> bool:
-        if not _SECRETS:
-            return True
-        message = record.getMessage()
-        redacted = message
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
         for secret in _SECRETS:
-            redacted = redacted.replace(secret, "[token redacted]")
-        if redacted != message:
-            record.msg, record.args = redacted, None
-        return True
+            text = text.replace(secret, "[token redacted]")
+        return text
 
 
 class DropVoiceWarnings(logging.Filter):
@@ -41,9 +37,8 @@ def register_secret(value: str) -> None:
 def setup_logging(level: str = "INFO") -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(
-        logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%Y-%m-%d %H:%M:%S")
+        RedactingFormatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%Y-%m-%d %H:%M:%S")
     )
-    handler.addFilter(RedactSecrets())
     handler.addFilter(DropVoiceWarnings())
     root = logging.getLogger()
     root.handlers[:] = [handler]

@@ -251,9 +251,11 @@ async def test_trending_random_and_about(bot: PaperBot, fake_discord: FakeDiscor
     assert data["embeds"][0]["title"]
 
     pending = await fake_discord.send_slash_command("about")
-    data = (await pending.wait_callback()).json["data"]
-    assert data["flags"] & EPHEMERAL
-    assert "papers in the store" in data["embeds"][0]["description"]
+    callback = (await pending.wait_callback()).json
+    assert callback["type"] == DEFERRED and callback["data"]["flags"] & EPHEMERAL
+    description = (await pending.wait_followup()).json["embeds"][0]["description"]
+    assert "**269** papers in the store" in description
+    assert "arxiv-snapshot: 200 · hf-daily: 5 · hf-page: 64" in description
 
 
 async def test_rate_limited_and_failing_discord_are_retried(

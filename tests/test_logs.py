@@ -24,9 +24,13 @@ def test_the_token_is_redacted_from_any_log_line(stream: io.StringIO) -> None:
     register_secret(TOKEN)
     logging.getLogger("bot.test").warning("header was Authorization: Bot %s", TOKEN)
     logging.getLogger("discord.http").error("failed with %r", {"token": TOKEN})
+    try:
+        raise RuntimeError(f"login failed for {TOKEN}")
+    except RuntimeError:
+        logging.getLogger("bot.test").exception("with a traceback")
     text = stream.getvalue()
     assert TOKEN not in text
-    assert text.count("[token redacted]") == 2
+    assert text.count("[token redacted]") == 3  # message, dict, exception text in the traceback
 
 
 def test_voice_library_warnings_are_dropped(stream: io.StringIO) -> None:

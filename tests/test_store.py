@@ -413,3 +413,47 @@ async def test_stored_json_columns_are_json(store: Store) -> None:
     row = await store.db.fetchone("SELECT authors, ai_keywords, categories FROM papers")
     assert row is not None
     assert json.loads(row[0]) == ["A B", "C D"] and json.loads(row[1]) == ["x"]
+
+
+async def test_pids_never_reused_after_deleting_the_newest_paper(tmp_path: Path) -> None:
+    from bot.models import Paper
+
+    store = await make_store(tmp_path)
+    try:
+        await store.papers.upsert_many(
+            [Paper.create(title=f"Paper {i}", arxiv_id=f"2401.0000{i}") for i in (1, 2)], "jsonl"
+        )
+        newest = await store.papers.get_pid("2401.00002")
+        assert await store.papers.delete("2401.00002")
+        await store.papers.upsert_many(
+            [Paper.create(title="Paper 3", arxiv_id="2401.00003")], "jsonl"
+        )
+        assert (await store.papers.get_pid("2401.00003") or 0) > (newest or 0)
+    finally:
+        await store.close()
+
+
+async def test_a_transaction_cancelled_while_starting_leaves_the_database_usable(
+    tmp_path: Path,
+) -> None:
+    import asyncio
+    import contextlib
+
+    store = await make_store(tmp_path)
+    try:
+
+        async def write() -> None:
+            async with store.db.transaction() as conn:
+                await conn.execute("INSERT INTO meta(key, value) VALUES ('a', '1')")
+
+        for _ in range(20):  # cancel at various points of BEGIN / the body
+            task = asyncio.create_task(write())
+            await asyncio.sleep(0)
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            await store.db.execute("DELETE FROM meta WHERE key = 'a'")
+        await store.meta.set("b", "2")
+        assert await store.meta.get("b") == "2"
+    finally:
+        await store.close()

@@ -104,9 +104,9 @@ class DiscordAlertSender:
             f"<@{alert.user_id}> I couldn't send you your paper alerts: your DMs are closed "
             "to me. I paused your alerts. Allow direct messages from this server's members "
             "(Privacy settings), then run `/alerts resume`.",
-            allowed_mentions=discord.AllowedMentions(
-                users=[discord.Object(id=alert.user_id)], everyone=False, roles=False
-            ),
+            # Shown as a mention, but no notification: the daily role ping is the only
+            # mention the bot ever makes.
+            allowed_mentions=discord.AllowedMentions.none(),
         )
 
 

@@ -460,6 +460,9 @@ class DailyCog(commands.Cog):
         except ValueError as exc:
             raise DailyError(str(exc)) from None
         self._validate_channel(channel, thread=thread, role=role)
+        # The checks above are instant; what follows reads and writes the store (and may wait
+        # behind an import), so acknowledge now to stay inside Discord's 3 s.
+        await interaction.response.defer(ephemeral=True, thinking=True)
         repo = self.bot.store.schedules
         guild_id = interaction.guild_id or 0
         existing = await repo.get(channel.id)

@@ -12,7 +12,6 @@ from discord.ext import commands
 
 from bot import cards
 from bot.config import PROJECT_URL
-from bot.models import Paper, find_arxiv_id
 from bot.views import card_view
 
 if TYPE_CHECKING:
@@ -31,22 +30,6 @@ class PapersCog(commands.Cog):
     def __init__(self, bot: PaperBot) -> None:
         self.bot = bot
 
-    async def resolve(self, text: str) -> Paper | None:
-        """A paper from an autocomplete value (its id), an arXiv id/URL, or free text."""
-        text = text.strip()
-        if not text:
-            return None
-        paper = await self.bot.store.papers.get(text)
-        if paper is None and (arxiv := find_arxiv_id(text)):
-            paper = await self.bot.store.papers.get(arxiv)
-        if paper is None:
-            result = await self.bot.search.search(text, limit=1)
-            paper = result.hits[0].paper if result.hits else None
-        return paper
-
-    async def trending_papers(self, guild_id: int | None, limit: int) -> list[Paper]:
-        return await self.bot.trending(guild_id, limit)
-
     # -- /paper ---------------------------------------------------------------------------
 
     @app_commands.command(name="paper", description="Show one paper's card")
@@ -56,10 +39,12 @@ class PapersCog(commands.Cog):
     ) -> None:
         # An autocomplete pick is an id (instant); free text needs a search, so acknowledge
         # first to stay inside Discord's 3 s deadline on a large store.
+        # papers.get understands ids in any spelling (versions, arXiv and HF URLs).
         found = await self.bot.store.papers.get(paper)
         if found is None:
             await interaction.response.defer(thinking=True)
-            found = await self.resolve(paper)
+            result = await self.bot.search.search(paper, limit=1)
+            found = result.hits[0].paper if result.hits else None
         if found is None:
             await interaction.followup.send(
                 f"No paper matches “{cards.escape(cards.truncate(paper, 100))}”. "
@@ -99,7 +84,7 @@ class PapersCog(commands.Cog):
         self, interaction: discord.Interaction[PaperBot], count: app_commands.Range[int, 1, 10] = 5
     ) -> None:
         await interaction.response.defer(thinking=True)  # the trending pool may be cold
-        papers = await self.trending_papers(interaction.guild_id, count)
+        papers = await self.bot.trending(interaction.guild_id, count)
         embed = cards.list_embed(
             "🔥 Trending papers",
             papers,
@@ -124,7 +109,8 @@ class PapersCog(commands.Cog):
 
     @app_commands.command(name="about", description="What PaperBot knows and how fresh it is")
     async def about(self, interaction: discord.Interaction[PaperBot]) -> None:
-        await interaction.response.send_message(embed=await self.about_embed(), ephemeral=True)
+        await interaction.response.defer(ephemeral=True, thinking=True)  # counts scan tables
+        await interaction.followup.send(embed=await self.about_embed(), ephemeral=True)
 
     async def about_embed(self) -> discord.Embed:
         store = self.bot.store
@@ -136,7 +122,7 @@ class PapersCog(commands.Cog):
             lines.append(" · ".join(f"{name}: {n:,}" for name, n in sorted(by_source.items())))
         if latest:
             lines.append(f"Last import: {discord.utils.format_dt(latest, 'R')}")
-        for source, when in (await self.bot.refresh_status()).items():
+        for source, when in (await store.refresh.last_success()).items():
             lines.append(f"Last refresh from {source}: {discord.utils.format_dt(when, 'R')}")
         lines.append(
             f"\nSearch with `/search`, open a paper with `/paper`. Source & docs: {PROJECT_URL}"

@@ -257,10 +257,11 @@ class _Reader:
     async def next(self) -> Batch | None:
         self.start_next()
         assert self.pending is not None
-        try:
-            return await self.pending
-        finally:
-            self.pending = None
+        # Shielded: a cancelled load must not drop the worker thread while it is still inside
+        # the generator (close() waits for it, then closes the generator).
+        batch = await asyncio.shield(self.pending)
+        self.pending = None
+        return batch
 
     async def close(self) -> None:
         if self.pending is not None:

@@ -70,6 +70,11 @@ COLUMNS: tuple[str, ...] = (
     "ai_keywords",
 )
 _COL_INDEX = {name: i for i, name in enumerate(COLUMNS)}
+# New pids continue after the highest ever used, deleted ones included (see delete()).
+_NEXT_PID = (
+    "SELECT max(coalesce((SELECT max(pid) FROM papers), 0),"
+    " coalesce((SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'pid_high'), 0)) + 1"
+)
 _SELECT = "pid, " + ", ".join(COLUMNS) + ", added_at, updated_at"
 _INSERT = (
     f"INSERT INTO papers(pid, {', '.join(COLUMNS)}, added_at, updated_at) "
@@ -404,7 +409,7 @@ class PaperRepo:
         for e in batch.entries:
             if e.pid is None:
                 if not next_pid:
-                    async with conn.execute("SELECT coalesce(max(pid), 0) + 1 FROM papers") as cur:
+                    async with conn.execute(_NEXT_PID) as cur:
                         top = await cur.fetchone()
                     first_pid = next_pid = int(top[0]) if top else 1
                 pid, next_pid = next_pid, next_pid + 1
@@ -554,6 +559,13 @@ class PaperRepo:
                     (pid,),
                 )
             await conn.execute("DELETE FROM papers WHERE pid = ?", (pid,))
+            # Remember the highest pid ever used: pids must only grow (alert scanners and
+            # search treat higher pids as newer), even when the newest paper is deleted.
+            await conn.execute(
+                "INSERT INTO meta(key, value) VALUES ('pid_high', ?) ON CONFLICT(key) DO UPDATE "
+                "SET value = max(CAST(value AS INTEGER), CAST(excluded.value AS INTEGER))",
+                (pid,),
+            )
             return True
 
     # -- FTS maintenance (used by the loader around bulk loads) ---------------------------------
