@@ -390,3 +390,21 @@ async def test_card_buttons_work_after_a_restart(
     assert data["flags"] & EPHEMERAL and "Saved to your reading list" in data["content"]
     bob = fake_discord.world.user("bob").id
     assert await store.social.saved_ids(bob) == ["0704.0002"]
+
+
+async def test_a_refused_command_sync_does_not_stop_the_bot(
+    store: Store, tmp_path: Path, fake_discord: FakeDiscord, connect_client: Connect
+) -> None:
+    commands_route = re.compile(r"/applications/\d+/commands")
+    fake_discord.fail_next("PUT", commands_route, status=403, code=50001, message="Missing Access")
+    first = PaperBot(make_settings(tmp_path), store)
+    await connect_client(first)  # ready despite the refusal
+    pending = await fake_discord.send_slash_command("random")
+    assert (await pending.wait_callback()).json["type"] == CHANNEL_MESSAGE
+    await first.close()
+
+    # Nothing was recorded as synced, so the next start tries again (and succeeds).
+    second = PaperBot(make_settings(tmp_path), store)
+    await connect_client(second)
+    puts = fake_discord.requests_for("PUT", commands_route)
+    assert [p.status for p in puts] == [403, 200]
