@@ -38,7 +38,7 @@ from bot.schedule.runner import (
     today_key,
 )
 from bot.store.schedules import Run, Schedule
-from bot.views import action_id, card_view
+from bot.views import action_id, card_view, reply_private
 
 if TYPE_CHECKING:
     from bot.app import PaperBot
@@ -525,7 +525,7 @@ class DailyCog(commands.Cog):
                     "⚠️ No paper matches that topic yet: the channel will be told once. "
                     "Try a broader topic."
                 )
-        await _reply(interaction, "\n".join(lines))
+        await reply_private(interaction, "\n".join(lines))
 
     @set_.autocomplete("timezone")
     async def timezone_autocomplete(
@@ -541,7 +541,7 @@ class DailyCog(commands.Cog):
         log.info(
             "daily post turned off in channel %s by %s", schedule.channel_id, interaction.user.id
         )
-        await _reply(
+        await reply_private(
             interaction,
             f"Turned off the daily post in {self._channel_label(schedule.channel_id)}. "
             "Papers posted there before won't be repeated if you turn it on again.",
@@ -551,7 +551,7 @@ class DailyCog(commands.Cog):
     async def status(self, interaction: discord.Interaction[PaperBot]) -> None:
         schedules = await self.bot.store.schedules.for_guild(interaction.guild_id or 0)
         if not schedules:
-            await _reply(interaction, "No daily posts here yet. Set one with `/daily set`.")
+            await reply_private(interaction, "No daily posts here yet. Set one with `/daily set`.")
             return
         retrying = await self.bot.store.schedules.open_runs_for_guild(interaction.guild_id or 0)
         blocks = [self._status_block(s, retrying.get(s.channel_id)) for s in schedules]
@@ -562,7 +562,7 @@ class DailyCog(commands.Cog):
                 "⚠️ The scheduler has not run recently; posts may be late. It restarts on its "
                 "own; if this stays, check the bot's logs."
             )
-        await _reply(interaction, _fit("\n\n".join(blocks)))
+        await reply_private(interaction, _fit("\n\n".join(blocks)))
 
     def _status_block(self, s: Schedule, trying: Run | None = None) -> str:
         head = f"**{self._channel_label(s.channel_id)}** — {s.local_time} {s.tz}"
@@ -689,7 +689,7 @@ class DailyCog(commands.Cog):
         if resumed is None:  # pragma: no cover - deleted in between
             raise DailyError("That daily post was just turned off.")
         was = "Resumed" if schedule.paused_reason else "It wasn't paused; checked"
-        await _reply(
+        await reply_private(
             interaction,
             f"{was}: the daily post in {target.mention} at {resumed.local_time} {resumed.tz}. "
             "If today's post hasn't gone out yet, it goes out now.",
@@ -727,13 +727,6 @@ def _fit(text: str, limit: int = 2000) -> str:
     if len(text) <= limit:
         return text
     return text[: limit - 40].rsplit("\n", 1)[0] + "\n… (more not shown)"
-
-
-async def _reply(interaction: discord.Interaction[PaperBot], text: str) -> None:
-    if interaction.response.is_done():
-        await interaction.followup.send(text, ephemeral=True)
-    else:
-        await interaction.response.send_message(text, ephemeral=True)
 
 
 async def setup(bot: PaperBot) -> None:
