@@ -208,8 +208,8 @@ class ArxivSource:
                 continue
             _reject_html(resp, what)
             try:
-                records = arxiv_atom.parse_bytes(resp.body)
-                total = arxiv_atom.feed_total(resp.body)
+                info, records = arxiv_atom.parse_feed(resp.body)
+                total = info.total_results
             except IngestError as exc:
                 raise IngestError(f"{what}: {exc}") from exc
             for record in records:
