@@ -65,7 +65,7 @@ async def store(tmp_path: Path) -> AsyncIterator[Store]:
 
 @pytest.fixture
 async def bot(store: Store, connect_client: Connect) -> PaperBot:
-    client = PaperBot(Settings(), store, clock=SteppedClock(berlin(7, 0)))
+    client = PaperBot(Settings(refresh_enabled=False), store, clock=SteppedClock(berlin(7, 0)))
     await connect_client(client)
     return client
 

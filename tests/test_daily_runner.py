@@ -514,6 +514,22 @@ async def test_run_forever_survives_failures_and_wakes_for_due_posts(
     assert "daily scheduler tick failed (2 in a row)" in caplog.text
 
 
+async def test_stop_ends_the_loop_even_when_a_cancellation_is_lost(h: Harness) -> None:
+    # What asyncio can do when a cancellation meets a failing TaskGroup child: the loop sees
+    # an ordinary exception instead of CancelledError. stop() must end it all the same.
+    async def failing_due(now: datetime, limit: int):  # type: ignore[no-untyped-def]
+        raise ExceptionGroup("runs failed", [RuntimeError("session closed")])
+
+    h.repo.due = failing_due  # type: ignore[method-assign]
+    await h.set(CH_A, "09:00", "Europe/Berlin")
+    task = asyncio.create_task(h.runner.run_forever())
+    await asyncio.sleep(0.05)
+    assert not task.done()  # failures alone never end the loop
+    h.runner.stop()
+    await asyncio.wait_for(task, 2)  # returns, without being cancelled
+    assert task.done() and not task.cancelled()
+
+
 async def test_a_second_runner_cannot_claim_the_same_day(
     db: Database, clock: FakeClock, poster: FakePoster
 ) -> None:

@@ -347,6 +347,7 @@ class DailyCog(commands.Cog):
 
     async def cog_unload(self) -> None:
         self._stopping = True
+        self.runner.stop()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

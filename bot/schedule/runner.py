@@ -230,6 +230,7 @@ class DailyRunner:
         self.failures = 0
         self._wake = asyncio.Event()
         self._released = False
+        self._stopped = False
 
     # -- loop -------------------------------------------------------------------------------
 
@@ -237,12 +238,25 @@ class DailyRunner:
         """Look at the schedules now (an admin changed one)."""
         self._wake.set()
 
+    def stop(self) -> None:
+        """Make :meth:`run_forever` return at its next step.
+
+        Belt and braces beside cancelling its task: asyncio can lose a cancellation that meets
+        a failing child of a TaskGroup or ``wait_for`` (seen on Python 3.11), and a loop that
+        misses it would keep its cog from unloading.
+        """
+        self._stopped = True
+        self._wake.set()
+
+    def stopping(self) -> bool:
+        return self._stopped
+
     async def run_forever(self, wait_ready: Callable[[], Awaitable[None]] | None = None) -> None:
         """Tick until cancelled. Any exception is logged and the loop carries on (watchdog)."""
         if wait_ready is not None:
             await wait_ready()
         log.info("daily scheduler started (runner %s)", self.owner[:8])
-        while True:
+        while not self.stopping():
             try:
                 await self.tick()
                 self.failures = 0
@@ -250,6 +264,8 @@ class DailyRunner:
             except asyncio.CancelledError:
                 raise
             except Exception:
+                if self.stopping():
+                    break
                 self.failures += 1
                 delay = min(300.0, 2.0**self.failures)
                 log.exception(
@@ -260,7 +276,7 @@ class DailyRunner:
             await self._wait(delay)
 
     async def _wait(self, seconds: float) -> None:
-        if self._wake.is_set():
+        if self._wake.is_set() or self.stopping():
             return
         waiter = asyncio.ensure_future(self._wake.wait())
         sleeper = asyncio.ensure_future(self.clock.sleep(seconds))
