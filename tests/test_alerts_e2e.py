@@ -189,6 +189,17 @@ async def test_channel_alert_by_a_moderator_posts_in_the_channel(
         payloads.option("channel", str(papers_channel), type=CHANNEL_OPTION),
     )
     assert "will be sent in <#" in text_of(added)
+    # A channel the bot cannot send to is refused when set, naming what is missing.
+    refused = await run(
+        fake_discord,
+        "carol",
+        "add",
+        payloads.option("query", "agents"),
+        payloads.option(
+            "channel", str(fake_discord.world.channel("announcements").id), type=CHANNEL_OPTION
+        ),
+    )
+    assert "I'm missing Send Messages there" in text_of(refused)
     cog = refresher(bot)
     _, alerts = await cog.run_once(due_only=False)
     assert alerts.digests == 1

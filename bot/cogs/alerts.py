@@ -16,6 +16,7 @@ from discord.ext import commands
 
 from bot import cards
 from bot.fetch.alerts import DeliveryBlocked, Digest, QueryError, compile_query
+from bot.permissions import missing_permissions, perm_names
 from bot.store.alerts import Alert
 
 if TYPE_CHECKING:
@@ -181,13 +182,16 @@ class AlertsCog(commands.Cog):
             return
         if channel is not None:
             me = channel.guild.me
-            perms = channel.permissions_for(me) if me else None
-            if perms is None or not (
-                perms.view_channel and perms.send_messages and perms.embed_links
-            ):
+            missing = (
+                missing_permissions(
+                    channel.permissions_for(me), ("view_channel", "send_messages", "embed_links")
+                )
+                if me
+                else ["view_channel"]
+            )
+            if missing:
                 await interaction.response.send_message(
-                    f"I can't post in {channel.mention}: I need View Channel, Send Messages "
-                    "and Embed Links there.",
+                    f"I can't post in {channel.mention}: I'm missing {perm_names(missing)} there.",
                     ephemeral=True,
                 )
                 return

@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import logging
 import re
-from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -22,8 +21,9 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot import cards
+from bot import cards, permissions
 from bot.app import UserFacingError
+from bot.permissions import perm_names
 from bot.schedule import timecalc
 from bot.schedule.picker import TrendingPicker
 from bot.schedule.ratelimit import RateLimiter
@@ -52,31 +52,11 @@ THREAD_ARCHIVE_MINUTES: Literal[1440] = 1440
 # What the bot needs in a channel to post there (and, for a thread, in the thread).
 NEEDED = ("view_channel", "send_messages", "embed_links", "read_message_history")
 NEEDED_FOR_THREADS = ("create_public_threads", "send_messages_in_threads")
-_PERM_NAMES = {
-    "view_channel": "View Channel",
-    "send_messages": "Send Messages",
-    "embed_links": "Embed Links",
-    "read_message_history": "Read Message History",
-    "create_public_threads": "Create Public Threads",
-    "send_messages_in_threads": "Send Messages in Threads",
-    "mention_everyone": "Mention @everyone, @here and All Roles",
-}
-
-
-def perm_names(names: Sequence[str]) -> str:
-    return ", ".join(_PERM_NAMES.get(n, n.replace("_", " ").title()) for n in names)
 
 
 def missing_permissions(perms: discord.Permissions, thread: bool) -> list[str]:
-    """What the bot lacks, naming the root cause only (Discord's implicit denials: no View
-    Channel means nothing else, no Send Messages means no Embed Links either)."""
-    if not perms.view_channel:
-        return ["view_channel"]
-    wanted = NEEDED + (NEEDED_FOR_THREADS if thread else ())
-    missing = [name for name in wanted if not getattr(perms, name)]
-    if "send_messages" in missing and "embed_links" in missing:
-        missing.remove("embed_links")
-    return missing
+    """What the bot lacks to post a daily card here (and, with *thread*, to open a thread)."""
+    return permissions.missing_permissions(perms, NEEDED + (NEEDED_FOR_THREADS if thread else ()))
 
 
 def _ts(when: datetime, style: str) -> str:

@@ -1,0 +1,33 @@
+"""What the bot needs in a channel, and how to name what it lacks to a person."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import discord
+
+_PERM_NAMES = {
+    "view_channel": "View Channel",
+    "send_messages": "Send Messages",
+    "embed_links": "Embed Links",
+    "read_message_history": "Read Message History",
+    "create_public_threads": "Create Public Threads",
+    "send_messages_in_threads": "Send Messages in Threads",
+    "mention_everyone": "Mention @everyone, @here and All Roles",
+}
+
+
+def perm_names(names: Sequence[str]) -> str:
+    """Permission attribute names as Discord's settings screen shows them."""
+    return ", ".join(_PERM_NAMES.get(n, n.replace("_", " ").title()) for n in names)
+
+
+def missing_permissions(perms: discord.Permissions, wanted: Sequence[str]) -> list[str]:
+    """Which of *wanted* the bot lacks, naming the root cause only (Discord's implicit
+    denials: no View Channel means nothing else, no Send Messages means no Embed Links)."""
+    if "view_channel" in wanted and not perms.view_channel:
+        return ["view_channel"]
+    missing = [name for name in wanted if not getattr(perms, name)]
+    if "send_messages" in missing and "embed_links" in missing:
+        missing.remove("embed_links")
+    return missing
