@@ -234,7 +234,7 @@ class SearchEngine:
         paper = await self.papers.get(paper_id)
         if paper is None:
             return []
-        pid = await self.index.pid_of(paper.id)
+        pid = await self.papers.get_pid(paper.id)
         if pid is None:
             return []
         vocab = await self._vocabulary()
@@ -280,7 +280,7 @@ class SearchEngine:
         if parsed.arxiv_id:
             paper = await self.papers.get(paper_id)
             return paper is not None and paper.id == parsed.arxiv_id
-        pid = await self.index.pid_of(paper_id)
+        pid = await self.papers.get_pid(paper_id)
         if pid is None:
             return False
         if not parsed.terms:
@@ -358,7 +358,7 @@ class SearchEngine:
     ) -> dict[int, float]:
         """BM25F with binary term frequency (see the module docstring)."""
         texts = await self._safe(self.index.titles_authors(candidates), {})
-        documents = max(1, await self._safe(self.index.max_pid(), 1))
+        documents = max(1, await self._safe(self.papers.latest_pid(), 1))
         idf: dict[str, float] = {}
         for term in terms:
             if len(terms) == 1 and all_matches is not None:
@@ -431,7 +431,7 @@ class SearchEngine:
         now = time.monotonic()
         if now - self._vocab_checked >= VOCAB_CHECK_SECONDS:
             self._vocab_checked = now
-            latest = await self._safe(self.index.max_pid(), self._vocab_pid)
+            latest = await self._safe(self.papers.latest_pid(), self._vocab_pid)
             # a big vocabulary is re-read at most every few minutes (0.4 s at 1M papers)
             due = now - self._vocab_loaded >= VOCAB_RELOAD_FACTOR * self._vocab_seconds
             if latest != self._vocab_pid and due:
@@ -449,7 +449,7 @@ class SearchEngine:
     async def _load_vocab(self) -> None:
         async with self._vocab_lock:
             began = time.perf_counter()
-            latest = await self._safe(self.index.max_pid(), 0)
+            latest = await self._safe(self.papers.latest_pid(), 0)
             rows = await self._safe(self.index.title_vocabulary(), [])
             self._vocab = Vocabulary(rows, latest)
             self._vocab_pid = latest

@@ -150,24 +150,9 @@ def term_expr(token: str) -> str:
     return "(" + " OR ".join(quote(f) for f in forms) + ")"
 
 
-def all_of(terms: list[str], column: str | None = None) -> str:
+def all_of(terms: list[str]) -> str:
     """An FTS5 expression matching rows that contain every term (or its plural partner)."""
-    expr = " AND ".join(term_expr(t) for t in terms)
-    if column:
-        return "{" + column + "} : (" + expr + ")"
-    return expr
-
-
-def any_of(terms: list[str]) -> str:
-    return " OR ".join(quote(t) for t in terms)
-
-
-def prefix_expr(words: list[str], last_is_prefix: bool) -> str:
-    """Autocomplete: every word in full, the last one as a prefix (``"dif"*``)."""
-    parts = [quote(w) for w in words]
-    if last_is_prefix and parts:
-        parts[-1] += "*"
-    return " AND ".join(parts)
+    return " AND ".join(term_expr(t) for t in terms)
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,10 +160,6 @@ class ParsedQuery:
     text: str  # the cleaned query, for display
     arxiv_id: str | None  # a bare arXiv id, or one found in an arXiv / Hugging Face URL
     terms: list[str]  # folded tokens, stop-words dropped when others exist
-
-    @property
-    def empty(self) -> bool:
-        return not self.terms and self.arxiv_id is None
 
 
 def parse(query: str) -> ParsedQuery:

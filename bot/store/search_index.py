@@ -118,14 +118,6 @@ class SearchIndex:
         )
         return [int(r[0]) for r in rows]
 
-    async def pid_of(self, paper_id: str) -> int | None:
-        value = await self.db.fetchval(
-            "SELECT pid FROM papers WHERE id = ?1 "
-            "UNION ALL SELECT pid FROM paper_aliases WHERE alias = ?1 LIMIT 1",
-            (paper_id,),
-        )
-        return None if value is None else int(value)
-
     async def titles(
         self, pids: Sequence[int]
     ) -> dict[int, tuple[str, str, int | None, int | None]]:
@@ -162,9 +154,6 @@ class SearchIndex:
                 log.warning("reading the title vocabulary on a second connection: %s", exc)
         rows = await self.db.fetchall(_VOCAB_SQL)
         return [(str(r[0]), int(r[1])) for r in rows]
-
-    async def max_pid(self) -> int:
-        return int(await self.db.fetchval("SELECT coalesce(max(pid), 0) FROM papers"))
 
 
 _VOCAB_SQL = "SELECT term, doc FROM papers_title_vocab"
