@@ -10,6 +10,7 @@ finally:
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,20 @@ async def fts_match(store: Store, query: str, table: str = "papers_fts") -> list
         f"SELECT rowid FROM {table} WHERE {table} MATCH ? ORDER BY rowid", (query,)
     )
     return [int(r[0]) for r in rows]
+
+
+def fts_instances(store: Store, table: str = "papers_fts") -> list[tuple[Any, ...]]:
+    """Every (term, row, column) entry of a full-text index: its logical content.
+
+    Two indexes with the same entries answer every query alike, whatever their segments look
+    like (an undone import leaves the same entries, not the same pages).
+    """
+    conn = sqlite3.connect(store.db.path)
+    try:
+        conn.execute(f"CREATE VIRTUAL TABLE temp.v USING fts5vocab(main, {table}, 'instance')")
+        return sorted(tuple(r) for r in conn.execute("SELECT * FROM temp.v"))
+    finally:
+        conn.close()
 
 
 def write_jsonl(path: Path, records: Iterable[dict[str, Any] | str]) -> Path:

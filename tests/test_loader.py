@@ -20,6 +20,7 @@ from tests.helpers_store import (
     DAILY,
     SNAPSHOT,
     TRENDING,
+    fts_instances,
     fts_match,
     make_store,
     table_rows,
@@ -33,10 +34,13 @@ ALL_FIXTURES = [TRENDING, DAILY, SNAPSHOT, *sorted(ARXIV_API.glob("*.xml"))]
 
 
 async def snapshot_state(store: Store) -> dict[str, list[tuple[object, ...]]]:
-    return {
+    state = {
         table: await table_rows(store, table)
-        for table in ("papers", "paper_sources", "paper_aliases", "papers_fts_data")
+        for table in ("papers", "paper_sources", "paper_aliases")
     }
+    for index in ("papers_fts", "papers_title_fts"):
+        state[index] = fts_instances(store, index)
+    return state
 
 
 async def test_every_fixture_loads_and_reimporting_changes_nothing(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from bot.store.alerts import AlertRepo
 from bot.store.database import Database, StoreError
+from bot.store.imports import ImportRepo
 from bot.store.meta import MetaRepo
 from bot.store.papers import PaperRepo
 from bot.store.refresh import RefreshRepo
@@ -26,15 +27,24 @@ class Store:
         self.db = db
         self.meta = MetaRepo(db)
         self.papers = PaperRepo(db)
+        self.imports = ImportRepo(db, self.papers)
         self.social = SocialRepo(db)
         self.refresh = RefreshRepo(db)
         self.alerts = AlertRepo(db)
         self.schedules = ScheduleRepo(db)
 
     @classmethod
-    async def open(cls, path: Path | str) -> Store:
-        db = await Database(path).open()
-        return cls(db)
+    async def open(cls, path: Path | str, *, readers: int | None = None) -> Store:
+        """Open (and migrate) the database; undo what a crashed import left half-done."""
+        db = Database(path) if readers is None else Database(path, readers=readers)
+        await db.open()
+        store = cls(db)
+        try:
+            await store.imports.recover()
+        except BaseException:
+            await db.close()
+            raise
+        return store
 
     async def close(self) -> None:
         await self.db.close()

@@ -1,31 +1,70 @@
-"""The SQLite connection: set-up, numbered migrations, transactions.
+"""The SQLite database: one writer, a pool of read-only readers, numbered migrations.
 
 Every SQL statement of the project lives under ``bot/store/``. This module owns the
-connection; the repositories beside it (papers, schedules, ...) hold the queries.
+connections; the repositories beside it (papers, schedules, ...) hold the queries.
+
+Connections (Datasette's model):
+
+- **One writer.** Every write goes through :meth:`Database.transaction` (``BEGIN IMMEDIATE``)
+  on a single aiosqlite connection, behind an asyncio lock, so a read-then-write sequence
+  inside it cannot interleave with another writer of this process. Another process (``python
+  -m bot load`` beside the running bot) is waited for by polling in short steps, not by one
+  long sleep in SQLite's busy handler, so a write gets in as soon as the other process
+  commits a batch.
+- **Readers.** :meth:`fetchone`, :meth:`fetchall`, :meth:`fetchval` and :meth:`read` run on
+  read-only connections, one per worker thread of a small pool. In WAL mode each read sees
+  the last committed snapshot: never rows a running transaction has not committed yet, and it
+  never waits behind a long write. A read inside a transaction that must see the
+  transaction's own writes uses the transaction's connection instead.
+
+:meth:`read` runs a whole function (several queries and the Python work on their results) in
+a reader thread in one hop, inside one read transaction, so it sees one snapshot and keeps
+CPU-heavy work off the event loop. A read can be given a time budget: SQLite's progress
+handler stops it with :class:`ReadBudgetExceeded` when the budget is spent.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import re
 import sqlite3
-from collections.abc import AsyncIterator, Iterable, Sequence
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import aiosqlite
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+
+DEFAULT_READERS = 3
+# The writer asks SQLite to wait this long for another process's write lock, then polls.
+_WRITER_BUSY_MS = 50
+_WRITE_POLL_SECONDS = 0.005
+DEFAULT_WRITE_TIMEOUT = 60.0
+# Each reader's page cache (KiB, negative as SQLite wants): the OS page cache is shared.
+_READER_CACHE_KIB = -16384
+# How often (in SQLite virtual machine steps) a budgeted read looks at the clock.
+_PROGRESS_STEPS = 2_000
 
 
 class StoreError(RuntimeError):
     """A problem with the database that a person can act on (the message says what)."""
+
+
+class ReadBudgetExceeded(StoreError):
+    """A read ran past the time budget it was given and was stopped."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,38 +88,128 @@ def load_migrations() -> list[Migration]:
     return found
 
 
-class Database:
-    """One aiosqlite connection with WAL, a busy timeout, foreign keys and migrations.
+class ReaderPool:
+    """Read-only SQLite connections, one per worker thread, opened on first use."""
 
-    Writes are serialised by :meth:`transaction` (``BEGIN IMMEDIATE``), so a read-then-write
-    sequence inside it cannot interleave with another writer.
+    def __init__(self, path: Path, size: int) -> None:
+        self.path = path
+        self.size = max(1, size)
+        self._executor = ThreadPoolExecutor(self.size, thread_name_prefix="paperbot-reader")
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def _connection(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA busy_timeout=5000")
+            conn.execute("PRAGMA query_only=ON")
+            conn.execute("PRAGMA temp_store=MEMORY")
+            conn.execute(f"PRAGMA cache_size={_READER_CACHE_KIB}")
+            conn.row_factory = sqlite3.Row
+            self._local.conn = conn
+            with self._lock:
+                self._all.append(conn)
+        return conn
+
+    def _call(
+        self, fn: Callable[[sqlite3.Connection], T], budget: float | None, snapshot: bool
+    ) -> T:
+        conn = self._connection()
+        if budget is not None:
+            deadline = time.monotonic() + budget
+            conn.set_progress_handler(lambda: int(time.monotonic() > deadline), _PROGRESS_STEPS)
+        try:
+            if not snapshot:
+                return fn(conn)
+            conn.execute("BEGIN")
+            try:
+                return fn(conn)
+            finally:
+                if conn.in_transaction:
+                    conn.execute("COMMIT")
+        except sqlite3.OperationalError as exc:
+            if budget is not None and "interrupted" in str(exc):
+                raise ReadBudgetExceeded(f"a read ran past its {budget:.2f} s budget") from None
+            raise
+        finally:
+            if budget is not None:
+                conn.set_progress_handler(None, 0)
+
+    async def run(
+        self,
+        fn: Callable[[sqlite3.Connection], T],
+        *,
+        budget: float | None = None,
+        snapshot: bool = True,
+    ) -> T:
+        if self._closed:
+            raise StoreError("the database is not open")
+        loop = asyncio.get_running_loop()
+        call = functools.partial(self._call, fn, budget, snapshot)
+        return await loop.run_in_executor(self._executor, call)
+
+    def close(self) -> None:
+        """Wait for running reads, then close every reader connection."""
+        self._closed = True
+        self._executor.shutdown(wait=True, cancel_futures=True)
+        with self._lock:
+            conns, self._all = self._all, []
+        for conn in conns:
+            with contextlib.suppress(sqlite3.Error):
+                conn.close()
+
+
+class Database:
+    """One writer connection (aiosqlite) and a pool of reader connections (threads).
+
+    See the module docstring for who uses which. ``readers`` is the size of the pool.
     """
 
-    def __init__(self, path: Path | str) -> None:
-        self.path = Path(path) if str(path) != ":memory:" else Path(":memory:")
+    def __init__(
+        self,
+        path: Path | str,
+        *,
+        readers: int = DEFAULT_READERS,
+        write_timeout: float = DEFAULT_WRITE_TIMEOUT,
+    ) -> None:
+        if str(path) == ":memory:":
+            raise StoreError("an in-memory database cannot be shared by readers: use a file")
+        self.path = Path(path)
+        self.readers = readers
+        self.write_timeout = write_timeout
         self._conn: aiosqlite.Connection | None = None
+        self._pool: ReaderPool | None = None
         self._write_lock = asyncio.Lock()
 
     @property
     def conn(self) -> aiosqlite.Connection:
+        """The writer connection (for the store's own transactions)."""
         if self._conn is None:
             raise StoreError("the database is not open")
         return self._conn
 
+    @property
+    def pool(self) -> ReaderPool:
+        if self._pool is None:
+            raise StoreError("the database is not open")
+        return self._pool
+
     async def open(self) -> Database:
-        if str(self.path) != ":memory:":
-            try:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise StoreError(
-                    f"cannot create the database folder {self.path.parent}: {exc.strerror}"
-                ) from None
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(
+                f"cannot create the database folder {self.path.parent}: {exc.strerror}"
+            ) from None
         try:
             self._conn = await aiosqlite.connect(str(self.path), isolation_level=None)
             await self._conn.execute("PRAGMA journal_mode=WAL")
             await self._conn.execute("PRAGMA synchronous=NORMAL")
             await self._conn.execute("PRAGMA foreign_keys=ON")
-            await self._conn.execute("PRAGMA busy_timeout=5000")
+            await self._conn.execute(f"PRAGMA busy_timeout={_WRITER_BUSY_MS}")
             await self._conn.execute("PRAGMA temp_store=MEMORY")
             await self._conn.execute("PRAGMA cache_size=-65536")
             self._conn.row_factory = sqlite3.Row
@@ -91,9 +220,13 @@ class Database:
         except sqlite3.DatabaseError as exc:
             await self.close()
             raise StoreError(f"cannot open the database {self.path}: {exc}") from None
+        self._pool = ReaderPool(self.path, self.readers)
         return self
 
     async def close(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            await asyncio.to_thread(pool.close)
         if self._conn is not None:
             conn, self._conn = self._conn, None
             with contextlib.suppress(sqlite3.Error):
@@ -109,7 +242,8 @@ class Database:
     # -- migrations ---------------------------------------------------------------------
 
     async def schema_version(self) -> int:
-        row = await self.fetchone("PRAGMA user_version")
+        async with self.conn.execute("PRAGMA user_version") as cur:
+            row = await cur.fetchone()
         return int(row[0]) if row else 0
 
     async def migrate(self) -> int:
@@ -126,32 +260,53 @@ class Database:
             if mig.version <= current:
                 continue
             log.info("applying migration %s", mig.name)
-            async with self.transaction():
+            async with self.transaction() as conn:
                 # executescript would COMMIT our transaction; run statement by statement.
                 for statement in _split_sql(mig.sql):
-                    await self.conn.execute(statement)
-                await self.conn.execute(f"PRAGMA user_version={mig.version}")
+                    await conn.execute(statement)
+                await conn.execute(f"PRAGMA user_version={mig.version}")
         return latest
 
-    # -- queries --------------------------------------------------------------------------
+    # -- writes -------------------------------------------------------------------------
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
-        """A write transaction (``BEGIN IMMEDIATE``): committed on success, rolled back on error."""
+        """A write transaction (``BEGIN IMMEDIATE``): committed on success, rolled back on error.
+
+        Waits for this process's other writers (in order) and for another process's write
+        transaction (polling, up to ``write_timeout`` seconds, then :class:`StoreError`).
+        """
         async with self._write_lock:
+            conn = self.conn
             try:
                 # Inside the try: if we are cancelled while BEGIN is queued, aiosqlite still
                 # runs it, and the ROLLBACK (queued after it) must end that transaction.
-                await self.conn.execute("BEGIN IMMEDIATE")
-                yield self.conn
+                await self._begin(conn)
+                yield conn
             except BaseException:
                 # SQLite may have rolled back already (disk full, interrupt): keep the
                 # original error rather than "no transaction is active".
                 with contextlib.suppress(sqlite3.OperationalError):
-                    await self.conn.execute("ROLLBACK")
+                    await conn.execute("ROLLBACK")
                 raise
             else:
-                await self.conn.execute("COMMIT")
+                await conn.execute("COMMIT")
+
+    async def _begin(self, conn: aiosqlite.Connection) -> None:
+        deadline = time.monotonic() + self.write_timeout
+        while True:
+            try:
+                await conn.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if not _is_busy(exc):
+                    raise
+                if time.monotonic() >= deadline:
+                    raise StoreError(
+                        f"the database {self.path} stayed locked by another process for "
+                        f"{self.write_timeout:.0f} s; try again when it has finished"
+                    ) from None
+            await asyncio.sleep(_WRITE_POLL_SECONDS)
 
     async def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> int:
         """Run one write statement in its own transaction; returns the rows changed."""
@@ -163,32 +318,50 @@ class Database:
         async with self.transaction() as conn:
             await conn.executemany(sql, rows)
 
+    # -- reads (committed data, on reader connections) -------------------------------------
+
+    async def read(
+        self,
+        fn: Callable[[sqlite3.Connection], T],
+        *,
+        budget: float | None = None,
+        snapshot: bool = True,
+    ) -> T:
+        """``fn(connection)`` in a reader thread, inside one read transaction (one snapshot).
+
+        With *budget* (seconds), a read still running then is stopped and
+        :class:`ReadBudgetExceeded` raised. *snapshot* False runs *fn* in autocommit mode
+        (each statement sees the newest commit), for long scans that should not pin the WAL.
+        """
+        return await self.pool.run(fn, budget=budget, snapshot=snapshot)
+
     async def fetchone(
         self, sql: str, params: Sequence[Any] | dict[str, Any] = ()
     ) -> sqlite3.Row | None:
-        async with self.conn.execute(sql, params) as cur:
-            row: sqlite3.Row | None = await cur.fetchone()
+        def run(conn: sqlite3.Connection) -> sqlite3.Row | None:
+            row: sqlite3.Row | None = conn.execute(sql, params).fetchone()
             return row
+
+        return await self.pool.run(run, snapshot=False)
 
     async def fetchall(
         self, sql: str, params: Sequence[Any] | dict[str, Any] = ()
     ) -> list[sqlite3.Row]:
-        async with self.conn.execute(sql, params) as cur:
-            rows = await cur.fetchall()
-            return list(rows)
+        def run(conn: sqlite3.Connection) -> list[sqlite3.Row]:
+            return conn.execute(sql, params).fetchall()
+
+        return await self.pool.run(run, snapshot=False)
 
     async def fetchval(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> Any:
         row = await self.fetchone(sql, params)
         return None if row is None else row[0]
 
-    async def backup(self, target: Path) -> None:
-        """A consistent copy of the live database (SQLite online backup API)."""
-        target.parent.mkdir(parents=True, exist_ok=True)
-        dest = await aiosqlite.connect(str(target))
-        try:
-            await self.conn.backup(dest)
-        finally:
-            await dest.close()
+
+def _is_busy(exc: sqlite3.OperationalError) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None:
+        return (int(code) & 0xFF) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+    return "locked" in str(exc) or "busy" in str(exc)
 
 
 def _split_sql(script: str) -> list[str]:

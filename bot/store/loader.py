@@ -1,10 +1,12 @@
-"""Import paper files into the store: one file, one transaction.
+"""Import paper files into the store: committed batches, undone whole if the file fails.
 
 :func:`load_file` streams :func:`bot.ingest.read_papers` in batches into
-:meth:`PaperRepo.upsert_many`, all inside one write transaction: a file that fails outright
-(:class:`~bot.ingest.IngestError` part-way, e.g. a truncated gzip) is rolled back whole, so what
-was stored before is never lost or half-written. Malformed records are counted as rejected
-(the first :data:`MAX_ERRORS` kept with their line and reason) and the rest of the file loads.
+:meth:`PaperRepo.upsert_many`, each batch in its own short transaction, so the running bot's
+writes get in between (a big load never locks it out). Every batch is journaled
+(:mod:`bot.store.imports`): a file that fails outright (:class:`~bot.ingest.IngestError`
+part-way, e.g. a truncated gzip, a cancellation, a crash) is undone whole, so what was stored
+before is never lost or half-written. Malformed records are counted as rejected (the first
+:data:`MAX_ERRORS` kept with their line and reason) and the rest of the file loads.
 
 Parsing (and preparing rows) runs in a worker thread, one batch ahead, while SQLite builds the
 full-text index of the previous batch without holding the GIL: both cores work on a big file
@@ -64,10 +66,13 @@ _DEFAULT_FTS = {"automerge": 4, "crisismerge": 16, "hashsize": 1024 * 1024}
 # SQLite's page cache during a bulk load (negative: KiB): the random-order index inserts of
 # one long transaction spill and re-write far fewer pages (measured ~12% faster).
 _BULK_CACHE_KIB = -131072
-# After a bulk load that rewrote at least this share of the index, 'optimize' (merge every
-# segment into one); after a smaller one, a bounded incremental merge.
+# After a bulk load that rewrote at least this share of the index, merge every segment into one
+# (as 'optimize' does); after a smaller one, merge as automatic merging would. Either way in
+# steps of _MERGE_PAGES pages, each its own transaction.
 _OPTIMIZE_SHARE = 0.2
 _MERGE_PAGES = 2_000
+# After committing a batch, the loader leaves the write lock free this long (seconds).
+WRITER_GAP_SECONDS = 0.02
 _SKIP_NAMES = frozenset({"readme", "readme.md", "readme.txt", "readme.rst"})
 
 
@@ -130,51 +135,14 @@ async def _load(
     if fmt is None:
         fmt = await asyncio.to_thread(detect_format, path)
     items = read_papers(path, fmt)  # raises UnknownFormatError for an unknown fmt
-    source = FORMAT_SOURCES[fmt]
     report = LoadReport(path=path, format=fmt)
-    bulk = stat.st_size >= BULK_BYTES
     sha_task = None if known_sha else asyncio.ensure_future(asyncio.to_thread(_sha256, path))
-    position = _ReadPosition(path, stat)
-    repo = store.papers
-    fts_written = 0
     reader = _Reader(items, batch_size)
-    cache: int | None = None
+    journal = await store.imports.begin(_key(path))
     try:
+        await _store_batches(store, path, stat, fmt, reader, report, progress, journal)
+        sha = known_sha if sha_task is None else await sha_task
         async with store.db.transaction() as conn:
-            if bulk:
-                cache = await store.db.fetchval("PRAGMA cache_size")
-                await conn.execute(f"PRAGMA cache_size={_BULK_CACHE_KIB}")
-                for option, value in _BULK_FTS.items():
-                    await repo.fts_set(conn, option, value)
-            while (batch := await reader.next()) is not None:
-                papers, prepared, errors = batch
-                report.records += len(papers) + len(errors)
-                if errors:
-                    report.rejected += len(errors)
-                    room = MAX_ERRORS - len(report.errors)
-                    if room > 0:
-                        report.errors.extend(errors[:room])
-                if papers:
-                    counts = await repo.upsert_many(
-                        papers,
-                        source,
-                        conn=conn,
-                        prepared=prepared,
-                        before_fts=reader.start_next,
-                    )
-                    _add(report, counts)
-                    fts_written += counts.new + counts.updated
-                if progress is not None:
-                    progress(report.records, position.tell() or 0, stat.st_size)
-            if bulk:
-                total = await repo.count()
-                if fts_written >= _OPTIMIZE_SHARE * total:
-                    await repo.fts_command(conn, "optimize")
-                else:
-                    await repo.fts_merge(conn, _MERGE_PAGES)
-                for option, value in _DEFAULT_FTS.items():
-                    await repo.fts_set(conn, option, value)
-            sha = known_sha if sha_task is None else await sha_task
             await conn.execute(
                 "INSERT OR REPLACE INTO imported_files(path, size, mtime_ns, sha256, format, "
                 "imported_at, papers, rejected) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -189,10 +157,19 @@ async def _load(
                     report.rejected,
                 ),
             )
+            await store.imports.finish(conn, journal)
+    except BaseException:
+        # Whatever stopped the file (a read error, a cancellation, a full disk), undo the
+        # batches already committed. Shielded: a second cancellation must not leave it
+        # half-undone (if the process dies instead, the next start undoes it).
+        await reader.close()
+        try:
+            await asyncio.shield(store.imports.undo(journal))
+        except Exception:
+            log.exception("undoing the failed import of %s failed; it is retried on restart", path)
+        raise
     finally:
         await reader.close()
-        if cache is not None:
-            await store.db.conn.execute(f"PRAGMA cache_size={int(cache)}")
         if sha_task is not None and not sha_task.done():
             sha_task.cancel()
             with contextlib.suppress(BaseException):
@@ -211,6 +188,89 @@ async def _load(
         report.seconds,
     )
     return report
+
+
+async def _store_batches(
+    store: Store,
+    path: Path,
+    stat: os.stat_result,
+    fmt: str,
+    reader: _Reader,
+    report: LoadReport,
+    progress: Progress | None,
+    journal: int,
+) -> None:
+    """Store the file's batches, each in its own journaled transaction."""
+    source = FORMAT_SOURCES[fmt]
+    repo = store.papers
+    bulk = stat.st_size >= BULK_BYTES
+    position = _ReadPosition(path, stat)
+    fts_written = 0
+    cache: int | None = None
+    if bulk:
+        async with store.db.conn.execute("PRAGMA cache_size") as cur:
+            row = await cur.fetchone()
+        cache = int(row[0]) if row else None
+        await store.db.conn.execute(f"PRAGMA cache_size={_BULK_CACHE_KIB}")
+        async with store.db.transaction() as conn:
+            for option, value in _BULK_FTS.items():
+                await repo.fts_set(conn, option, value)
+    try:
+        while (batch := await reader.next()) is not None:
+            papers, prepared, errors = batch
+            report.records += len(papers) + len(errors)
+            if errors:
+                report.rejected += len(errors)
+                room = MAX_ERRORS - len(report.errors)
+                if room > 0:
+                    report.errors.extend(errors[:room])
+            if papers:
+                async with store.db.transaction() as conn:
+                    counts = await repo.upsert_many(
+                        papers,
+                        source,
+                        conn=conn,
+                        prepared=prepared,
+                        before_fts=reader.start_next,
+                        journal=journal,
+                    )
+                    await store.imports.heartbeat(conn, journal)
+                _add(report, counts)
+                fts_written += counts.new + counts.updated
+                # Leave the write lock free for a moment: another process's writer (the bot
+                # beside `python -m bot load`) polls for it. The next batch parses meanwhile.
+                await asyncio.sleep(WRITER_GAP_SECONDS)
+            if progress is not None:
+                progress(report.records, position.tell() or 0, stat.st_size)
+        if bulk and fts_written:
+            total = await repo.count()
+            await _merge_index(store, full=fts_written >= _OPTIMIZE_SHARE * total)
+    finally:
+        if bulk:
+            with contextlib.suppress(Exception):
+                async with store.db.transaction() as conn:
+                    for option, value in _DEFAULT_FTS.items():
+                        await repo.fts_set(conn, option, value)
+            if cache is not None:
+                await store.db.conn.execute(f"PRAGMA cache_size={cache}")
+
+
+async def _merge_index(store: Store, *, full: bool) -> None:
+    """Merge the segments a bulk load left, in short transactions (other writers get in).
+
+    *full*: into one segment, as ``optimize`` does (worth it after a load that wrote a good
+    share of the index); otherwise only as far as automatic merging would have gone.
+    """
+    pages = -_MERGE_PAGES if full else _MERGE_PAGES
+    while True:
+        async with store.db.transaction() as conn:
+            before = conn.total_changes
+            await store.papers.fts_merge(conn, pages)
+            worked = conn.total_changes - before
+        # FTS5 documents "fewer than 2 changes" as "no merge work left" (per index here).
+        if worked < 2 * len(await store.papers.fts_tables()):
+            return
+        await asyncio.sleep(WRITER_GAP_SECONDS)
 
 
 def _add(report: LoadReport, counts: UpsertCounts) -> None:

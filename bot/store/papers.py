@@ -238,7 +238,7 @@ class _Entry:
     re-import most records equal their row exactly, and are recognised by comparing rows.
     """
 
-    __slots__ = ("_paper", "key", "old_row", "pid", "row", "sources")
+    __slots__ = ("_paper", "key", "old_row", "pid", "row", "sources", "updated_at")
 
     def __init__(
         self,
@@ -249,8 +249,10 @@ class _Entry:
         pid: int | None = None,
         old_row: Row | None = None,
         sources: Iterable[str] = (),
+        updated_at: str = "",
     ) -> None:
         self._paper = paper
+        self.updated_at = updated_at  # the stored row's, for the import journal
         self.key = key
         self.row = row  # paper_to_row(paper), while paper is an incoming record as is
         self.pid = pid
@@ -358,6 +360,7 @@ class PaperRepo:
         conn: aiosqlite.Connection | None = None,
         prepared: Prepared | None = None,
         before_fts: Callable[[], object] | None = None,
+        journal: int | None = None,
     ) -> UpsertCounts:
         """Merge *papers* (one source's records) into the store; returns what changed.
 
@@ -365,7 +368,9 @@ class PaperRepo:
         write transaction on it (:meth:`Database.transaction`) — the loader does, to store a
         whole file atomically. *prepared* is :func:`prepare` of *papers*, if already computed.
         *before_fts* is called just before the full-text inserts, which run without the GIL
-        (the loader parses its next batch meanwhile).
+        (the loader parses its next batch meanwhile). *journal* is an import id
+        (:mod:`bot.store.imports`): what this upsert changes is journaled under it, so the
+        import can be undone.
         """
         if not papers:
             return UpsertCounts()
@@ -375,8 +380,8 @@ class PaperRepo:
             raise ValueError("prepared rows do not match the papers")
         if conn is None:
             async with self.db.transaction() as tx:
-                return await self._upsert(tx, papers, prepared, source, before_fts)
-        return await self._upsert(conn, papers, prepared, source, before_fts)
+                return await self._upsert(tx, papers, prepared, source, before_fts, journal)
+        return await self._upsert(conn, papers, prepared, source, before_fts, journal)
 
     async def _upsert(
         self,
@@ -385,6 +390,7 @@ class PaperRepo:
         prepared: Prepared,
         source: str,
         before_fts: Callable[[], object] | None = None,
+        journal: int | None = None,
     ) -> UpsertCounts:
         fts = await self._fts_tables(conn)
         keys = [key for key, _ in prepared]
@@ -404,6 +410,7 @@ class PaperRepo:
         reindex: list[int] = []  # stored papers whose indexed text changed
         sources: list[tuple[int, str]] = []
         aliases: list[tuple[str, int]] = []
+        undo: dict[int, list[Any]] = {}  # pid -> [old_row, added_source, added_alias]
         new = updated = unchanged = 0
         first_pid = next_pid = 0
         for e in batch.entries:
@@ -421,16 +428,20 @@ class PaperRepo:
             pid = e.pid
             if source not in e.sources:
                 sources.append((pid, source))
+                undo[pid] = [None, source, None]
             original = row_to_paper(e.old_row) if e.touched else None
             if original is None or e.paper == original:
                 unchanged += 1
                 continue
             row = paper_to_row(e.paper, e.key)
             updates.append((*row, now, pid))
+            journaled = undo.setdefault(pid, [None, None, None])
+            journaled[0] = _ENCODER.encode([*e.old_row, e.updated_at])
             if _text_changed(fts, e.old_row, row):
                 reindex.append(pid)
             if original.id != e.paper.id and _is_title_id(original.id):
                 aliases.append((original.id, pid))
+                journaled[2] = original.id
             updated += 1
 
         # The index is written from the table itself (INSERT ... SELECT): no text crosses
@@ -477,7 +488,35 @@ class PaperRepo:
             await conn.executemany(
                 "INSERT OR IGNORE INTO paper_sources(pid, source) VALUES (?, ?)", sources
             )
+        if journal is not None:
+            await self._journal(conn, journal, now, undo, first_pid, next_pid - 1)
         return UpsertCounts(new, updated, unchanged)
+
+    @staticmethod
+    async def _journal(
+        conn: aiosqlite.Connection,
+        journal: int,
+        now: str,
+        undo: dict[int, list[Any]],
+        first_pid: int,
+        last_pid: int,
+    ) -> None:
+        """Record what one batch of an import changed (see :mod:`bot.store.imports`)."""
+        if first_pid:
+            await conn.execute(
+                "INSERT INTO import_new(import_id, first_pid, last_pid) VALUES (?, ?, ?)",
+                (journal, first_pid, last_pid),
+            )
+        if undo:
+            # A paper touched by an earlier batch of the same import keeps its first old row.
+            await conn.executemany(
+                "INSERT INTO import_undo(import_id, pid, old_row, written_at, added_source, "
+                "added_alias) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(import_id, pid) DO UPDATE "
+                "SET old_row = coalesce(old_row, excluded.old_row), written_at = "
+                "excluded.written_at, added_source = coalesce(added_source, "
+                "excluded.added_source), added_alias = coalesce(added_alias, excluded.added_alias)",
+                [(journal, pid, old, now, src, alias) for pid, (old, src, alias) in undo.items()],
+            )
 
     async def _load_existing(
         self,
@@ -521,7 +560,13 @@ class PaperRepo:
         for row in rows:
             pid = int(row[0])
             stored = tuple(row[1 : 1 + len(COLUMNS)])
-            entry = _Entry(stored[1], pid=pid, old_row=stored, sources=(row[-1] or "").split())
+            entry = _Entry(
+                stored[1],
+                pid=pid,
+                old_row=stored,
+                sources=(row[-1] or "").split(),
+                updated_at=str(row[len(COLUMNS) + 2]),
+            )
             batch.add(entry, *alias_of.get(pid, ()))
 
     async def _fts_tables(self, conn: aiosqlite.Connection) -> list[tuple[str, tuple[str, ...]]]:
@@ -545,28 +590,109 @@ class PaperRepo:
     async def delete(self, paper_id: str) -> bool:
         """Remove a paper (and its FTS entries, sources, votes...). True if it existed."""
         async with self.db.transaction() as conn:
-            fts = await self._fts_tables(conn)
             async with conn.execute("SELECT pid FROM papers WHERE id = ?", (paper_id,)) as cur:
                 row = await cur.fetchone()
             if row is None:
                 return False
             pid = int(row[0])
+            await self._delete_range(conn, pid, pid)
+            return True
+
+    async def _delete_range(self, conn: aiosqlite.Connection, first: int, last: int) -> int:
+        """Delete the papers with ``first <= pid <= last`` (index entries too); returns how many."""
+        for table, cols in await self._fts_tables(conn):
+            names = ", ".join(cols)
+            await conn.execute(
+                f"INSERT INTO {table}({table}, rowid, {names}) "
+                f"SELECT 'delete', pid, {names} FROM papers WHERE pid BETWEEN ? AND ?",
+                (first, last),
+            )
+        cur = await conn.execute("DELETE FROM papers WHERE pid BETWEEN ? AND ?", (first, last))
+        # Remember the highest pid ever used: pids must only grow (alert scanners and
+        # search treat higher pids as newer), even when the newest paper is deleted.
+        await conn.execute(
+            "INSERT INTO meta(key, value) VALUES ('pid_high', ?) ON CONFLICT(key) DO UPDATE "
+            "SET value = max(CAST(value AS INTEGER), CAST(excluded.value AS INTEGER))",
+            (last,),
+        )
+        return int(cur.rowcount)
+
+    # -- undoing an import (bot/store/imports.py) ------------------------------------------------
+
+    async def undo_changes(self, conn: aiosqlite.Connection, import_id: int, limit: int) -> int:
+        """Put back up to *limit* papers an import changed; returns how many journal rows went.
+
+        A row is put back only if the import's write is still the latest (``updated_at`` as
+        the import wrote it): a later change by someone else wins over the undo.
+        """
+        async with conn.execute(
+            "SELECT u.pid, u.old_row, u.written_at, u.added_source, u.added_alias, p.updated_at "
+            "FROM import_undo u LEFT JOIN papers p USING (pid) WHERE u.import_id = ? LIMIT ?",
+            (import_id, limit),
+        ) as cur:
+            rows = list(await cur.fetchall())
+        if not rows:
+            return 0
+        fts = await self._fts_tables(conn)
+        restore: list[tuple[Any, ...]] = []
+        for pid, old_json, written_at, _, _, current in rows:
+            if old_json is not None and current is not None and current == written_at:
+                old = json.loads(old_json)
+                restore.append((*old[: len(COLUMNS)], old[len(COLUMNS)], int(pid)))
+        if restore:
+            changed = json.dumps([r[-1] for r in restore])
             for table, cols in fts:
                 names = ", ".join(cols)
                 await conn.execute(
-                    f"INSERT INTO {table}({table}, rowid, {names}) "
-                    f"SELECT 'delete', pid, {names} FROM papers WHERE pid = ?",
-                    (pid,),
+                    f"INSERT INTO {table}({table}, rowid, {names}) SELECT 'delete', pid, {names} "
+                    "FROM papers WHERE pid IN (SELECT value FROM json_each(?))",
+                    (changed,),
                 )
-            await conn.execute("DELETE FROM papers WHERE pid = ?", (pid,))
-            # Remember the highest pid ever used: pids must only grow (alert scanners and
-            # search treat higher pids as newer), even when the newest paper is deleted.
+            await conn.executemany(_UPDATE, restore)
+            for table, cols in fts:
+                names = ", ".join(cols)
+                await conn.execute(
+                    f"INSERT INTO {table}(rowid, {names}) SELECT pid, {names} FROM papers "
+                    "WHERE pid IN (SELECT value FROM json_each(?))",
+                    (changed,),
+                )
+        await conn.executemany(
+            "DELETE FROM paper_sources WHERE pid = ? AND source = ?",
+            [(int(r[0]), r[3]) for r in rows if r[3] is not None],
+        )
+        await conn.executemany(
+            "DELETE FROM paper_aliases WHERE alias = ? AND pid = ?",
+            [(r[4], int(r[0])) for r in rows if r[4] is not None],
+        )
+        await conn.executemany(
+            "DELETE FROM import_undo WHERE import_id = ? AND pid = ?",
+            [(import_id, int(r[0])) for r in rows],
+        )
+        return len(rows)
+
+    async def undo_inserts(self, conn: aiosqlite.Connection, import_id: int, limit: int) -> int:
+        """Delete up to *limit* papers an import inserted; returns how many pids were covered."""
+        async with conn.execute(
+            "SELECT first_pid, last_pid FROM import_new WHERE import_id = ? "
+            "ORDER BY first_pid DESC LIMIT 1",
+            (import_id,),
+        ) as cur:
+            row = await cur.fetchone()
+        if row is None:
+            return 0
+        first, last = int(row[0]), int(row[1])
+        start = max(first, last - limit + 1)
+        await self._delete_range(conn, start, last)
+        if start == first:
             await conn.execute(
-                "INSERT INTO meta(key, value) VALUES ('pid_high', ?) ON CONFLICT(key) DO UPDATE "
-                "SET value = max(CAST(value AS INTEGER), CAST(excluded.value AS INTEGER))",
-                (pid,),
+                "DELETE FROM import_new WHERE import_id = ? AND first_pid = ?", (import_id, first)
             )
-            return True
+        else:
+            await conn.execute(
+                "UPDATE import_new SET last_pid = ? WHERE import_id = ? AND first_pid = ?",
+                (start - 1, import_id, first),
+            )
+        return last - start + 1
 
     # -- FTS maintenance (used by the loader around bulk loads) ---------------------------------
 
