@@ -149,6 +149,7 @@ class PaperBot(commands.Bot):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+        await self.search.close()
         await super().close()
 
     async def load_extensions(self) -> None:

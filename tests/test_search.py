@@ -7,7 +7,10 @@ test opens its own connection to it.
 from __future__ import annotations
 
 import asyncio
+import random
+import re
 import shutil
+import threading
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -16,9 +19,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import bot.search.engine as engine_module
+import bot.search.lexical as lexical_module
+import bot.search.vocab as vocab_module
+import bot.store.database as database_module
 from bot.models import Paper, fold
 from bot.search import SearchEngine, SearchResult, trim_label
 from bot.search import query as q
+from bot.search.engine import SearchTooSlow
+from bot.search.vocab import Vocabulary
 from bot.store import Store
 from bot.store.loader import load_file
 
@@ -81,8 +89,8 @@ async def test_common_word_path_keeps_title_hits_first(
 ) -> None:
     # Force the bounded path on the small sample: count 40 matches, rank the newest 10 plus
     # the newest 10 with the word in the title, the rest follow newest first.
-    monkeypatch.setattr(engine_module, "MAX_CANDIDATES", 40)
-    monkeypatch.setattr(engine_module, "RANK_POOL", 10)
+    monkeypatch.setattr(lexical_module, "MAX_CANDIDATES", 40)
+    monkeypatch.setattr(lexical_module, "RANK_POOL", 10)
     result = await engine.search("diffusion", limit=40)
     assert result.capped and result.total >= 40
     ranked = [h for h in result.hits if h.score > 0]
@@ -152,6 +160,136 @@ async def test_title_id_and_unknown_id(engine: SearchEngine) -> None:
     assert (await engine.search(roi.id)).hits[0].paper.id == roi.id
     missing = await engine.search("2999.99999")
     assert missing.total == 0 and not missing.exact_id and not missing.hits
+
+
+# -- partial matches (fewer than every word) --------------------------------------------------------
+
+ANYDRESSING = "AnyDressing: Customizable Multi-Garment Virtual Dressing"
+DIFFUSIONDRIVE = "DiffusionDrive: Truncated Diffusion Model"
+
+
+async def test_one_missing_word_still_finds_the_paper(engine: SearchEngine) -> None:
+    # Before: every word was required, and "multiple" is not in the paper: "No papers match".
+    result = await engine.search("virtual try-on multiple garments")
+    assert result.hits, "no answer although three of the four words match"
+    top = result.hits[0]
+    assert top.paper.title.startswith(ANYDRESSING)
+    assert top.why is not None and re.fullmatch(r"matches \d of 4 words", top.why)
+    assert result.corrected is None  # "garments" is the plural of a title word, not a typo
+
+
+async def test_every_word_matches_come_before_partial_ones(engine: SearchEngine) -> None:
+    result = await engine.search("diffusion transformer experts", limit=50)
+    whys = [h.why for h in result.hits]
+    full = [i for i, why in enumerate(whys) if why is None]
+    partial = [i for i, why in enumerate(whys) if why is not None and why.startswith("matches")]
+    assert full and partial
+    assert max(full) < min(partial)
+    for hit in result.hits[: len(full)]:
+        words = _words(hit.paper.title + " " + hit.paper.abstract)
+        assert {"diffusion", "experts"} <= words | {"expert"} | words
+
+
+async def test_rarer_words_outweigh_common_ones(engine: SearchEngine) -> None:
+    # "rgba" is in one title; "layers" in many papers: the RGBA paper leads.
+    result = await engine.search("RGBA transparent layers")
+    assert "RGBA" in result.hits[0].paper.title
+    counts = [int(h.why.split()[1]) for h in result.hits if h.why and h.why.startswith("matches")]
+    assert counts and counts[0] == max(counts)
+
+
+async def test_questions_lose_their_filler_words(engine: SearchEngine) -> None:
+    assert q.parse("papers about making diffusion models faster").terms == [
+        "making",
+        "diffusion",
+        "models",
+        "faster",
+    ]
+    assert q.parse("how do I fine-tune a language model cheaply").terms == [
+        "fine",
+        "tune",
+        "language",
+        "model",
+        "cheaply",
+    ]
+    assert q.parse("papers").terms == ["papers"]  # nothing else: kept
+    result = await engine.search("papers about making diffusion models faster")
+    assert result.total > 0
+    assert {"diffusion", "fast"} <= _words(result.hits[0].paper.title)
+    question = await engine.search("how do I fine-tune a language model cheaply")
+    assert "Fine-tuning Large Language Models" in question.hits[0].paper.title
+
+
+async def test_several_typos_are_corrected_together(engine: SearchEngine) -> None:
+    result = await engine.search("difusion drive autonomus")
+    assert result.corrected == "diffusion drive autonomous"
+    assert result.hits[0].paper.title.startswith(DIFFUSIONDRIVE)
+    assert result.hits[0].why == "matches other forms of the words"  # drive -> driving
+
+
+async def test_an_exact_title_comes_first(engine: SearchEngine) -> None:
+    title = "Stochastic Interpolants: A Unifying Framework for Flows and Diffusions"
+    result = await engine.search(title.lower())
+    assert result.hits[0].paper.title == title
+    assert result.hits[0].why == "exact title"
+
+
+async def test_an_author_name_comes_first(engine: SearchEngine) -> None:
+    # "Bose" is an author of one paper and a word in the titles of three (Bose-Einstein):
+    # title words weigh more than author names, but a name is asked for exactly.
+    result = await engine.search("Bose")
+    first = result.hits[0]
+    assert first.paper.id == "1808.05353"
+    assert any("Bose" in name for name in first.paper.authors)
+    assert any("Bose" in h.paper.title for h in result.hits[1:])
+
+
+async def test_spelling_runs_off_the_event_loop(
+    engine: SearchEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    loop_thread = threading.get_ident()
+    threads: list[int] = []
+    original = Vocabulary.correct
+
+    def watched(self: Vocabulary, term: str) -> str | None:
+        threads.append(threading.get_ident())
+        return original(self, term)
+
+    monkeypatch.setattr(Vocabulary, "correct", watched)
+    await engine.search("difusion autonomus")
+    assert threads and loop_thread not in threads
+
+
+def test_a_correction_compares_a_bounded_number_of_words(monkeypatch: pytest.MonkeyPatch) -> None:
+    # 300,000 distinct words, all of length 8 and most starting with "s": before, one
+    # unknown word was compared with every one of them (54 ms at a million papers).
+    rng = random.Random(7)
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    words = {
+        rng.choice("sssssssssc") + "".join(rng.choice(letters) for _ in range(7)): 2
+        for _ in range(300_000)
+    }
+    vocab = Vocabulary(words.items(), 1_000_000)
+    compared: list[int] = []
+    original = vocab_module.process.extract
+
+    def counting(query: str, choices: list[str], **kwargs: object) -> object:
+        compared.append(len(choices))
+        return original(query, choices, **kwargs)  # type: ignore[call-overload]
+
+    monkeypatch.setattr(vocab_module.process, "extract", counting)
+    vocab.correct("sqzzzzzz")
+    vocab.correct("xqzzzzzz")
+    assert compared and max(compared) <= vocab_module.SAME_INITIAL_LIMIT * 5
+
+
+async def test_a_search_past_its_budget_says_so(
+    engine: SearchEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(engine_module, "SEARCH_BUDGET", 0.0)
+    monkeypatch.setattr(database_module, "_PROGRESS_STEPS", 1)
+    with pytest.raises(SearchTooSlow, match="took too long"):
+        await engine.search("diffusion models for video")
 
 
 # -- spelling --------------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from bot.models import (
     SOURCE_HF_PAGE,
     SOURCE_USER,
     Paper,
+    fast_title_key,
     title_id,
     title_key,
 )
@@ -28,7 +29,6 @@ from bot.store.database import Database, load_migrations
 from bot.store.papers import (
     COLUMNS,
     UpsertCounts,
-    fast_title_key,
     paper_to_row,
     row_to_paper,
 )

@@ -12,6 +12,7 @@ from bot.search.engine import (
     SearchResult,
     Sort,
     Suggestion,
+    Tuning,
     trim_label,
 )
 
@@ -23,5 +24,6 @@ __all__ = [
     "SearchResult",
     "Sort",
     "Suggestion",
+    "Tuning",
     "trim_label",
 ]

@@ -60,6 +60,18 @@ BORING_WORDS = STOP_WORDS | _words(
 )
 
 
+# Words of a request rather than of its topic ("papers about ...", "how do I ...", "show me
+# work on ..."): like stop-words, dropped when the query has other words, so they never
+# count against a paper.
+FILLER_WORDS = _words(
+    """
+    anything article articles find finding help know latest looking look paper papers please
+    recent research search show something tell thing things want wanted need needs way ways
+    work works
+    """
+)
+
+
 def clean(text: str) -> str:
     """NFKC, drop control/format/private/unassigned characters, collapse white space, cap."""
     text = unicodedata.normalize("NFKC", text[: MAX_QUERY_CHARS * 4])
@@ -113,9 +125,31 @@ def word_set(text: str, *, folded: bool = False) -> set[str]:
 
 
 def content_terms(toks: list[str]) -> list[str]:
-    """Drop stop-words, unless nothing else would be left."""
+    """Drop stop-words and request words ("papers about", "how do I"), unless nothing else
+    would be left (then stop-words only, then nothing dropped)."""
+    kept = [t for t in toks if t not in STOP_WORDS and t not in FILLER_WORDS]
+    if kept:
+        return kept
     kept = [t for t in toks if t not in STOP_WORDS]
     return kept or toks
+
+
+_SUFFIXES = ("ations", "ation", "ings", "ing", "ers", "er", "ies", "ied", "es", "ed", "ly", "s")
+
+
+def stem(word: str) -> str:
+    """A crude English stem, only to group forms of one word ("tune", "tuning", "tuned")."""
+    if not word.isascii() or not word.isalpha() or len(word) < 4:
+        return word
+    for suffix in _SUFFIXES:
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            base = word[: -len(suffix)]
+            if suffix in ("ies", "ied"):
+                return base + "y"
+            if len(base) > 3 and base[-1] == base[-2] and base[-1] not in "aeiouls":
+                base = base[:-1]  # running -> run, stopped -> stop
+            return base.rstrip("e")
+    return word.rstrip("e")
 
 
 def quote(token: str) -> str:
@@ -159,7 +193,7 @@ def all_of(terms: list[str]) -> str:
 class ParsedQuery:
     text: str  # the cleaned query, for display
     arxiv_id: str | None  # a bare arXiv id, or one found in an arXiv / Hugging Face URL
-    terms: list[str]  # folded tokens, stop-words dropped when others exist
+    terms: list[str]  # folded tokens, stop- and request words dropped when others exist
 
 
 def parse(query: str) -> ParsedQuery:

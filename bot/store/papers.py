@@ -40,9 +40,9 @@ import aiosqlite
 from bot.models import (
     TITLE_ID_PREFIX,
     Paper,
+    fast_title_key,
     find_arxiv_id,
     merge,
-    title_key,
 )
 from bot.store.database import Database, StoreError
 
@@ -181,20 +181,6 @@ def row_to_paper(row: sqlite3.Row | Sequence[Any], offset: int = 0) -> Paper:
         ai_summary=r[16],
         ai_keywords=_json_list(r[17]),
     )
-
-
-_ASCII_WORD = re.compile(r"[a-z0-9]+")
-
-
-def fast_title_key(title: str) -> str:
-    """:func:`bot.models.title_key`, about 6x faster on ASCII titles (most of arXiv).
-
-    For ASCII text Unicode folding is just ``lower()``; anything else takes the general path.
-    (tests/test_store.py checks the two agree.)
-    """
-    if title.isascii():
-        return " ".join(_ASCII_WORD.findall(title.lower()))
-    return title_key(title)
 
 
 Prepared = list[tuple[str, Row]]
