@@ -377,3 +377,61 @@ async def test_data_files_skips_the_database_itself(tmp_path: Path) -> None:
         assert reports[0].new == 1
     finally:
         await store.close()
+
+
+def newer_page(path: Path, count: int) -> Path:
+    """A newer trending page: the header, then the last *count* papers of the fixture's
+    page in reverse order (so every rank changes)."""
+    lines = [line for line in TRENDING.read_text(encoding="utf-8").splitlines() if line.strip()]
+    header, body = lines[:5], lines[5:]  # "new" ... "May 28", then title/abstract pairs
+    pairs = [body[i : i + 2] for i in range(0, len(body) - 1, 2)]
+    chosen = list(reversed(pairs[-count:]))
+    text = "\n\n".join(header + [line for pair in chosen for line in pair])
+    path.write_text(text.replace("May 28", "May 29") + "\n")
+    return path
+
+
+async def test_a_newer_trending_list_replaces_the_old_ranks(tmp_path: Path) -> None:
+    store = await make_store(tmp_path)
+    try:
+        await load_file(store, TRENDING)
+        ranked = await store.db.fetchall(
+            "SELECT title, source_rank FROM papers WHERE source_rank IS NOT NULL"
+        )
+        assert len(ranked) == 64
+        page = newer_page(tmp_path / "trending-may-29.txt", 10)
+        report = await load_file(store, page)
+        assert report.papers == 10
+        now = await store.db.fetchall(
+            "SELECT title, source_rank FROM papers WHERE source_rank IS NOT NULL "
+            "ORDER BY source_rank"
+        )
+        # Only the newer list's ten papers are ranked, in its order; nothing was deleted.
+        assert [r["source_rank"] for r in now] == list(range(1, 11))
+        old_order = {r["title"]: r["source_rank"] for r in ranked}
+        assert [old_order[r["title"]] for r in now] == list(range(64, 54, -1))
+        assert await store.papers.count() == 64
+        # A daily list in another file is a list of its own: it leaves the page's ranks alone.
+        await load_file(store, DAILY)
+        still = await store.db.fetchval(
+            "SELECT count(*) FROM papers WHERE rank_list = 'hf-page' AND source_rank IS NOT NULL"
+        )
+        assert still == 10
+    finally:
+        await store.close()
+
+
+async def test_a_failed_trending_list_leaves_the_old_ranks(tmp_path: Path) -> None:
+    store = await make_store(tmp_path)
+    try:
+        await load_file(store, TRENDING)
+        before = await table_rows(store, "papers")
+        page = newer_page(tmp_path / "trending-may-29.txt", 10)
+        broken = tmp_path / "trending-may-29.txt.gz"
+        data = gzip.compress(page.read_bytes())
+        broken.write_bytes(data[: len(data) - 12])  # cut: the gzip ends early
+        with pytest.raises(IngestError):
+            await load_file(store, broken)
+        assert await table_rows(store, "papers") == before
+    finally:
+        await store.close()

@@ -16,6 +16,7 @@ from bot.store.papers import PaperRepo
 from bot.store.refresh import RefreshRepo
 from bot.store.schedules import ScheduleRepo
 from bot.store.social import SocialRepo
+from bot.store.vectors import VectorRepo
 
 __all__ = ["Database", "Store", "StoreError"]
 
@@ -32,6 +33,7 @@ class Store:
         self.refresh = RefreshRepo(db)
         self.alerts = AlertRepo(db)
         self.schedules = ScheduleRepo(db)
+        self.vectors = VectorRepo(db)
 
     @classmethod
     async def open(cls, path: Path | str, *, readers: int | None = None) -> Store:

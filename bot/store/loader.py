@@ -139,10 +139,16 @@ async def _load(
     sha_task = None if known_sha else asyncio.ensure_future(asyncio.to_thread(_sha256, path))
     reader = _Reader(items, batch_size)
     journal = await store.imports.begin(_key(path))
+    rank_list = rank_list_of(fmt, path)
     try:
-        await _store_batches(store, path, stat, fmt, reader, report, progress, journal)
+        ranked = await _store_batches(
+            store, path, stat, fmt, reader, report, progress, journal, rank_list
+        )
         sha = known_sha if sha_task is None else await sha_task
         async with store.db.transaction() as conn:
+            if ranked:
+                # This file's trending list replaces the previous import of the same list.
+                await store.papers.replace_ranks(conn, rank_list, ranked)
             await conn.execute(
                 "INSERT OR REPLACE INTO imported_files(path, size, mtime_ns, sha256, format, "
                 "imported_at, papers, rejected) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -199,13 +205,16 @@ async def _store_batches(
     report: LoadReport,
     progress: Progress | None,
     journal: int,
-) -> None:
-    """Store the file's batches, each in its own journaled transaction."""
+    rank_list: str,
+) -> frozenset[int]:
+    """Store the file's batches, each in its own journaled transaction; returns the pids the
+    file gave a trending rank."""
     source = FORMAT_SOURCES[fmt]
     repo = store.papers
     bulk = stat.st_size >= BULK_BYTES
     position = _ReadPosition(path, stat)
     fts_written = 0
+    ranked: frozenset[int] = frozenset()
     cache: int | None = None
     if bulk:
         async with store.db.conn.execute("PRAGMA cache_size") as cur:
@@ -233,9 +242,11 @@ async def _store_batches(
                         prepared=prepared,
                         before_fts=reader.start_next,
                         journal=journal,
+                        rank_list=rank_list,
                     )
                     await store.imports.heartbeat(conn, journal)
                 _add(report, counts)
+                ranked |= counts.ranked
                 fts_written += counts.new + counts.updated
                 # Leave the write lock free for a moment: another process's writer (the bot
                 # beside `python -m bot load`) polls for it. The next batch parses meanwhile.
@@ -245,6 +256,7 @@ async def _store_batches(
         if bulk and fts_written:
             total = await repo.count()
             await _merge_index(store, full=fts_written >= _OPTIMIZE_SHARE * total)
+        return ranked
     finally:
         if bulk:
             with contextlib.suppress(Exception):
@@ -271,6 +283,13 @@ async def _merge_index(store: Store, *, full: bool) -> None:
         if worked < 2 * len(await store.papers.fts_tables()):
             return
         await asyncio.sleep(WRITER_GAP_SECONDS)
+
+
+def rank_list_of(fmt: str, path: Path) -> str:
+    """The trending list a file's ranks belong to: the Hugging Face trending page is one list
+    (a newer page replaces it, whatever its file name); any other file is its own list."""
+    source = FORMAT_SOURCES[fmt]
+    return source if fmt == "hf-page" else f"{source}:{path.name}"
 
 
 def _add(report: LoadReport, counts: UpsertCounts) -> None:

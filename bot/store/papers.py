@@ -31,7 +31,7 @@ import random as _random
 import re
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -99,6 +99,8 @@ class UpsertCounts:
     new: int = 0
     updated: int = 0
     unchanged: int = 0
+    # pids given a trending rank by these records (not compared: a detail of the counts)
+    ranked: frozenset[int] = field(default=frozenset(), compare=False)
 
     def __add__(self, other: object) -> UpsertCounts:
         if not isinstance(other, UpsertCounts):
@@ -107,6 +109,7 @@ class UpsertCounts:
             self.new + other.new,
             self.updated + other.updated,
             self.unchanged + other.unchanged,
+            self.ranked | other.ranked,
         )
 
 
@@ -347,6 +350,7 @@ class PaperRepo:
         prepared: Prepared | None = None,
         before_fts: Callable[[], object] | None = None,
         journal: int | None = None,
+        rank_list: str | None = None,
     ) -> UpsertCounts:
         """Merge *papers* (one source's records) into the store; returns what changed.
 
@@ -356,7 +360,8 @@ class PaperRepo:
         *before_fts* is called just before the full-text inserts, which run without the GIL
         (the loader parses its next batch meanwhile). *journal* is an import id
         (:mod:`bot.store.imports`): what this upsert changes is journaled under it, so the
-        import can be undone.
+        import can be undone. *rank_list* names the trending list the records' ranks come from
+        (see :meth:`replace_ranks`); it defaults to the source.
         """
         if not papers:
             return UpsertCounts()
@@ -366,8 +371,12 @@ class PaperRepo:
             raise ValueError("prepared rows do not match the papers")
         if conn is None:
             async with self.db.transaction() as tx:
-                return await self._upsert(tx, papers, prepared, source, before_fts, journal)
-        return await self._upsert(conn, papers, prepared, source, before_fts, journal)
+                return await self._upsert(
+                    tx, papers, prepared, source, before_fts, journal, rank_list or source
+                )
+        return await self._upsert(
+            conn, papers, prepared, source, before_fts, journal, rank_list or source
+        )
 
     async def _upsert(
         self,
@@ -377,18 +386,23 @@ class PaperRepo:
         source: str,
         before_fts: Callable[[], object] | None = None,
         journal: int | None = None,
+        rank_list: str = "",
     ) -> UpsertCounts:
         fts = await self._fts_tables(conn)
         keys = [key for key, _ in prepared]
         batch = _Batch()
         await self._load_existing(conn, batch, papers, keys)
 
+        ranked_entries: list[_Entry] = []  # entries a ranked record went into
         for paper, (key, row) in zip(papers, prepared, strict=True):
             entry = batch.match(paper, key)
             if entry is None:
-                batch.add(_Entry(key, paper=paper, row=row))
+                entry = _Entry(key, paper=paper, row=row)
+                batch.add(entry)
             else:
                 batch.merge_into(entry, paper, key, row)
+            if paper.source_rank is not None:
+                ranked_entries.append(entry)
 
         now = _now()
         inserts: list[Row] = []
@@ -397,6 +411,7 @@ class PaperRepo:
         sources: list[tuple[int, str]] = []
         aliases: list[tuple[str, int]] = []
         undo: dict[int, list[Any]] = {}  # pid -> [old_row, added_source, added_alias]
+        new_pids: dict[int, int] = {}  # id(entry) -> the pid given to a new paper
         new = updated = unchanged = 0
         first_pid = next_pid = 0
         for e in batch.entries:
@@ -406,6 +421,7 @@ class PaperRepo:
                         top = await cur.fetchone()
                     first_pid = next_pid = int(top[0]) if top else 1
                 pid, next_pid = next_pid, next_pid + 1
+                new_pids[id(e)] = pid
                 row = e.row if e.row is not None else paper_to_row(e.paper, e.key)
                 inserts.append((pid, *row, now, now))
                 new += 1
@@ -441,6 +457,11 @@ class PaperRepo:
                     "FROM papers WHERE pid IN (SELECT value FROM json_each(?))",
                     (changed,),
                 )
+            # The embedding was of the old text: the vector backfill makes a new one.
+            await conn.execute(
+                "DELETE FROM paper_vectors WHERE pid IN (SELECT value FROM json_each(?))",
+                (changed,),
+            )
         if aliases:
             await conn.executemany(
                 "INSERT OR REPLACE INTO paper_aliases(alias, pid) VALUES (?, ?)", aliases
@@ -476,7 +497,14 @@ class PaperRepo:
             )
         if journal is not None:
             await self._journal(conn, journal, now, undo, first_pid, next_pid - 1)
-        return UpsertCounts(new, updated, unchanged)
+        ranked = frozenset(e.pid or new_pids[id(e)] for e in ranked_entries)
+        if ranked:
+            await conn.execute(
+                "UPDATE papers SET rank_list = ? WHERE pid IN (SELECT value FROM json_each(?)) "
+                "AND rank_list IS NOT ?",
+                (rank_list, json.dumps(sorted(ranked)), rank_list),
+            )
+        return UpsertCounts(new, updated, unchanged, ranked)
 
     @staticmethod
     async def _journal(
@@ -635,6 +663,10 @@ class PaperRepo:
                     (changed,),
                 )
             await conn.executemany(_UPDATE, restore)
+            await conn.execute(
+                "DELETE FROM paper_vectors WHERE pid IN (SELECT value FROM json_each(?))",
+                (changed,),
+            )
             for table, cols in fts:
                 names = ", ".join(cols)
                 await conn.execute(
@@ -679,6 +711,18 @@ class PaperRepo:
                 (start - 1, import_id, first),
             )
         return last - start + 1
+
+    async def replace_ranks(
+        self, conn: aiosqlite.Connection, rank_list: str, keep: frozenset[int] | set[int]
+    ) -> int:
+        """A newer import of trending list *rank_list* replaces it: papers ranked by that list
+        but not by the new one (*keep*) lose their rank. Returns how many did."""
+        cur = await conn.execute(
+            "UPDATE papers SET source_rank = NULL, rank_list = NULL, updated_at = ? "
+            "WHERE rank_list = ? AND pid NOT IN (SELECT value FROM json_each(?))",
+            (_now(), rank_list, json.dumps(sorted(keep))),
+        )
+        return int(cur.rowcount)
 
     # -- FTS maintenance (used by the loader around bulk loads) ---------------------------------
 

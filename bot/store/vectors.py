@@ -1,0 +1,125 @@
+"""Paper vectors: the embeddings search by meaning uses (see :mod:`bot.semantic`).
+
+Each paper has at most one row: its sign bits (the compact code every process keeps in memory
+for the coarse search) and its int8 vector (read back only for the few papers a search
+rescores). ``seq`` numbers the writes, so a process keeps its in-memory index current by
+reading the rows with ``seq`` above the last it saw (:func:`since`), whoever wrote them (the
+bot's backfill, or ``python -m bot load`` in another process). A paper deleted from the store
+loses its row with it (``ON DELETE CASCADE``); one whose title or abstract changes loses it in
+:class:`~bot.store.papers.PaperRepo` and gets a new one from the backfill.
+
+The reads a search makes run in its reader thread, on its connection: plain functions here.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from bot.store.database import Database
+
+MODEL_KEY = "vectors_model"
+
+
+@dataclass(frozen=True, slots=True)
+class PendingPaper:
+    """A paper that has no vector yet: what embedding it needs."""
+
+    pid: int
+    title: str
+    abstract: str
+    updated_at: str
+
+
+class VectorRepo:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def model(self) -> str | None:
+        value = await self.db.fetchval("SELECT value FROM meta WHERE key = ?", (MODEL_KEY,))
+        return None if value is None else str(value)
+
+    async def use_model(self, name: str) -> bool:
+        """Make *name* the model of the stored vectors; vectors of another model are deleted
+        (they are not comparable). Returns whether anything was deleted or changed."""
+        async with self.db.transaction() as conn:
+            async with conn.execute("SELECT value FROM meta WHERE key = ?", (MODEL_KEY,)) as cur:
+                row = await cur.fetchone()
+            if row is not None and row[0] == name:
+                return False
+            await conn.execute("DELETE FROM paper_vectors")
+            await conn.execute(
+                "INSERT INTO meta(key, value) VALUES (?, ?) "
+                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (MODEL_KEY, name),
+            )
+            return True
+
+    async def pending(self, after_pid: int, limit: int) -> list[PendingPaper]:
+        """Papers above *after_pid* with no vector, in pid order."""
+        rows = await self.db.fetchall(
+            "SELECT p.pid, p.title, p.abstract, p.updated_at FROM papers p "
+            "WHERE p.pid > ? AND NOT EXISTS (SELECT 1 FROM paper_vectors v WHERE v.pid = p.pid) "
+            "ORDER BY p.pid LIMIT ?",
+            (after_pid, limit),
+        )
+        return [PendingPaper(int(r[0]), str(r[1]), str(r[2]), str(r[3])) for r in rows]
+
+    async def counts(self) -> tuple[int, int]:
+        """(papers with a vector, papers)."""
+        row = await self.db.fetchone(
+            "SELECT (SELECT count(*) FROM paper_vectors), (SELECT count(*) FROM papers)"
+        )
+        return (int(row[0]), int(row[1])) if row else (0, 0)
+
+    async def store(self, rows: Sequence[tuple[PendingPaper, bytes, bytes]]) -> int:
+        """Store ``(paper, sign bits, int8 vector)`` rows; returns how many were stored.
+
+        A paper deleted or changed since it was read is skipped (its text is not what was
+        embedded): the backfill picks the changed one up again.
+        """
+        if not rows:
+            return 0
+        async with self.db.transaction() as conn:
+            async with conn.execute("SELECT coalesce(max(seq), 0) FROM paper_vectors") as cur:
+                top = await cur.fetchone()
+            base = int(top[0]) if top else 0
+            before = conn.total_changes
+            await conn.executemany(
+                "INSERT OR REPLACE INTO paper_vectors(pid, seq, bits, vec) SELECT ?, ?, ?, ? "
+                "WHERE EXISTS (SELECT 1 FROM papers WHERE pid = ? AND updated_at = ?)",
+                [
+                    (p.pid, base + i, bits, vec, p.pid, p.updated_at)
+                    for i, (p, bits, vec) in enumerate(rows, start=1)
+                ],
+            )
+            return conn.total_changes - before
+
+
+def since(conn: sqlite3.Connection, seq: int, limit: int) -> list[tuple[int, int, bytes]]:
+    """``(pid, seq, bits)`` of the vectors written after *seq*, in write order."""
+    return [
+        (int(r[0]), int(r[1]), bytes(r[2]))
+        for r in conn.execute(
+            "SELECT pid, seq, bits FROM paper_vectors WHERE seq > ? ORDER BY seq LIMIT ?",
+            (seq, limit),
+        )
+    ]
+
+
+def vectors(conn: sqlite3.Connection, pids: Sequence[int]) -> dict[int, bytes]:
+    """The int8 vectors of these papers (those that have one)."""
+    if not pids:
+        return {}
+    rows = conn.execute(
+        "SELECT pid, vec FROM paper_vectors WHERE pid IN (SELECT value FROM json_each(?))",
+        (json.dumps([int(p) for p in pids]),),
+    ).fetchall()
+    return {int(r[0]): bytes(r[1]) for r in rows}
+
+
+def vector_of(conn: sqlite3.Connection, pid: int) -> bytes | None:
+    row = conn.execute("SELECT vec FROM paper_vectors WHERE pid = ?", (pid,)).fetchone()
+    return None if row is None else bytes(row[0])
