@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import discord
 
@@ -15,6 +16,12 @@ _PERM_NAMES = {
     "send_messages_in_threads": "Send Messages in Threads",
     "mention_everyone": "Mention @everyone, @here and All Roles",
 }
+
+
+def manages_server(interaction: discord.Interaction[Any]) -> bool:
+    """Whether the member behind *interaction* has Manage Server (or Administrator) here."""
+    perms = interaction.permissions
+    return bool(perms.manage_guild or perms.administrator)
 
 
 def perm_names(names: Sequence[str]) -> str:

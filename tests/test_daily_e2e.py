@@ -455,3 +455,30 @@ async def test_topic_limits_the_pick_to_matching_papers(
         payloads.option("topic", "zymurgy"),
     )
     assert "No paper matches that topic yet" in nothing["content"]
+
+
+async def test_channel_autocomplete_lists_nothing_to_members_without_manage_server(
+    fake_discord: FakeDiscord, bot: PaperBot
+) -> None:
+    fake = fake_discord
+    await run(
+        fake,
+        "set",
+        channel_opt(fake, "papers"),
+        payloads.option("time", "09:00"),
+        payloads.option("timezone", "Europe/Berlin"),
+    )
+
+    async def choices(sub: str, user: str) -> list[dict[str, Any]]:
+        pending = await fake.send_autocomplete(
+            "daily", [payloads.subcommand(sub, [payloads.focused("channel", "")])], user=user
+        )
+        return (await pending.wait_callback()).json["data"]["choices"]  # type: ignore[no-any-return]
+
+    papers_id = str(fake.world.channel("papers").id)
+    # carol has Manage Server through the Moderator role: she sees the schedule.
+    assert [c["value"] for c in await choices("off", "carol")] == [papers_id]
+    # bob has no Manage Server: Discord hides /daily from him, but a crafted (or stale)
+    # autocomplete request must not list the server's schedules either.
+    for sub in ("off", "preview", "post-now", "resume"):
+        assert await choices(sub, "bob") == [], sub

@@ -16,7 +16,7 @@ from discord.ext import commands
 
 from bot import cards
 from bot.fetch.alerts import DeliveryBlocked, Digest, QueryError, compile_query
-from bot.permissions import missing_permissions, perm_names
+from bot.permissions import manages_server, missing_permissions, perm_names
 from bot.store.alerts import Alert
 
 if TYPE_CHECKING:
@@ -120,11 +120,6 @@ def alert_label(alert: Alert, bot: PaperBot | None = None) -> str:
     return f"{alert.query} → {where}{state}"
 
 
-def can_manage(interaction: discord.Interaction[PaperBot]) -> bool:
-    perms = interaction.permissions
-    return bool(perms.manage_guild or perms.administrator)
-
-
 class AlertsCog(commands.Cog):
     alerts = app_commands.Group(
         name="alerts",
@@ -140,7 +135,7 @@ class AlertsCog(commands.Cog):
         guild_id = interaction.guild_id or 0
         repo = self.bot.store.alerts
         mine = await repo.for_member(guild_id, interaction.user.id)
-        if can_manage(interaction):
+        if manages_server(interaction):
             seen = {a.id for a in mine}
             mine += [
                 a for a in await repo.for_guild(guild_id, channels_only=True) if a.id not in seen
@@ -173,7 +168,7 @@ class AlertsCog(commands.Cog):
                 f"That alert won't work: {exc}.", ephemeral=True
             )
             return
-        if channel is not None and not can_manage(interaction):
+        if channel is not None and not manages_server(interaction):
             await interaction.response.send_message(
                 "Only members with Manage Server can set a channel alert. "
                 "Leave out `channel` to get the papers by DM.",

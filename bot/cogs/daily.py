@@ -23,7 +23,7 @@ from discord.ext import commands
 
 from bot import cards, permissions
 from bot.app import UserFacingError
-from bot.permissions import perm_names
+from bot.permissions import manages_server, perm_names
 from bot.schedule import timecalc
 from bot.schedule.picker import TrendingPicker
 from bot.schedule.ratelimit import RateLimiter
@@ -335,10 +335,9 @@ class DailyCog(commands.Cog):
             self._task = None
 
     async def interaction_check(self, interaction: discord.Interaction[PaperBot]) -> bool:  # type: ignore[override]
-        perms = interaction.permissions
         if interaction.guild_id is None:
             raise DailyError("Daily posts are set up in a server, not in DMs.")
-        if not (perms.manage_guild or perms.administrator):
+        if not manages_server(interaction):
             raise DailyError("You need the Manage Server permission to set up daily posts.")
         return True
 
@@ -378,7 +377,11 @@ class DailyCog(commands.Cog):
     async def _channel_choices(
         self, interaction: discord.Interaction[PaperBot], current: str
     ) -> list[app_commands.Choice[str]]:
-        schedules = await self.bot.store.schedules.for_guild(interaction.guild_id or 0)
+        # discord.py runs no interaction_check for autocomplete: check here, or anyone could
+        # list the server's daily channels (hidden ones included) by typing.
+        if interaction.guild_id is None or not manages_server(interaction):
+            return []
+        schedules = await self.bot.store.schedules.for_guild(interaction.guild_id)
         choices = []
         needle = current.strip().lstrip("#").casefold()
         for s in schedules:
