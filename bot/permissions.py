@@ -38,3 +38,32 @@ def missing_permissions(perms: discord.Permissions, wanted: Sequence[str]) -> li
     if "send_messages" in missing and "embed_links" in missing:
         missing.remove("embed_links")
     return missing
+
+
+def member_refusal(
+    member: discord.Member | discord.User,
+    channel: discord.abc.GuildChannel,
+    *,
+    role: discord.Role | None = None,
+) -> str | None:
+    """Why the bot won't post in *channel* for *member* (None: it will).
+
+    The bot must not become a deputy: a member who set something up may only make the bot
+    post where they could post themselves (View Channel and Send Messages there), and ping
+    *role* only if they could ping it themselves (it is mentionable, or they have Mention
+    @everyone there). Computed from the cached guild roles and the channel's overwrites.
+    """
+    if not isinstance(member, discord.Member):
+        return f"I can't check your permissions in {channel.mention}, so I won't post there."
+    perms = channel.permissions_for(member)
+    if not perms.view_channel:
+        return f"You can't see {channel.mention}, so I won't post there for you."
+    if not perms.send_messages:
+        return f"You can't send messages in {channel.mention}, so I won't post there for you."
+    if role is not None and not role.mentionable and not perms.mention_everyone:
+        return (
+            f"You can't mention {role.mention} in {channel.mention} (the role isn't "
+            f"mentionable and you don't have {perm_names(['mention_everyone'])}), "
+            "so I won't ping it for you."
+        )
+    return None

@@ -4,6 +4,7 @@ closed DMs is told in the channel, once, and their alerts are paused)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,6 +17,7 @@ from bot.cogs.refresh import RefreshCog
 from bot.config import Secret, Settings
 from bot.store import Store
 from tests.fakediscord import FakeDiscord, payloads
+from tests.fakediscord.world import Perm
 from tests.fakesources import FakeSources, hf_items
 
 pytest_plugins = ("tests.fakediscord.fixtures",)
@@ -205,3 +207,38 @@ async def test_channel_alert_by_a_moderator_posts_in_the_channel(
     assert alerts.digests == 1
     (post,) = fake_discord.messages("papers")
     assert "reasoning" in post["embeds"][0]["title"]
+
+
+async def test_a_channel_alert_needs_the_members_own_right_to_post_there(
+    fake_discord: FakeDiscord, bot: PaperBot
+) -> None:
+    fake = fake_discord
+    papers = fake.world.channel("papers")
+    fake.world.deny(papers, "carol", Perm.SEND_MESSAGES)
+    await fake.notify_channel_update(papers)
+    await asyncio.sleep(0.05)
+    refused = await run(
+        fake,
+        "carol",
+        "add",
+        payloads.option("query", "reasoning"),
+        payloads.option("channel", str(papers.id), type=CHANNEL_OPTION),
+    )
+    assert text_of(refused) == (
+        f"You can't send messages in <#{papers.id}>, so I won't post there for you."
+    )
+    fake.world.deny(papers, "carol", Perm.VIEW_CHANNEL)
+    await fake.notify_channel_update(papers)
+    await asyncio.sleep(0.05)
+    hidden = await run(
+        fake,
+        "carol",
+        "add",
+        payloads.option("query", "reasoning"),
+        payloads.option("channel", str(papers.id), type=CHANNEL_OPTION),
+    )
+    assert text_of(hidden) == f"You can't see <#{papers.id}>, so I won't post there for you."
+    assert await bot.store.alerts.for_guild(fake.world.guild.id) == []
+    # Her DM alerts are hers to make wherever she is.
+    added = await run(fake, "carol", "add", payloads.option("query", "reasoning"))
+    assert "Alert added" in text_of(added)

@@ -482,3 +482,76 @@ async def test_channel_autocomplete_lists_nothing_to_members_without_manage_serv
     # autocomplete request must not list the server's schedules either.
     for sub in ("off", "preview", "post-now", "resume"):
         assert await choices(sub, "bob") == [], sub
+
+
+async def test_a_manager_cannot_make_the_bot_post_or_ping_where_they_could_not(
+    fake_discord: FakeDiscord, bot: PaperBot
+) -> None:
+    # carol has Manage Server (Moderator role); the bot can post and ping in #papers.
+    fake = fake_discord
+    when = [payloads.option("time", "09:00"), payloads.option("timezone", "Europe/Berlin")]
+    bot_role = fake.world.role("PaperBot")
+    bot_role.permissions |= int(Perm.MENTION_EVERYONE)
+    quiet = fake.world.add_role("Everyone-ish", mentionable=False)
+    await fake.dispatch(
+        "GUILD_ROLE_CREATE",
+        {"guild_id": str(fake.world.guild.id), "role": payloads.role(quiet)},
+        guild_id=fake.world.guild.id,
+    )
+    await fake.dispatch(
+        "GUILD_ROLE_UPDATE",
+        {"guild_id": str(fake.world.guild.id), "role": payloads.role(bot_role)},
+        guild_id=fake.world.guild.id,
+    )
+    await asyncio.sleep(0.05)
+
+    # She may send in #papers but not mention everyone: no ping of a role nobody may ping.
+    ping = await run(
+        fake,
+        "set",
+        channel_opt(fake, "papers"),
+        *when,
+        payloads.option("role", str(quiet.id), OptionType.ROLE),
+        user="carol",
+    )
+    assert (
+        "You can't mention" in ping["content"] and "so I won't ping it for you" in ping["content"]
+    )
+    assert await bot.store.schedules.for_guild(fake.world.guild.id) == []
+    # The owner may: the schedule exists, pinging that role.
+    owner = await run(
+        fake,
+        "set",
+        channel_opt(fake, "papers"),
+        *when,
+        payloads.option("role", str(quiet.id), OptionType.ROLE),
+    )
+    assert owner["content"].startswith("✅"), owner["content"]
+
+    # Take Send Messages from carol in #papers: she can't set, post now or resume there.
+    papers = fake.world.channel("papers")
+    fake.world.deny(papers, "carol", Perm.SEND_MESSAGES)
+    await fake.notify_channel_update(papers)
+    await asyncio.sleep(0.05)
+    expected = f"You can't send messages in <#{papers.id}>, so I won't post there for you."
+    assert (await run(fake, "set", channel_opt(fake, "papers"), *when, user="carol"))[
+        "content"
+    ] == expected
+    now = await run(fake, "post-now", payloads.option("channel", "papers"), user="carol")
+    assert now["content"] == expected
+    resumed = await run(fake, "resume", payloads.option("channel", "papers"), user="carol")
+    assert resumed["content"] == expected
+    assert bot_messages(fake, "papers") == []
+    assert fake.requests_for("POST", f"/channels/{papers.id}/messages") == []
+    schedule = await bot.store.schedules.get(papers.id)
+    assert schedule is not None and schedule.role_id == quiet.id  # the owner's, unchanged
+
+    # Hide #papers from her altogether: the refusal says she can't see it.
+    fake.world.deny(papers, "carol", Perm.VIEW_CHANNEL)
+    await fake.notify_channel_update(papers)
+    await asyncio.sleep(0.05)
+    hidden = await run(fake, "set", channel_opt(fake, "papers"), *when, user="carol")
+    assert hidden["content"] == f"You can't see <#{papers.id}>, so I won't post there for you."
+    # The owner (all permissions whatever the overwrites) still can post now.
+    posted = await run(fake, "post-now", payloads.option("channel", "papers"))
+    assert posted["content"].startswith("Posted “"), posted["content"]

@@ -16,7 +16,7 @@ from discord.ext import commands
 
 from bot import cards
 from bot.fetch.alerts import DeliveryBlocked, Digest, QueryError, compile_query
-from bot.permissions import manages_server, missing_permissions, perm_names
+from bot.permissions import manages_server, member_refusal, missing_permissions, perm_names
 from bot.store.alerts import Alert
 
 if TYPE_CHECKING:
@@ -176,6 +176,16 @@ class AlertsCog(commands.Cog):
             )
             return
         if channel is not None:
+            refusal = member_refusal(interaction.user, channel)
+            if refusal is not None:
+                log.info(
+                    "refused a channel alert for user %s in channel %s: %s",
+                    interaction.user.id,
+                    channel.id,
+                    refusal,
+                )
+                await interaction.response.send_message(refusal, ephemeral=True)
+                return
             me = channel.guild.me
             missing = (
                 missing_permissions(

@@ -398,9 +398,32 @@ class DailyCog(commands.Cog):
                 )
         return choices[:25]
 
-    def _validate_channel(
-        self, channel: discord.TextChannel, *, thread: bool, role: discord.Role | None
+    def _check_member(
+        self,
+        interaction: discord.Interaction[PaperBot],
+        channel: discord.abc.GuildChannel,
+        role: discord.Role | None = None,
     ) -> None:
+        """Refuse when the member could not post (or ping *role*) in *channel* themselves."""
+        refusal = permissions.member_refusal(interaction.user, channel, role=role)
+        if refusal is not None:
+            log.info(
+                "refused /daily for user %s in channel %s: %s",
+                interaction.user.id,
+                channel.id,
+                refusal,
+            )
+            raise DailyError(refusal)
+
+    def _validate_channel(
+        self,
+        interaction: discord.Interaction[PaperBot],
+        channel: discord.TextChannel,
+        *,
+        thread: bool,
+        role: discord.Role | None,
+    ) -> None:
+        self._check_member(interaction, channel, role)
         missing = self.poster.check_channel(channel, thread=thread)
         if missing:
             raise DailyError(
@@ -443,7 +466,7 @@ class DailyCog(commands.Cog):
             zone = timecalc.resolve_zone(timezone)
         except ValueError as exc:
             raise DailyError(str(exc)) from None
-        self._validate_channel(channel, thread=thread, role=role)
+        self._validate_channel(interaction, channel, thread=thread, role=role)
         # The checks above are instant; what follows reads and writes the store (and may wait
         # behind an import), so acknowledge now to stay inside Discord's 3 s.
         await interaction.response.defer(ephemeral=True, thinking=True)
@@ -604,6 +627,10 @@ class DailyCog(commands.Cog):
     @app_commands.describe(channel="A channel with a daily post")
     async def post_now(self, interaction: discord.Interaction[PaperBot], channel: str) -> None:
         schedule = await self._schedule_for(interaction, channel)
+        target = self.bot.get_channel(schedule.channel_id)
+        if isinstance(target, discord.abc.GuildChannel):
+            # (A manual post never pings the schedule's role.)
+            self._check_member(interaction, target)
         await interaction.response.defer(ephemeral=True, thinking=True)
         outcome = await self.runner.post_now(schedule, str(interaction.id))
         log.info(
@@ -654,6 +681,8 @@ class DailyCog(commands.Cog):
                 "That channel is gone. Turn its daily post off with `/daily off`, or set one "
                 "in another channel with `/daily set`."
             )
+        role = target.guild.get_role(schedule.role_id) if schedule.role_id else None
+        self._check_member(interaction, target, role)
         missing = self.poster.check_channel(target, thread=schedule.thread)
         if missing:
             raise DailyError(
