@@ -42,7 +42,7 @@ def missing_permissions(perms: discord.Permissions, wanted: Sequence[str]) -> li
 
 def member_refusal(
     member: discord.Member | discord.User,
-    channel: discord.abc.GuildChannel,
+    channel: discord.abc.GuildChannel | discord.Thread,
     *,
     role: discord.Role | None = None,
 ) -> str | None:
@@ -58,7 +58,12 @@ def member_refusal(
     perms = channel.permissions_for(member)
     if not perms.view_channel:
         return f"You can't see {channel.mention}, so I won't post there for you."
-    if not perms.send_messages:
+    can_send = (
+        perms.send_messages_in_threads
+        if isinstance(channel, discord.Thread)
+        else perms.send_messages
+    )
+    if not can_send:
         return f"You can't send messages in {channel.mention}, so I won't post there for you."
     if role is not None and not role.mentionable and not perms.mention_everyone:
         return (

@@ -235,7 +235,7 @@ async def test_closed_dms_pause_alerts_and_tell_the_member_once(store: Store) ->
     await deliver_alerts(store, sender, daily_cap=20, now=NOW)
     assert len(sender.notices) == 1 and all(d.target_id != ALICE for d in sender.digests)
     # Resuming starts from new papers only.
-    assert await store.alerts.resume_member(GUILD, ALICE) == 2
+    assert await store.alerts.resume_member(GUILD, ALICE) == (2, 0)
     sender.blocked_users.clear()
     await deliver_alerts(store, sender, daily_cap=20, now=NOW)
     assert not sender.for_target(ALICE)
@@ -304,3 +304,33 @@ async def test_one_broken_alert_does_not_hold_up_the_others(
     report = await deliver_alerts(store, sender, daily_cap=20, now=NOW)
     assert [d.target_id for d in sender.digests] == [BOB]
     assert report.errors and "syntax error" in report.errors[0]
+
+
+async def test_resuming_dm_alerts_resumes_them_in_every_server(store: Store) -> None:
+    # DMs are per member: closed DMs paused Alice's DM alerts in both servers, so resuming
+    # in one server resumes her DM alerts in the other too (not Bob's, not channel alerts
+    # elsewhere, which belong to that server).
+    here = await add(store, ALICE, "agents")
+    there, _ = await store.alerts.add(
+        guild_id=GUILD + 1, user_id=ALICE, query="robots", origin_channel_id=CHANNEL + 1
+    )
+    posted, _ = await store.alerts.add(
+        guild_id=GUILD + 1,
+        user_id=ALICE,
+        query="robots",
+        origin_channel_id=CHANNEL + 1,
+        channel_id=NEWS + 1,
+    )
+    bobs = await add(store, BOB, "agents")
+    await store.papers.upsert_many(sample_papers(), "hf-daily")
+    sender = RecordingSender()
+    sender.blocked_users.update({ALICE, BOB})
+    await deliver_alerts(store, sender, daily_cap=20, now=NOW)
+    await store.alerts.pause([posted.id], "channel-unreachable")
+    assert len(sender.notices) == 2  # one per member, not one per server
+
+    assert await store.alerts.resume_member(GUILD, ALICE) == (1, 1)
+    state = {a.id: a.paused for a in await store.alerts.active()}
+    assert here.id in state and there.id in state
+    assert posted.id not in state and bobs.id not in state
+    assert await store.alerts.resume_member(GUILD, ALICE) == (0, 0)

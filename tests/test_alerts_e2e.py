@@ -242,3 +242,37 @@ async def test_a_channel_alert_needs_the_members_own_right_to_post_there(
     # Her DM alerts are hers to make wherever she is.
     added = await run(fake, "carol", "add", payloads.option("query", "reasoning"))
     assert "Alert added" in text_of(added)
+
+
+async def test_closed_dms_notice_only_where_the_member_can_write_and_resume_everywhere(
+    fake_discord: FakeDiscord, bot: PaperBot, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake = fake_discord
+    carol = fake.world.user("carol")  # her DMs are closed
+    await run(fake, "carol", "add", payloads.option("query", "software"))
+    # The same member's DM alert from another server the bot is in.
+    await bot.store.alerts.add(
+        guild_id=fake.world.guild.id + 1,
+        user_id=carol.id,
+        query="agents",
+        origin_channel_id=fake.world.channel("papers").id + 1,
+    )
+    # Since then, she lost Send Messages in #general, where she made the alert.
+    general = fake.world.channel("general")
+    fake.world.deny(general, carol, Perm.SEND_MESSAGES)
+    await fake.notify_channel_update(general)
+    await asyncio.sleep(0.05)
+
+    caplog.set_level("INFO", logger="bot.cogs.alerts")
+    _, alerts = await refresher(bot).run_once(due_only=False)
+    assert alerts.blocked == 1
+    assert [m for m in fake.messages("general") if "paused" in (m["content"] or "")] == []
+    assert "not telling user" in caplog.text and "can't send messages" in caplog.text
+    assert [a.query for a in await bot.store.alerts.active()] == []
+
+    resumed = await run(fake, "carol", "resume")
+    assert text_of(resumed) == (
+        "Resumed 2 alert(s), 1 of them by DM from other servers. "
+        "New matches will reach you from now on."
+    )
+    assert sorted(a.query for a in await bot.store.alerts.active()) == ["agents", "software"]

@@ -82,6 +82,16 @@ class DiscordAlertSender:
             raise DeliveryBlocked(f"channel {channel_id} cannot hold messages")
         return channel
 
+    async def _member(self, guild: discord.Guild, user_id: int) -> discord.Member | None:
+        """The member (from the cache, else Discord: no members intent); None if they left."""
+        member = guild.get_member(user_id)
+        if member is None:
+            try:
+                member = await guild.fetch_member(user_id)
+            except discord.NotFound:
+                return None
+        return member
+
     async def send_digest(self, digest: Digest) -> None:
         embeds = digest_embeds(digest, self.bot.settings.alerts_daily_cap)
         if digest.kind == "user":
@@ -101,6 +111,23 @@ class DiscordAlertSender:
 
     async def notify_blocked(self, alert: Alert) -> None:
         channel = await self._messageable(alert.origin_channel_id)
+        if isinstance(channel, discord.abc.GuildChannel | discord.Thread):
+            # Only where the member could write themselves: not in a channel they lost (or
+            # never had) access to, which would show others what they subscribe to.
+            member = await self._member(channel.guild, alert.user_id)
+            refusal = (
+                "they are no longer in the server"
+                if member is None
+                else member_refusal(member, channel)
+            )
+            if refusal is not None:
+                log.info(
+                    "not telling user %s in channel %s that their DMs are closed: %s",
+                    alert.user_id,
+                    channel.id,
+                    refusal,
+                )
+                return
         await channel.send(
             f"<@{alert.user_id}> I couldn't send you your paper alerts: your DMs are closed "
             "to me. I paused your alerts. Allow direct messages from this server's members "
@@ -281,16 +308,21 @@ class AlertsCog(commands.Cog):
             if needle in a.query.casefold()
         ][:25]
 
-    @alerts.command(name="resume", description="Resume your paused alerts in this server")
+    @alerts.command(
+        name="resume", description="Resume your paused alerts here (and DM alerts everywhere)"
+    )
     async def resume(self, interaction: discord.Interaction[PaperBot]) -> None:
-        count = await self.bot.store.alerts.resume_member(
+        here, elsewhere = await self.bot.store.alerts.resume_member(
             interaction.guild_id or 0, interaction.user.id
         )
-        text = (
-            f"Resumed {count} alert(s). New matches will reach you from now on."
-            if count
-            else "None of your alerts here is paused."
-        )
+        if here or elsewhere:
+            text = f"Resumed {here + elsewhere} alert(s)"
+            if elsewhere:
+                # Closed DMs paused them everywhere: opening DMs fixes them everywhere.
+                text += f", {elsewhere} of them by DM from other servers"
+            text += ". New matches will reach you from now on."
+        else:
+            text = "None of your alerts is paused."
         await interaction.response.send_message(text, ephemeral=True)
 
 
