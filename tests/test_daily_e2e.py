@@ -402,25 +402,41 @@ async def test_server_errors_are_retried_the_same_day_and_refusals_pause(
     assert len(looks) == 1
 
 
-async def test_watchdog_restarts_a_dead_scheduler(
-    fake_discord: FakeDiscord, bot: PaperBot, caplog: pytest.LogCaptureFixture
+async def test_watchdog_restarts_a_dead_scheduler_with_backoff(
+    fake_discord: FakeDiscord,
+    bot: PaperBot,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     daily = cog(bot)
-    first = daily._task
-    assert first is not None and not first.done()
+    runner, stepped = daily.runner, clock(bot)
+    task = daily._task
+    assert task is not None and not task.done()
+    # The scheduler loop itself dies three times in a row (a bug outside its per-tick guard).
+    crashes = 3
+    real_wait = runner._wait
+    waits: list[float] = []
 
-    async def boom() -> None:
-        raise RuntimeError("scheduler bug")
+    async def broken_wait(seconds: float) -> None:
+        nonlocal crashes
+        if crashes:
+            crashes -= 1
+            raise RuntimeError("scheduler bug")
+        await real_wait(seconds)
 
-    dead = asyncio.create_task(boom())
-    with pytest.raises(RuntimeError):
-        await dead
-    daily._watchdog(dead)  # what the done-callback does when the loop task dies
-    assert "the daily scheduler stopped unexpectedly; restarting it" in caplog.text
-    assert daily._task is not first and daily._task is not None and not daily._task.done()
-    first.cancel()
-    before = daily.runner.ticks
-    await until(lambda: daily.runner.ticks > before)  # the new loop runs
+    async def recorded_sleep(seconds: float) -> None:
+        waits.append(seconds)
+        await asyncio.sleep(0)
+
+    monkeypatch.setattr(runner, "_wait", broken_wait)
+    monkeypatch.setattr(stepped, "sleep", recorded_sleep)
+    runner.wake()
+    before = runner.ticks
+    await until(lambda: crashes == 0 and runner.ticks > before + 3)
+    # Restarted each time, after 1, 2, 4 s (the supervisor's clock), by the same task.
+    assert waits[:3] == [1.0, 2.0, 4.0], waits
+    assert "the daily scheduler stopped unexpectedly (3 in a row); restarting in 4 s" in caplog.text
+    assert daily._task is task and not task.done()
 
 
 async def test_topic_limits_the_pick_to_matching_papers(

@@ -37,6 +37,7 @@ from bot.schedule.runner import (
     TransientPostError,
     today_key,
 )
+from bot.schedule.supervisor import supervise
 from bot.store.schedules import Run, Schedule
 from bot.views import action_id, card_view, reply_private
 
@@ -313,17 +314,16 @@ class DailyCog(commands.Cog):
         self._start()
 
     def _start(self) -> None:
+        # Restarted with backoff if the loop itself dies (see bot.schedule.supervisor).
         self._task = asyncio.create_task(
-            self.runner.run_forever(self.bot.wait_until_ready), name="daily-scheduler"
+            supervise(
+                "the daily scheduler",
+                lambda: self.runner.run_forever(self.bot.wait_until_ready),
+                self.runner.clock,
+                stopping=lambda: self._stopping,
+            ),
+            name="daily-scheduler",
         )
-        self._task.add_done_callback(self._watchdog)
-
-    def _watchdog(self, task: asyncio.Task[None]) -> None:
-        if self._stopping or task.cancelled():
-            return
-        exc = task.exception()
-        log.error("the daily scheduler stopped unexpectedly; restarting it", exc_info=exc)
-        self._start()
 
     async def cog_unload(self) -> None:
         self._stopping = True
