@@ -33,14 +33,16 @@ class RecordingSender:
         self.notices: list[Alert] = []
         self.blocked_users: set[int] = set()
         self.flaky: int = 0  # fail this many sends with a transient error
+        self.shows: int | None = None  # show only the first so many papers of a digest
 
-    async def send_digest(self, digest: Digest) -> None:
+    async def send_digest(self, digest: Digest) -> list[str]:
         if self.flaky:
             self.flaky -= 1
             raise ConnectionResetError("gateway hiccup")
         if digest.kind == "user" and digest.target_id in self.blocked_users:
             raise DeliveryBlocked("DMs closed (Discord error 50007)")
         self.digests.append(digest)
+        return [p.id for p in digest.papers[: self.shows]]
 
     async def notify_blocked(self, alert: Alert) -> None:
         self.notices.append(alert)
@@ -334,3 +336,27 @@ async def test_resuming_dm_alerts_resumes_them_in_every_server(store: Store) -> 
     assert here.id in state and there.id in state
     assert posted.id not in state and bobs.id not in state
     assert await store.alerts.resume_member(GUILD, ALICE) == (0, 0)
+
+
+async def test_only_papers_shown_are_recorded_the_rest_come_next_time(store: Store) -> None:
+    # A digest that shows only part of its papers (say a message could not hold them all):
+    # the others are not marked as sent; the next run brings them, still under the cap.
+    await add(store, ALICE, "robots")
+    await add(store, ALICE, "robot arms")
+    await store.papers.upsert_many(
+        [made_up(i, f"Robots number {i} with arms", upvotes=i) for i in range(1, 8)], "hf-daily"
+    )
+    sender = RecordingSender()
+    sender.shows = 3
+    report = await deliver_alerts(store, sender, daily_cap=6, now=NOW)
+    assert [p.upvotes for p in sender.digests[0].papers] == [7, 6, 5, 4, 3, 2]
+    assert report.papers == 3 and report.held_back == 1
+    delivered = await store.alerts.delivered("user", ALICE, list(range(1, 100)))
+    assert len(delivered) == 3
+    report = await deliver_alerts(store, sender, daily_cap=6, now=NOW + timedelta(hours=1))
+    assert [p.upvotes for p in sender.digests[1].papers] == [4, 3, 2]
+    assert report.papers == 3
+    # The day's cap is used up: nothing more today, nothing ever sent twice.
+    await deliver_alerts(store, sender, daily_cap=6, now=NOW + timedelta(hours=2))
+    assert len(sender.digests) == 2
+    assert len(await store.alerts.delivered("user", ALICE, list(range(1, 100)))) == 6

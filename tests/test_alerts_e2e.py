@@ -5,6 +5,7 @@ closed DMs is told in the channel, once, and their alerts are paused)."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,8 +14,12 @@ from typing import Any
 import pytest
 
 from bot.app import PaperBot
+from bot.cogs.alerts import DiscordAlertSender
 from bot.cogs.refresh import RefreshCog
 from bot.config import Secret, Settings
+from bot.fetch.alerts import deliver_alerts
+from bot.ingest import arxiv_snapshot
+from bot.models import Paper
 from bot.store import Store
 from tests.fakediscord import FakeDiscord, payloads
 from tests.fakediscord.world import Perm
@@ -26,6 +31,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(30)]
 Connect = Callable[..., Awaitable[Any]]
 TOKEN = "MTA0OTk5OTk5OTk5OTk5OTk5OQ.GhJkLm.abcdefghijklmnopqrstuvwxyz0123456789AB"
 CHANNEL_OPTION = 7
+ARXIV_SAMPLE = Path(__file__).parent / "fixtures" / "arxiv-metadata-oai-snapshot.200.jsonl"
 
 
 @pytest.fixture(autouse=True)
@@ -276,3 +282,38 @@ async def test_closed_dms_notice_only_where_the_member_can_write_and_resume_ever
         "New matches will reach you from now on."
     )
     assert sorted(a.query for a in await bot.store.alerts.active()) == ["agents", "software"]
+
+
+async def test_a_long_digest_loses_no_paper(fake_discord: FakeDiscord, bot: PaperBot) -> None:
+    # The 50 longest real titles of the arXiv sample, as if a refresh had just brought them.
+    records = ARXIV_SAMPLE.read_text().splitlines()
+    real = [p for p in arxiv_snapshot.iter_papers(records) if isinstance(p, Paper)]
+    real.sort(key=lambda p: -len(p.title))
+    today = datetime.now(UTC).date()
+    fresh = [
+        dataclasses.replace(p, published=today, abstract=p.abstract + " Quasars.")
+        for p in real[:50]
+    ]
+    await run(fake_discord, "alice", "add", payloads.option("query", "quasars"))
+    await bot.store.papers.upsert_many(fresh, "hf-daily")
+
+    report = await deliver_alerts(bot.store, DiscordAlertSender(bot), daily_cap=50)
+    dms = dm_messages(fake_discord, "alice")
+    assert len(dms) > 1  # more than one message can hold
+    for dm in dms:
+        assert (
+            sum(
+                len(e.get("title", "")) + len(e.get("description", "")) + len(e["footer"]["text"])
+                for e in dm["embeds"]
+            )
+            <= 6000
+        )
+    text = "\n".join(e["description"] for dm in dms for e in dm["embeds"])
+    for paper in fresh:
+        assert f"`{paper.arxiv_id}`" in text, paper.title
+    assert report.papers == 50
+    pids = [int(r[0]) for r in await bot.store.db.fetchall("SELECT pid FROM papers")]
+    assert (
+        len(await bot.store.alerts.delivered("user", fake_discord.world.user("alice").id, pids))
+        == 50
+    )

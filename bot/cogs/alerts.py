@@ -1,8 +1,9 @@
 """/alerts add|list|remove|resume, and the Discord side of alert delivery.
 
 The matching and bookkeeping live in :mod:`bot.fetch.alerts`; this module only talks to
-Discord: the slash commands, and :class:`DiscordAlertSender`, which turns a digest into one
-DM (or one channel message) and a closed DM (error 50007) into ``DeliveryBlocked``.
+Discord: the slash commands, and :class:`DiscordAlertSender`, which turns a digest into DMs
+(or channel messages; more than one when one cannot hold it) and a closed DM (error 50007)
+into ``DeliveryBlocked``.
 """
 
 from __future__ import annotations
@@ -33,8 +34,9 @@ def quoted(text: str, limit: int = 80) -> str:
     return f"“{cards.escape(cards.truncate(text, limit))}”"
 
 
-def digest_embeds(digest: Digest, daily_cap: int) -> list[discord.Embed]:
-    """The digest as list cards (10 papers each), within one message's limits."""
+def digest_messages(digest: Digest, daily_cap: int) -> list[cards.ListMessage]:
+    """The digest as list cards (10 papers each), in as many messages as it takes: nothing
+    is cut, and each message says which papers it shows."""
     queries = list(dict.fromkeys(a.query for a in digest.alerts))
     title = "🔔 New papers for your alert" + ("s" if len(queries) > 1 else "")
     if digest.kind == "channel":
@@ -50,19 +52,14 @@ def digest_embeds(digest: Digest, daily_cap: int) -> list[discord.Embed]:
         if digest.kind == "user"
         else "Channel alert · managed with /alerts by members with Manage Server"
     )
-    embeds = []
-    for start in range(0, len(digest.papers), PAPERS_PER_EMBED):
-        chunk = digest.papers[start : start + PAPERS_PER_EMBED]
-        embeds.append(
-            cards.list_embed(
-                title if start == 0 else "More new papers",
-                chunk,
-                start=start + 1,
-                description="\n".join(lines) if start == 0 else None,
-                footer=footer,
-            )
-        )
-    return cards.fit_embeds(embeds)
+    return cards.list_messages(
+        title,
+        digest.papers,
+        description="\n".join(lines),
+        footer=footer,
+        more_title="More new papers",
+        per_embed=PAPERS_PER_EMBED,
+    )
 
 
 class DiscordAlertSender:
@@ -92,8 +89,32 @@ class DiscordAlertSender:
                 return None
         return member
 
-    async def send_digest(self, digest: Digest) -> None:
-        embeds = digest_embeds(digest, self.bot.settings.alerts_daily_cap)
+    async def send_digest(self, digest: Digest) -> list[str]:
+        """Send the digest (one message or several); returns the ids of the papers shown.
+
+        When a later message fails, the papers of the earlier ones were delivered: they are
+        returned and the rest stay pending for the next run (the failure is logged)."""
+        messages = digest_messages(digest, self.bot.settings.alerts_daily_cap)
+        shown: list[str] = []
+        for message in messages:
+            try:
+                await self._send(digest, message.embeds)
+            except Exception:
+                if not shown:
+                    raise
+                log.warning(
+                    "alert digest to %s %s stopped after %d of %d paper(s); the rest next run",
+                    digest.kind,
+                    digest.target_id,
+                    len(shown),
+                    len(digest.papers),
+                    exc_info=True,
+                )
+                break
+            shown += [p.id for p in message.papers]
+        return shown
+
+    async def _send(self, digest: Digest, embeds: list[discord.Embed]) -> None:
         if digest.kind == "user":
             try:
                 dm = await self.bot.create_dm(discord.Object(id=digest.target_id))

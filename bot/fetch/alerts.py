@@ -154,9 +154,11 @@ class Digest:
 
 
 class AlertSender(Protocol):
-    async def send_digest(self, digest: Digest) -> None:
-        """Send the digest; raise :class:`DeliveryBlocked` when the recipient is unreachable
-        for good, any other exception for a transient failure (retried next run)."""
+    async def send_digest(self, digest: Digest) -> Sequence[str]:
+        """Send the digest; return the ids of the papers the recipient was shown in full
+        (only those are recorded as delivered: the others stay pending for the next run).
+        Raise :class:`DeliveryBlocked` when the recipient is unreachable for good, any other
+        exception when nothing went out (retried next run)."""
 
     async def notify_blocked(self, alert: Alert) -> None:
         """Tell the member, in ``alert.origin_channel_id``, that their DMs are closed."""
@@ -185,7 +187,7 @@ class _Pending:
     alerts: list[Alert] = field(default_factory=list)
     matches: dict[int, Match] = field(default_factory=dict)
     queries: dict[int, list[str]] = field(default_factory=dict)
-    by_pid_alert: dict[int, int] = field(default_factory=dict)
+    alerts_by_pid: dict[int, list[int]] = field(default_factory=dict)
 
 
 def _popularity(match: Match) -> tuple[int, int]:
@@ -236,7 +238,7 @@ async def deliver_alerts(
         for match in found:
             group.matches.setdefault(match.pid, match)
             group.queries.setdefault(match.pid, []).append(alert.query)
-            group.by_pid_alert.setdefault(match.pid, alert.id)
+            group.alerts_by_pid.setdefault(match.pid, []).append(alert.id)
     await store.alerts.advance(idle, upto)
 
     day_start = datetime.combine(now.astimezone(UTC).date(), time(0), tzinfo=UTC)
@@ -293,21 +295,38 @@ async def _deliver_one(
         held_back=held,
     )
     try:
-        await sender.send_digest(digest)
+        shown_ids = set(await sender.send_digest(digest))
     except DeliveryBlocked as exc:
         report.blocked += 1
         await _blocked(store, sender, kind, target, group.alerts, exc)
         return
+    # Only what the recipient saw is delivered. An alert with a chosen paper that was not
+    # shown keeps its watermark below that paper, so the next run finds it again (papers
+    # shown meanwhile are filtered out as delivered); the others move past this run's papers.
+    shown = [m for m in chosen if m.id in shown_ids]
+    checked = dict.fromkeys(alert_ids, upto)
+    for m in chosen:
+        if m.id not in shown_ids:
+            for alert_id in group.alerts_by_pid[m.pid]:
+                checked[alert_id] = min(checked[alert_id], m.pid - 1)
+    if len(shown) < len(chosen):
+        log.info(
+            "%s %s was shown %d of %d paper(s); the rest stay pending",
+            kind,
+            target,
+            len(shown),
+            len(chosen),
+        )
     await store.alerts.record_delivery(
         kind,
         target,
-        [(m.pid, group.by_pid_alert[m.pid]) for m in chosen],
-        alert_ids=alert_ids,
-        checked_upto=upto,
+        [(m.pid, group.alerts_by_pid[m.pid][0]) for m in shown],
+        checked=checked,
         at=now,
     )
-    report.digests += 1
-    report.papers += len(papers)
+    if shown:
+        report.digests += 1
+        report.papers += len(shown)
 
 
 async def _blocked(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Literal
@@ -275,12 +275,11 @@ class AlertRepo:
         target_id: int,
         sent: Sequence[tuple[int, int]],
         *,
-        alert_ids: Sequence[int],
-        checked_upto: int,
+        checked: Mapping[int, int],
         at: datetime | None = None,
     ) -> None:
-        """In one transaction: remember the (pid, alert id) pairs sent and move the alerts'
-        watermark past the papers just checked."""
+        """In one transaction: remember the (pid, alert id) pairs sent and move each alert's
+        watermark (alert id -> papers checked up to this pid; it never moves back)."""
         when = (at or datetime.now(UTC)).astimezone(UTC).isoformat(timespec="seconds")
         async with self.db.transaction() as conn:
             await conn.executemany(
@@ -290,7 +289,7 @@ class AlertRepo:
             )
             await conn.executemany(
                 "UPDATE alerts SET last_pid = max(last_pid, ?) WHERE id = ?",
-                [(checked_upto, alert_id) for alert_id in alert_ids],
+                [(upto, alert_id) for alert_id, upto in checked.items()],
             )
 
     async def advance(self, alert_ids: Sequence[int], checked_upto: int) -> None:
