@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 
 from bot.fetch.alerts import (
+    MAX_PREFIXES,
+    PREFIX_MIN,
     DeliveryBlocked,
     Digest,
     QueryError,
@@ -360,3 +362,45 @@ async def test_only_papers_shown_are_recorded_the_rest_come_next_time(store: Sto
     await deliver_alerts(store, sender, daily_cap=6, now=NOW + timedelta(hours=2))
     assert len(sender.digests) == 2
     assert len(await store.alerts.delivered("user", ALICE, list(range(1, 100)))) == 6
+
+
+@pytest.mark.parametrize("query", ["co*", "a*", "diffusion re*", "-survey tr*"])
+def test_short_prefixes_are_refused_with_the_reason(query: str) -> None:
+    # A short prefix makes the index merge the postings of thousands of words on every
+    # refresh (see bench/bench_alerts.py): refused when the alert is made, saying why.
+    with pytest.raises(QueryError, match=f"at least {PREFIX_MIN} letters before the `\\*`"):
+        compile_query(query)
+
+
+def test_prefixes_are_bounded_in_length_and_number() -> None:
+    ok = "transformer"[:PREFIX_MIN] + "*"
+    assert compile_query(ok).fts == f'"{ok[:-1]}"*'
+    assert compile_query("diffusion*").fts == '"diffusion"*'
+    many = " ".join(f"{w}*" for w in ("transform", "diffusion", "generat", "language"))
+    assert len(many.split()) > MAX_PREFIXES
+    with pytest.raises(QueryError, match=f"at most {MAX_PREFIXES} words with `\\*`"):
+        compile_query(many)
+
+
+async def test_an_old_alert_with_a_short_prefix_is_paused_not_run(store: Store) -> None:
+    # Made before the rule: it is not matched (no cost), it is paused once with the reason,
+    # and the member's other alerts carry on.
+    old, _ = await store.alerts.add(
+        guild_id=GUILD, user_id=ALICE, query="co*", origin_channel_id=CHANNEL
+    )
+    await add(store, ALICE, "agents")
+    searched: list[str] = []
+    real = store.alerts.match
+
+    async def spy(fts_query: str, **kw: object):  # type: ignore[no-untyped-def]
+        searched.append(fts_query)
+        return await real(fts_query, **kw)  # type: ignore[arg-type]
+
+    store.alerts.match = spy  # type: ignore[method-assign]
+    await store.papers.upsert_many(sample_papers(), "hf-daily")
+    sender = RecordingSender()
+    report = await deliver_alerts(store, sender, daily_cap=20, now=NOW)
+    assert searched == ['("agents" OR "agent")']
+    assert report.digests == 1 and not report.errors
+    paused = await store.alerts.get(old.id)
+    assert paused is not None and paused.paused and paused.paused_reason == "query-refused"

@@ -317,3 +317,40 @@ async def test_a_long_digest_loses_no_paper(fake_discord: FakeDiscord, bot: Pape
         len(await bot.store.alerts.delivered("user", fake_discord.world.user("alice").id, pids))
         == 50
     )
+
+
+async def test_a_short_prefix_alert_is_refused_saying_why(
+    fake_discord: FakeDiscord, bot: PaperBot
+) -> None:
+    refused = await run(fake_discord, "alice", "add", payloads.option("query", "co*"))
+    assert text_of(refused).startswith("That alert won't work: `co*` is too short a prefix")
+    assert await bot.store.alerts.for_guild(fake_discord.world.guild.id) == []
+    added = await run(fake_discord, "alice", "add", payloads.option("query", "transform*"))
+    assert "Alert added" in text_of(added)
+
+
+async def test_an_old_short_prefix_alert_is_paused_and_explained(
+    fake_discord: FakeDiscord, bot: PaperBot
+) -> None:
+    alice = fake_discord.world.user("alice")
+    # Made before the rule (straight into the store, as an older bot version would have).
+    await bot.store.alerts.add(
+        guild_id=fake_discord.world.guild.id,
+        user_id=alice.id,
+        query="co*",
+        origin_channel_id=fake_discord.world.channel("general").id,
+    )
+    await bot.store.papers.upsert_many([Paper.create(title="Compilers", source="hf-daily")], "x")
+    await deliver_alerts(bot.store, DiscordAlertSender(bot), daily_cap=3)
+    listed = text_of(await run(fake_discord, "alice", "list"))
+    assert "co\\* → DM (paused) — no longer accepted: `co*` is too short a prefix" in listed
+    assert "remove it and add" in listed
+    # Resuming would only pause it again: it stays paused, and the answer says so.
+    resumed = await run(fake_discord, "alice", "resume")
+    assert text_of(resumed) == (
+        "Nothing to resume: an alert whose query is no longer accepted stays paused "
+        "(see `/alerts list`)."
+    )
+    assert [
+        a.paused for a in await bot.store.alerts.for_member(fake_discord.world.guild.id, alice.id)
+    ] == [True]

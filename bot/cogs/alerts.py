@@ -16,7 +16,14 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot import cards
-from bot.fetch.alerts import DeliveryBlocked, Digest, QueryError, compile_query
+from bot.fetch.alerts import (
+    PAUSE_DMS_CLOSED,
+    PAUSE_QUERY_REFUSED,
+    DeliveryBlocked,
+    Digest,
+    QueryError,
+    compile_query,
+)
 from bot.permissions import manages_server, member_refusal, missing_permissions, perm_names
 from bot.store.alerts import Alert
 
@@ -159,6 +166,15 @@ class DiscordAlertSender:
         )
 
 
+def refusal(query: str) -> str:
+    """Why *query* is refused now ("" if it is accepted)."""
+    try:
+        compile_query(query)
+    except QueryError as exc:
+        return str(exc)
+    return ""
+
+
 def alert_label(alert: Alert, bot: PaperBot | None = None) -> str:
     where = "DM"
     if alert.channel_id is not None:
@@ -290,8 +306,10 @@ class AlertsCog(commands.Cog):
             lines = []
             for a in alerts:
                 line = f"• {cards.escape(alert_label(a, self.bot))}"
-                if a.paused_reason == "dms-closed":
+                if a.paused_reason == PAUSE_DMS_CLOSED:
                     line += " — your DMs were closed; `/alerts resume` after opening them"
+                elif a.paused_reason == PAUSE_QUERY_REFUSED and (why := refusal(a.query)):
+                    line += f" — no longer accepted: {why}; remove it and add a narrower one"
                 lines.append(line)
             text = "\n".join(lines)
         embed = cards.notice_embed("🔔 Alerts", text)
@@ -334,7 +352,9 @@ class AlertsCog(commands.Cog):
     )
     async def resume(self, interaction: discord.Interaction[PaperBot]) -> None:
         here, elsewhere = await self.bot.store.alerts.resume_member(
-            interaction.guild_id or 0, interaction.user.id
+            interaction.guild_id or 0,
+            interaction.user.id,
+            keep_reasons=(PAUSE_QUERY_REFUSED,),  # it would only be paused again
         )
         if here or elsewhere:
             text = f"Resumed {here + elsewhere} alert(s)"
@@ -342,6 +362,11 @@ class AlertsCog(commands.Cog):
                 # Closed DMs paused them everywhere: opening DMs fixes them everywhere.
                 text += f", {elsewhere} of them by DM from other servers"
             text += ". New matches will reach you from now on."
+        elif any(a.paused_reason == PAUSE_QUERY_REFUSED for a in await self._visible(interaction)):
+            text = (
+                "Nothing to resume: an alert whose query is no longer accepted stays paused "
+                "(see `/alerts list`)."
+            )
         else:
             text = "None of your alerts is paused."
         await interaction.response.send_message(text, ephemeral=True)

@@ -35,8 +35,16 @@ MAX_TERMS = 12
 ALERT_SOURCES = (SOURCE_HF_DAILY, SOURCE_ARXIV_API)
 MAX_AGE_DAYS = 90
 MATCHES_PER_ALERT = 500
+# A prefix (word*) makes FTS5 merge the postings of every indexed word starting with it,
+# over the whole store, on every refresh, whatever the few new papers. Measured at 1M papers
+# (bench/bench_alerts.py, one alert's match): 2 letters 0.7-1.0 s, 3 letters 0.3-0.6 s,
+# 4 letters 0.1-0.2 s, 5 letters 35-50 ms, a whole word 0.3-2 ms. Hence at least PREFIX_MIN
+# letters, and at most MAX_PREFIXES prefixes in one alert.
+PREFIX_MIN = 5
+MAX_PREFIXES = 3
 PAUSE_DMS_CLOSED = "dms-closed"
 PAUSE_CHANNEL_UNREACHABLE = "channel-unreachable"
+PAUSE_QUERY_REFUSED = "query-refused"  # made before a rule that now refuses its query
 
 _TERM = re.compile(r'(-?)"([^"]*)"|(-?)(\S+)')
 
@@ -80,7 +88,7 @@ def _phrase_pattern(words: tuple[str, ...]) -> re.Pattern[str]:
     return re.compile(rf"(?<![^\W_]){body}(?![^\W_])")
 
 
-def compile_query(text: str) -> AlertQuery:
+def compile_query(text: str, *, prefix_min: int = PREFIX_MIN) -> AlertQuery:
     """Parse an alert query. Raises :class:`QueryError` with a reason for the member.
 
     Words are tokenised and folded exactly like ``/search`` does (:mod:`bot.search.query`),
@@ -115,7 +123,12 @@ def compile_query(text: str) -> AlertQuery:
                 excluded.append(words)
         elif len(words) > 1:
             phrases.append(words)
-        elif prefix and len(words[0]) >= 2:
+        elif prefix:
+            if len(words[0]) < prefix_min:
+                raise QueryError(
+                    f"`{words[0]}*` is too short a prefix: use at least {prefix_min} letters "
+                    "before the `*` (a shorter one matches thousands of words)"
+                )
             prefixes.append(words[0])
         else:
             words_in.append(words[0])
@@ -123,6 +136,8 @@ def compile_query(text: str) -> AlertQuery:
         raise QueryError("an alert needs at least one word to look for")
     if terms > MAX_TERMS:
         raise QueryError(f"an alert can have at most {MAX_TERMS} words or phrases")
+    if len(set(prefixes)) > MAX_PREFIXES:
+        raise QueryError(f"an alert can have at most {MAX_PREFIXES} words with `*`")
     if prefixes or phrases:
         words_in = [w for w in words_in if w not in sq.STOP_WORDS]
     else:
@@ -209,12 +224,20 @@ async def deliver_alerts(
     published_since = (now - timedelta(days=MAX_AGE_DAYS)).date()
     pending: dict[tuple[RecipientKind, int], _Pending] = {}
     idle: list[int] = []
+    refused: list[int] = []
     for alert in await store.alerts.active():
         report.checked += 1
         if alert.last_pid >= upto:
             continue
         try:
             query = compile_query(alert.query)
+        except QueryError as exc:
+            # Made before a rule that refuses it now (a short prefix): costly to run, so it
+            # is paused, once; /alerts list tells the member why.
+            log.info("alert %d (%r) is refused now (%s); pausing it", alert.id, alert.query, exc)
+            refused.append(alert.id)
+            continue
+        try:
             candidates = await store.alerts.match(
                 query.fts,
                 after_pid=alert.last_pid,
@@ -240,6 +263,7 @@ async def deliver_alerts(
             group.queries.setdefault(match.pid, []).append(alert.query)
             group.alerts_by_pid.setdefault(match.pid, []).append(alert.id)
     await store.alerts.advance(idle, upto)
+    await store.alerts.pause(refused, PAUSE_QUERY_REFUSED)
 
     day_start = datetime.combine(now.astimezone(UTC).date(), time(0), tzinfo=UTC)
     for (kind, target), group in pending.items():

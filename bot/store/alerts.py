@@ -185,18 +185,23 @@ class AlertRepo:
             rows = await cur.fetchall()
         return sorted((_alert(r) for r in rows), key=lambda a: a.id)
 
-    async def resume_member(self, guild_id: int, user_id: int) -> tuple[int, int]:
+    async def resume_member(
+        self, guild_id: int, user_id: int, *, keep_reasons: Sequence[str] = ()
+    ) -> tuple[int, int]:
         """Resume the member's paused alerts in a server and, since DMs are per member (closed
         DMs pause them everywhere), their paused DM alerts in every other server too. From now
-        on (no backlog). Returns (resumed in this server, DM alerts resumed elsewhere)."""
+        on (no backlog); alerts paused for one of *keep_reasons* stay paused. Returns (resumed
+        in this server, DM alerts resumed elsewhere)."""
         async with (
             self.db.transaction() as conn,
             conn.execute(
                 "UPDATE alerts SET paused_at = NULL, paused_reason = NULL, "
                 "last_pid = (SELECT coalesce(max(pid), 0) FROM papers) "
                 "WHERE user_id = ? AND paused_at IS NOT NULL "
-                "AND (guild_id = ? OR channel_id IS NULL) RETURNING guild_id",
-                (user_id, guild_id),
+                "AND (guild_id = ? OR channel_id IS NULL) "
+                "AND coalesce(paused_reason, '') NOT IN (SELECT value FROM json_each(?)) "
+                "RETURNING guild_id",
+                (user_id, guild_id, json.dumps(list(keep_reasons))),
             ) as cur,
         ):
             rows = list(await cur.fetchall())
