@@ -2,13 +2,13 @@
 
     python -m bench.bench_alerts --size 1000000       # builds/reuses bench/out/alerts-<size>.db
 
-After a refresh every active alert runs one FTS5 match restricted to the papers stored since
-it last looked (a few hundred). A whole word is cheap whatever the store's size; a prefix
+After a refresh every active alert looks at the papers stored since it last looked (a few
+hundred). A whole word in the FTS5 query is cheap whatever the store's size; a prefix
 (``co*``) makes FTS5 merge the posting lists of every indexed term starting with it, across the
-whole store, before the row-id window applies: the shorter the prefix, the more terms. This
-prints one alert's match time per query (median of a few runs) with the number of index terms
-a prefix expands to, whole-word alerts being the baseline measured in the same run; it is how
-``bot.fetch.alerts.PREFIX_MIN`` was chosen.
+whole store, before the row-id window applies. For each query this prints, as the median of a
+few runs: the FTS5 match with the prefix in it ("index", how alerts matched before), and
+:func:`bot.fetch.alerts.find_matches` as alerts match now (prefixes checked on the new papers),
+with the number of index terms a prefix expands to; whole words are the baseline.
 """
 
 from __future__ import annotations
@@ -18,12 +18,21 @@ import asyncio
 import statistics
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bench.corpus import OUT, CorpusGenerator, write_corpus
-from bot.fetch.alerts import ALERT_SOURCES, MATCHES_PER_ALERT, MAX_AGE_DAYS, compile_query
+from bot.fetch.alerts import (
+    ALERT_SOURCES,
+    MATCHES_PER_ALERT,
+    MAX_AGE_DAYS,
+    AlertQuery,
+    compile_query,
+    find_matches,
+)
 from bot.models import Paper
+from bot.search import query as sq
 from bot.store import Store
 from bot.store.loader import load_file
 
@@ -94,22 +103,47 @@ async def _terms(store: Store, prefix: str) -> int:
     )
 
 
-async def _time(store: Store, query: str, after: int, upto: int) -> tuple[float, int]:
-    fts = compile_query(query, prefix_min=1).fts
-    runs, found = [], 0
+def _as_index_query(query: AlertQuery) -> str:
+    """The FTS5 expression with the prefixes in it (how alert queries were run before)."""
+    parts = [query.fts] if query.fts else []
+    parts += [sq.quote(p) + "*" for p in query.prefixes]
+    return " AND ".join(parts)
+
+
+async def _median_ms(run: Callable[[], Awaitable[int]]) -> tuple[float, int]:
+    times, found = [], 0
     for _ in range(REPEATS):
         t = time.perf_counter()
+        found = await run()
+        times.append((time.perf_counter() - t) * 1000)
+    return statistics.median(times), found
+
+
+async def _row(store: Store, text: str, after: int, upto: int) -> tuple[float, float, int]:
+    query = compile_query(text, prefix_min=1)
+    since = datetime.now(UTC).date() - timedelta(days=MAX_AGE_DAYS)
+
+    async def by_index() -> int:
         rows = await store.alerts.match(
-            fts,
+            _as_index_query(query),
             after_pid=after,
             upto_pid=upto,
-            published_since=datetime.now(UTC).date() - timedelta(days=MAX_AGE_DAYS),
+            published_since=since,
             sources=ALERT_SOURCES,
             limit=MATCHES_PER_ALERT,
         )
-        runs.append((time.perf_counter() - t) * 1000)
-        found = len(rows)
-    return statistics.median(runs), found
+        return len([m for m in rows if query.accepts(m.title, m.authors, m.abstract)])
+
+    async def now() -> int:
+        found, _ = await find_matches(
+            store, query, after_pid=after, upto_pid=upto, published_since=since
+        )
+        return len(found)
+
+    before_ms, before_found = await _median_ms(by_index)
+    now_ms, now_found = await _median_ms(now)
+    assert before_found == now_found, (text, before_found, now_found)
+    return before_ms, now_ms, now_found
 
 
 async def _run(size: int, seed: int) -> None:
@@ -118,15 +152,18 @@ async def _run(size: int, seed: int) -> None:
         after, upto = await _new_papers(store, NEW_PAPERS)
         papers = await store.papers.latest_pid()
         print(f"\n{papers:,} papers in {db.name}; {upto - after} new since the last refresh\n")
-        print("| alert | letters | index terms | ms per refresh (median of 5) | matches |")
-        print("|---|---|---|---|---|")
+        print("| alert | letters | index terms | prefix in the index, ms | now, ms | matches |")
+        print("|---|---|---|---|---|---|")
         for word in WORDS:
-            ms, found = await _time(store, word, after, upto)
-            print(f"| {word} | – | – | {ms:.1f} | {found} |", flush=True)
+            before, now, found = await _row(store, word, after, upto)
+            print(f"| {word} | – | – | {before:.1f} | {now:.1f} | {found} |", flush=True)
         for prefix in PREFIXES:
             terms = await _terms(store, prefix)
-            ms, found = await _time(store, prefix + "*", after, upto)
-            print(f"| {prefix}* | {len(prefix)} | {terms:,} | {ms:.1f} | {found} |", flush=True)
+            before, now, found = await _row(store, prefix + "*", after, upto)
+            print(
+                f"| {prefix}* | {len(prefix)} | {terms:,} | {before:.1f} | {now:.1f} | {found} |",
+                flush=True,
+            )
     finally:
         await store.close()
 

@@ -101,7 +101,14 @@ def test_compile_query() -> None:
         == '("diffusion" OR "diffusions") AND "video" AND "generation" NOT ("survey" OR "surveys")'
     )
     assert q.phrases == (("video", "generation"),) and q.excluded == (("user", "study"),)
-    assert compile_query("transform*").fts == '"transform"*'
+    # Prefixes are checked on the candidates, not in the index (see PREFIX_MIN).
+    prefixed = compile_query("agents transform* -survey")
+    assert prefixed.fts == '("agents" OR "agent") NOT ("survey" OR "surveys")'
+    assert prefixed.prefixes == ("transform",)
+    assert (compile_query("transform*").fts, compile_query("transform*").prefixes) == (
+        "",
+        ("transform",),
+    )
     assert compile_query("Itô calculus").fts == '("ito" OR "itos") AND ("calculus" OR "calculuses")'
     assert compile_query("GPT-4").phrases == (("gpt", "4"),)
     # Stop words only count when nothing else is left.
@@ -374,8 +381,8 @@ def test_short_prefixes_are_refused_with_the_reason(query: str) -> None:
 
 def test_prefixes_are_bounded_in_length_and_number() -> None:
     ok = "transformer"[:PREFIX_MIN] + "*"
-    assert compile_query(ok).fts == f'"{ok[:-1]}"*'
-    assert compile_query("diffusion*").fts == '"diffusion"*'
+    assert compile_query(ok).prefixes == (ok[:-1],)
+    assert compile_query("diffusion*").prefixes == ("diffusion",)
     many = " ".join(f"{w}*" for w in ("transform", "diffusion", "generat", "language"))
     assert len(many.split()) > MAX_PREFIXES
     with pytest.raises(QueryError, match=f"at most {MAX_PREFIXES} words with `\\*`"):
@@ -404,3 +411,62 @@ async def test_an_old_alert_with_a_short_prefix_is_paused_not_run(store: Store) 
     assert report.digests == 1 and not report.errors
     paused = await store.alerts.get(old.id)
     assert paused is not None and paused.paused and paused.paused_reason == "query-refused"
+
+
+async def test_prefixes_are_matched_on_the_new_papers_not_the_index(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A prefix in the FTS query merges the postings of every word starting with it in the
+    # whole store on every refresh; the new papers are few, so prefixes are checked on them.
+    alerts = {
+        "only": await add(store, ALICE, "transform*"),
+        "excl": await add(store, BOB, "transform* -survey"),
+        "mixed": await add(store, BOB + 1, "robots transform*"),
+        "diacritics": await add(store, BOB + 2, "schrödinger*"),
+    }
+    queries: list[str | None] = []
+    real = store.alerts.match
+
+    async def spy(fts_query: str | None, **kw: object):  # type: ignore[no-untyped-def]
+        queries.append(fts_query)
+        return await real(fts_query, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(store.alerts, "match", spy)
+    await store.papers.upsert_many(
+        [
+            made_up(1, "Transformers for robots"),
+            made_up(2, "A survey of transformations"),
+            made_up(3, "Robots without attention"),
+            made_up(4, "Retransformed data"),  # not a word starting with "transform"
+            made_up(5, "Schrodingers cat, robots and transformation-free physics"),
+        ],
+        "hf-daily",
+    )
+    sender = RecordingSender()
+    await deliver_alerts(store, sender, daily_cap=20, now=NOW)
+    assert not any(q and "*" in q for q in queries), queries
+    got = {d.target_id: sorted(p.id for p in d.papers) for d in sender.digests}
+    assert got == {
+        alerts["only"].user_id: ["2603.90001", "2603.90002", "2603.90005"],
+        alerts["excl"].user_id: ["2603.90001", "2603.90005"],
+        alerts["mixed"].user_id: ["2603.90001", "2603.90005"],
+        alerts["diacritics"].user_id: ["2603.90005"],
+    }
+
+
+async def test_each_alert_looks_at_a_bounded_number_of_papers_per_run(store: Store) -> None:
+    # At most match_limit papers per alert and run; the next run goes on from there, so
+    # a flood of new papers delays matches but loses none.
+    await add(store, ALICE, "robots")
+    await store.papers.upsert_many(
+        [made_up(i, f"Robots number {i}", upvotes=100 - i) for i in range(1, 8)], "hf-daily"
+    )
+    sender = RecordingSender()
+    sent: list[list[int | None]] = []
+    for hour in range(4):
+        report = await deliver_alerts(
+            store, sender, daily_cap=20, now=NOW + timedelta(hours=hour), match_limit=3
+        )
+        sent.append([p.upvotes for d in sender.digests[len(sent) :] for p in d.papers])
+        assert report.errors == []
+    assert sent == [[99, 98, 97], [96, 95, 94], [93], []]

@@ -17,7 +17,7 @@ import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Protocol
 
 from bot.models import SOURCE_ARXIV_API, SOURCE_HF_DAILY, Paper
@@ -35,11 +35,13 @@ MAX_TERMS = 12
 ALERT_SOURCES = (SOURCE_HF_DAILY, SOURCE_ARXIV_API)
 MAX_AGE_DAYS = 90
 MATCHES_PER_ALERT = 500
-# A prefix (word*) makes FTS5 merge the postings of every indexed word starting with it,
-# over the whole store, on every refresh, whatever the few new papers. Measured at 1M papers
-# (bench/bench_alerts.py, one alert's match): 2 letters 0.7-1.0 s, 3 letters 0.3-0.6 s,
-# 4 letters 0.1-0.2 s, 5 letters 35-50 ms, a whole word 0.3-2 ms. Hence at least PREFIX_MIN
-# letters, and at most MAX_PREFIXES prefixes in one alert.
+# A prefix (word*) in the FTS5 query makes it merge the postings of every indexed word
+# starting with it, over the whole store, on every refresh, whatever the few new papers.
+# Measured at 1M papers (bench/bench_alerts.py, one alert): 2 letters 0.7-1.0 s, 3 letters
+# 0.3-0.6 s, 4 letters 0.1-0.2 s, 5 letters 35-50 ms ("model*" still 0.17 s), a whole word
+# 0.3-2 ms. So prefixes never reach the index: they are checked on the candidates (the new
+# papers) in Python, at about the cost of a whole word. A short prefix matches nearly every
+# paper (noise), hence at least PREFIX_MIN letters, and at most MAX_PREFIXES in one alert.
 PREFIX_MIN = 5
 MAX_PREFIXES = 3
 PAUSE_DMS_CLOSED = "dms-closed"
@@ -55,24 +57,59 @@ class QueryError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class AlertQuery:
-    """A parsed alert query: an FTS5 expression that finds candidates, and the phrase checks
-    the index cannot do itself (it keeps no word positions, ``detail=column``)."""
+    """A parsed alert query: an FTS5 expression that finds candidates (empty when the query
+    only has prefixes: every new paper is a candidate), and the checks done here on each
+    candidate: phrases (the index keeps no word positions, ``detail=column``) and prefixes
+    (costly in the index, see PREFIX_MIN)."""
 
     text: str
     fts: str
     phrases: tuple[tuple[str, ...], ...] = ()  # must appear, words in this order
     excluded: tuple[tuple[str, ...], ...] = ()  # must not appear
+    prefixes: tuple[str, ...] = ()  # a word starting with each must appear
+    excluded_words: tuple[str, ...] = ()  # in ``fts`` as NOT; checked here when it is empty
 
     def accepts(self, *fields: str) -> bool:
-        """Whether a candidate's fields (title, authors, abstract) pass the phrase checks."""
-        if not self.phrases and not self.excluded:
+        """Whether a candidate's fields (title, authors, abstract) pass the checks the
+        index did not do."""
+        by_index = bool(self.fts)
+        if not (self.phrases or self.excluded or self.prefixes or not by_index):
             return True
         texts = [_fold_fast(f) for f in fields]
+        for prefix in self.prefixes:
+            if not any(_has_word(t, prefix, whole=False) for t in texts):
+                return False
+        if not by_index and any(
+            _has_word(t, form, whole=True)
+            for word in self.excluded_words
+            for form in sq.variants(word)
+            for t in texts
+        ):
+            return False
         for phrase in self.phrases:
             pattern = _phrase_pattern(phrase)
             if not any(pattern.search(t) for t in texts):
                 return False
         return not any(_phrase_pattern(p).search(t) for p in self.excluded for t in texts)
+
+
+_WORD_CHAR = re.compile(r"[^\W_]")  # what the index's tokenizer keeps in a word
+
+
+def _has_word(text: str, word: str, *, whole: bool) -> bool:
+    """Whether folded *text* has a word starting with *word* (``whole``: equal to it).
+
+    A substring search, then a look at the characters around it: far cheaper on long
+    abstracts than a regular expression with look-arounds at every position."""
+    at = text.find(word)
+    while at != -1:
+        end = at + len(word)
+        if not (at and _WORD_CHAR.match(text, at - 1)) and not (
+            whole and end < len(text) and _WORD_CHAR.match(text, end)
+        ):
+            return True
+        at = text.find(word, at + 1)
+    return False
 
 
 def _fold_fast(text: str) -> str:
@@ -143,13 +180,44 @@ def compile_query(text: str, *, prefix_min: int = PREFIX_MIN) -> AlertQuery:
     else:
         words_in = sq.content_terms(words_in)
     parts = [sq.term_expr(w) for w in dict.fromkeys(words_in)]
-    parts += [sq.quote(w) + "*" for w in dict.fromkeys(prefixes)]
     for phrase in dict.fromkeys(phrases):
         parts += [sq.quote(w) for w in phrase]
     expr = " AND ".join(dict.fromkeys(parts))
-    for word in dict.fromkeys(exclude):
-        expr += f" NOT {sq.term_expr(word)}"
-    return AlertQuery(text, expr, tuple(dict.fromkeys(phrases)), tuple(dict.fromkeys(excluded)))
+    if expr:  # (FTS5 has no query of exclusions alone: then they are checked in accepts)
+        for word in dict.fromkeys(exclude):
+            expr += f" NOT {sq.term_expr(word)}"
+    return AlertQuery(
+        text,
+        expr,
+        phrases=tuple(dict.fromkeys(phrases)),
+        excluded=tuple(dict.fromkeys(excluded)),
+        prefixes=tuple(dict.fromkeys(prefixes)),
+        excluded_words=tuple(dict.fromkeys(exclude)),
+    )
+
+
+async def find_matches(
+    store: Store,
+    query: AlertQuery,
+    *,
+    after_pid: int,
+    upto_pid: int,
+    published_since: date,
+    limit: int = MATCHES_PER_ALERT,
+) -> tuple[list[Match], int]:
+    """The papers stored in (after_pid, upto_pid] from the live sources that match *query*,
+    and the pid they were checked up to: *upto_pid*, or less when *limit* candidates were
+    reached (a flood of new papers: the rest is for the next run, nothing is skipped)."""
+    candidates = await store.alerts.match(
+        query.fts or None,
+        after_pid=after_pid,
+        upto_pid=upto_pid,
+        published_since=published_since,
+        sources=ALERT_SOURCES,
+        limit=limit,
+    )
+    checked = candidates[-1].pid if len(candidates) >= limit else upto_pid
+    return [m for m in candidates if query.accepts(m.title, m.authors, m.abstract)], checked
 
 
 class DeliveryBlocked(Exception):
@@ -203,6 +271,7 @@ class _Pending:
     matches: dict[int, Match] = field(default_factory=dict)
     queries: dict[int, list[str]] = field(default_factory=dict)
     alerts_by_pid: dict[int, list[int]] = field(default_factory=dict)
+    checked: dict[int, int] = field(default_factory=dict)  # alert id -> checked up to pid
 
 
 def _popularity(match: Match) -> tuple[int, int]:
@@ -215,15 +284,17 @@ async def deliver_alerts(
     *,
     daily_cap: int,
     now: datetime | None = None,
+    match_limit: int = MATCHES_PER_ALERT,
 ) -> AlertRunReport:
-    """Check every active alert against the papers stored since it was last checked and send
-    one digest per recipient. Never raises for a delivery problem (see the report)."""
+    """Check every active alert against the papers stored since it was last checked (at most
+    *match_limit* candidates each per run) and send one digest per recipient. Never raises
+    for a delivery problem (see the report)."""
     now = now or datetime.now(UTC)
     report = AlertRunReport()
     upto = await store.papers.latest_pid()
     published_since = (now - timedelta(days=MAX_AGE_DAYS)).date()
     pending: dict[tuple[RecipientKind, int], _Pending] = {}
-    idle: list[int] = []
+    idle: dict[int, int] = {}  # alert id -> checked up to this pid, nothing found
     refused: list[int] = []
     for alert in await store.alerts.active():
         report.checked += 1
@@ -238,38 +309,38 @@ async def deliver_alerts(
             refused.append(alert.id)
             continue
         try:
-            candidates = await store.alerts.match(
-                query.fts,
+            found, checked = await find_matches(
+                store,
+                query,
                 after_pid=alert.last_pid,
                 upto_pid=upto,
                 published_since=published_since,
-                sources=ALERT_SOURCES,
-                limit=MATCHES_PER_ALERT,
+                limit=match_limit,
             )
         except Exception as exc:
             # One odd alert must not hold up everyone else's: skip it for these papers.
             log.warning("alert %d (%r) could not be matched: %s", alert.id, alert.query, exc)
             report.errors.append(f"alert {alert.id}: {exc}")
-            idle.append(alert.id)
+            idle[alert.id] = upto
             continue
-        found = [m for m in candidates if query.accepts(m.title, m.authors, m.abstract)]
         if not found:
-            idle.append(alert.id)
+            idle[alert.id] = checked
             continue
         group = pending.setdefault(alert.recipient, _Pending())
         group.alerts.append(alert)
+        group.checked[alert.id] = checked
         for match in found:
             group.matches.setdefault(match.pid, match)
             group.queries.setdefault(match.pid, []).append(alert.query)
             group.alerts_by_pid.setdefault(match.pid, []).append(alert.id)
-    await store.alerts.advance(idle, upto)
+    await store.alerts.advance(idle)
     await store.alerts.pause(refused, PAUSE_QUERY_REFUSED)
 
     day_start = datetime.combine(now.astimezone(UTC).date(), time(0), tzinfo=UTC)
     for (kind, target), group in pending.items():
         try:
             await _deliver_one(
-                store, sender, kind, target, group, upto, daily_cap, day_start, now, report
+                store, sender, kind, target, group, daily_cap, day_start, now, report
             )
         except Exception as exc:
             report.failed += 1
@@ -286,13 +357,11 @@ async def _deliver_one(
     kind: RecipientKind,
     target: int,
     group: _Pending,
-    upto: int,
     daily_cap: int,
     day_start: datetime,
     now: datetime,
     report: AlertRunReport,
 ) -> None:
-    alert_ids = [a.id for a in group.alerts]
     already = await store.alerts.delivered(kind, target, list(group.matches))
     fresh = sorted(
         (m for pid, m in group.matches.items() if pid not in already),
@@ -300,14 +369,14 @@ async def _deliver_one(
         reverse=True,
     )
     if not fresh:
-        await store.alerts.advance(alert_ids, upto)
+        await store.alerts.advance(group.checked)
         return
     room = max(daily_cap - await store.alerts.delivered_since(kind, target, day_start), 0)
     chosen, held = fresh[:room], len(fresh) - min(room, len(fresh))
     report.held_back += held
     if not chosen:
         log.info("%s %s reached the daily cap; %d match(es) not sent", kind, target, held)
-        await store.alerts.advance(alert_ids, upto)
+        await store.alerts.advance(group.checked)
         return
     papers = await store.papers.get_many([m.id for m in chosen])
     digest = Digest(
@@ -328,7 +397,7 @@ async def _deliver_one(
     # shown keeps its watermark below that paper, so the next run finds it again (papers
     # shown meanwhile are filtered out as delivered); the others move past this run's papers.
     shown = [m for m in chosen if m.id in shown_ids]
-    checked = dict.fromkeys(alert_ids, upto)
+    checked = dict(group.checked)
     for m in chosen:
         if m.id not in shown_ids:
             for alert_id in group.alerts_by_pid[m.pid]:

@@ -212,7 +212,7 @@ class AlertRepo:
 
     async def match(
         self,
-        fts_query: str,
+        fts_query: str | None,
         *,
         after_pid: int,
         upto_pid: int,
@@ -220,23 +220,41 @@ class AlertRepo:
         sources: Sequence[str] = (),
         limit: int = 500,
     ) -> list[Match]:
-        """Papers stored in (after_pid, upto_pid] whose text matches an FTS5 expression,
-        optionally only those published since a day and imported from one of *sources*."""
-        sql = (
-            "SELECT p.pid, p.id, p.upvotes, p.title, p.authors, p.abstract FROM papers_fts JOIN papers AS p "
-            "ON p.pid = papers_fts.rowid "
-            "WHERE papers_fts MATCH ? AND papers_fts.rowid > ? AND papers_fts.rowid <= ?"
-        )
-        params: list[object] = [fts_query, after_pid, upto_pid]
+        """Papers stored in (after_pid, upto_pid] whose text matches an FTS5 expression (None:
+        every one), optionally only those published since a day and imported from one of
+        *sources*; in pid order, at most *limit*."""
+        params: list[object]
+        if fts_query is not None:
+            sql = (
+                "SELECT p.pid, p.id, p.upvotes, p.title, p.authors, p.abstract "
+                "FROM papers_fts JOIN papers AS p ON p.pid = papers_fts.rowid "
+                "WHERE papers_fts MATCH ? AND papers_fts.rowid > ? AND papers_fts.rowid <= ?"
+            )
+            params = [fts_query, after_pid, upto_pid]
+            if sources:
+                sql += (
+                    " AND EXISTS (SELECT 1 FROM paper_sources AS s WHERE s.pid = p.pid "
+                    "AND s.source IN (SELECT value FROM json_each(?)))"
+                )
+                params.append(json.dumps(list(sources)))
+        elif sources:
+            # Through the index on paper_sources(source): a bulk load of another source in
+            # the range costs nothing here.
+            sql = (
+                "SELECT p.pid, p.id, p.upvotes, p.title, p.authors, p.abstract FROM papers AS p "
+                "WHERE p.pid IN (SELECT s.pid FROM paper_sources AS s "
+                "WHERE s.source IN (SELECT value FROM json_each(?)) AND s.pid > ? AND s.pid <= ?)"
+            )
+            params = [json.dumps(list(sources)), after_pid, upto_pid]
+        else:
+            sql = (
+                "SELECT p.pid, p.id, p.upvotes, p.title, p.authors, p.abstract FROM papers AS p "
+                "WHERE p.pid > ? AND p.pid <= ?"
+            )
+            params = [after_pid, upto_pid]
         if published_since is not None:
             sql += " AND (p.published IS NULL OR p.published >= ?)"
             params.append(published_since.isoformat())
-        if sources:
-            sql += (
-                " AND EXISTS (SELECT 1 FROM paper_sources AS s WHERE s.pid = p.pid "
-                "AND s.source IN (SELECT value FROM json_each(?)))"
-            )
-            params.append(json.dumps(list(sources)))
         sql += " ORDER BY p.pid LIMIT ?"
         params.append(limit)
         rows = await self.db.fetchall(sql, params)
@@ -297,10 +315,10 @@ class AlertRepo:
                 [(upto, alert_id) for alert_id, upto in checked.items()],
             )
 
-    async def advance(self, alert_ids: Sequence[int], checked_upto: int) -> None:
-        """Move the alerts' watermark without sending anything (no new match)."""
-        if alert_ids:
+    async def advance(self, checked: Mapping[int, int]) -> None:
+        """Move alerts' watermarks without sending anything (alert id -> checked up to)."""
+        if checked:
             await self.db.executemany(
                 "UPDATE alerts SET last_pid = max(last_pid, ?) WHERE id = ?",
-                [(checked_upto, alert_id) for alert_id in alert_ids],
+                [(upto, alert_id) for alert_id, upto in checked.items()],
             )
