@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date
 from urllib.parse import quote, urlsplit
 
@@ -157,6 +158,23 @@ def paper_footer(paper: Paper) -> str:
     return f"arXiv {paper.arxiv_id}" if paper.arxiv_id else "PaperBot"
 
 
+def list_line(number: int, paper: Paper) -> str:
+    """One paper of a numbered list: linked title, then authors · date · upvotes · id."""
+    name = truncate(escape(paper.title), 180)
+    url = safe_url(paper.url_abs) or safe_url(paper.url_hf)
+    head = f"**{number}.** {_md_link(name, url) if url else name}"
+    extra = []
+    if paper.authors:
+        extra.append(truncate(format_authors(paper.authors, 2), 80))
+    if paper.published:
+        extra.append(format_date(paper.published))
+    if paper.upvotes:
+        extra.append(f"▲ {paper.upvotes}")
+    if paper.arxiv_id:
+        extra.append(f"`{paper.arxiv_id}`")
+    return head + ("\n" + " · ".join(extra) if extra else "")
+
+
 def list_embed(
     title: str,
     papers: Sequence[Paper],
@@ -166,21 +184,7 @@ def list_embed(
     footer: str | None = None,
 ) -> discord.Embed:
     """A compact numbered list of papers (trending, saved, related)."""
-    lines: list[str] = []
-    for i, paper in enumerate(papers, start=start):
-        name = truncate(escape(paper.title), 180)
-        url = safe_url(paper.url_abs) or safe_url(paper.url_hf)
-        head = f"**{i}.** {_md_link(name, url) if url else name}"
-        extra = []
-        if paper.authors:
-            extra.append(truncate(format_authors(paper.authors, 2), 80))
-        if paper.published:
-            extra.append(format_date(paper.published))
-        if paper.upvotes:
-            extra.append(f"▲ {paper.upvotes}")
-        if paper.arxiv_id:
-            extra.append(f"`{paper.arxiv_id}`")
-        lines.append(head + ("\n" + " · ".join(extra) if extra else ""))
+    lines = [list_line(i, paper) for i, paper in enumerate(papers, start=start)]
     body = "\n".join(lines) or "*Nothing here yet.*"
     if description:
         body = f"{description}\n\n{body}"
@@ -188,6 +192,99 @@ def list_embed(
     if footer:
         embed.set_footer(text=footer)
     return fit_embed(embed)
+
+
+@dataclass(frozen=True, slots=True)
+class ListMessage:
+    """One message of a long list: its embeds, and the papers they show (each in full)."""
+
+    embeds: list[discord.Embed]
+    papers: list[Paper]
+
+
+def list_messages(
+    title: str,
+    papers: Sequence[Paper],
+    *,
+    description: str | None = None,
+    footer: str | None = None,
+    more_title: str = "More papers",
+    per_embed: int = 10,
+) -> list[ListMessage]:
+    """A numbered list of any length as as many messages as Discord's limits need.
+
+    Papers are packed in order into embeds (at most *per_embed* each, description ≤ 4096) and
+    embeds into messages (≤ 10 embeds, ≤ 6000 characters), and a paper's line is never cut:
+    each :class:`ListMessage` says exactly which papers it shows, so a caller can record what
+    was delivered. The first embed carries *title* and *description*; the others *more_title*.
+    """
+    title = truncate(title, TITLE_MAX)
+    more_title = truncate(more_title, TITLE_MAX)
+    footer = truncate(footer, FOOTER_MAX) if footer else None
+    messages: list[ListMessage] = []
+    embeds: list[discord.Embed] = []
+    shown: list[Paper] = []
+    used = 0  # characters of the embeds closed in the current message
+    lines: list[str] = []
+    members: list[Paper] = []
+
+    def head() -> tuple[str, str | None]:
+        first = not messages and not embeds
+        return (title, description) if first else (more_title, None)
+
+    def body(lines: list[str], intro: str | None) -> str:
+        text = "\n".join(lines)
+        return f"{intro}\n\n{text}" if intro else text
+
+    def size(lines: list[str]) -> tuple[int, int]:
+        name, intro = head()
+        desc = body(lines, intro)
+        return len(name) + len(desc) + len(footer or ""), len(desc)
+
+    def close_embed() -> None:
+        nonlocal used, lines, members
+        name, intro = head()
+        embed = discord.Embed(title=name, description=body(lines, intro), colour=COLOR)
+        if footer:
+            embed.set_footer(text=footer)
+        embeds.append(fit_embed(embed))
+        used += len(embeds[-1])
+        shown.extend(members)
+        lines, members = [], []
+
+    def close_message() -> None:
+        nonlocal embeds, shown, used
+        messages.append(ListMessage(embeds, shown))
+        embeds, shown, used = [], [], 0
+
+    for number, paper in enumerate(papers, start=1):
+        line = list_line(number, paper)
+        while True:
+            total, desc_len = size([*lines, line])
+            if (
+                len(lines) < per_embed
+                and desc_len <= DESCRIPTION_MAX
+                and used + total <= MESSAGE_TOTAL_MAX
+            ):
+                lines.append(line)
+                members.append(paper)
+                break
+            if lines:
+                close_embed()
+                if len(embeds) == EMBEDS_PER_MESSAGE:
+                    close_message()
+            elif embeds:
+                close_message()
+            else:
+                # Alone in a fresh message and still too long (an absurd link): cut it.
+                lines.append(line)
+                members.append(paper)
+                break
+    if lines:
+        close_embed()
+    if embeds:
+        close_message()
+    return messages
 
 
 def notice_embed(title: str, text: str, *, colour: discord.Colour | None = None) -> discord.Embed:

@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 
 from bot.fetch.alerts import (
+    MAX_PREFIXES,
+    PREFIX_MIN,
     DeliveryBlocked,
     Digest,
     QueryError,
@@ -33,14 +35,16 @@ class RecordingSender:
         self.notices: list[Alert] = []
         self.blocked_users: set[int] = set()
         self.flaky: int = 0  # fail this many sends with a transient error
+        self.shows: int | None = None  # show only the first so many papers of a digest
 
-    async def send_digest(self, digest: Digest) -> None:
+    async def send_digest(self, digest: Digest) -> list[str]:
         if self.flaky:
             self.flaky -= 1
             raise ConnectionResetError("gateway hiccup")
         if digest.kind == "user" and digest.target_id in self.blocked_users:
             raise DeliveryBlocked("DMs closed (Discord error 50007)")
         self.digests.append(digest)
+        return [p.id for p in digest.papers[: self.shows]]
 
     async def notify_blocked(self, alert: Alert) -> None:
         self.notices.append(alert)
@@ -97,7 +101,14 @@ def test_compile_query() -> None:
         == '("diffusion" OR "diffusions") AND "video" AND "generation" NOT ("survey" OR "surveys")'
     )
     assert q.phrases == (("video", "generation"),) and q.excluded == (("user", "study"),)
-    assert compile_query("transform*").fts == '"transform"*'
+    # Prefixes are checked on the candidates, not in the index (see PREFIX_MIN).
+    prefixed = compile_query("agents transform* -survey")
+    assert prefixed.fts == '("agents" OR "agent") NOT ("survey" OR "surveys")'
+    assert prefixed.prefixes == ("transform",)
+    assert (compile_query("transform*").fts, compile_query("transform*").prefixes) == (
+        "",
+        ("transform",),
+    )
     assert compile_query("Itô calculus").fts == '("ito" OR "itos") AND ("calculus" OR "calculuses")'
     assert compile_query("GPT-4").phrases == (("gpt", "4"),)
     # Stop words only count when nothing else is left.
@@ -235,7 +246,7 @@ async def test_closed_dms_pause_alerts_and_tell_the_member_once(store: Store) ->
     await deliver_alerts(store, sender, daily_cap=20, now=NOW)
     assert len(sender.notices) == 1 and all(d.target_id != ALICE for d in sender.digests)
     # Resuming starts from new papers only.
-    assert await store.alerts.resume_member(GUILD, ALICE) == 2
+    assert await store.alerts.resume_member(GUILD, ALICE) == (2, 0)
     sender.blocked_users.clear()
     await deliver_alerts(store, sender, daily_cap=20, now=NOW)
     assert not sender.for_target(ALICE)
@@ -304,3 +315,158 @@ async def test_one_broken_alert_does_not_hold_up_the_others(
     report = await deliver_alerts(store, sender, daily_cap=20, now=NOW)
     assert [d.target_id for d in sender.digests] == [BOB]
     assert report.errors and "syntax error" in report.errors[0]
+
+
+async def test_resuming_dm_alerts_resumes_them_in_every_server(store: Store) -> None:
+    # DMs are per member: closed DMs paused Alice's DM alerts in both servers, so resuming
+    # in one server resumes her DM alerts in the other too (not Bob's, not channel alerts
+    # elsewhere, which belong to that server).
+    here = await add(store, ALICE, "agents")
+    there, _ = await store.alerts.add(
+        guild_id=GUILD + 1, user_id=ALICE, query="robots", origin_channel_id=CHANNEL + 1
+    )
+    posted, _ = await store.alerts.add(
+        guild_id=GUILD + 1,
+        user_id=ALICE,
+        query="robots",
+        origin_channel_id=CHANNEL + 1,
+        channel_id=NEWS + 1,
+    )
+    bobs = await add(store, BOB, "agents")
+    await store.papers.upsert_many(sample_papers(), "hf-daily")
+    sender = RecordingSender()
+    sender.blocked_users.update({ALICE, BOB})
+    await deliver_alerts(store, sender, daily_cap=20, now=NOW)
+    await store.alerts.pause([posted.id], "channel-unreachable")
+    assert len(sender.notices) == 2  # one per member, not one per server
+
+    assert await store.alerts.resume_member(GUILD, ALICE) == (1, 1)
+    state = {a.id: a.paused for a in await store.alerts.active()}
+    assert here.id in state and there.id in state
+    assert posted.id not in state and bobs.id not in state
+    assert await store.alerts.resume_member(GUILD, ALICE) == (0, 0)
+
+
+async def test_only_papers_shown_are_recorded_the_rest_come_next_time(store: Store) -> None:
+    # A digest that shows only part of its papers (say a message could not hold them all):
+    # the others are not marked as sent; the next run brings them, still under the cap.
+    await add(store, ALICE, "robots")
+    await add(store, ALICE, "robot arms")
+    await store.papers.upsert_many(
+        [made_up(i, f"Robots number {i} with arms", upvotes=i) for i in range(1, 8)], "hf-daily"
+    )
+    sender = RecordingSender()
+    sender.shows = 3
+    report = await deliver_alerts(store, sender, daily_cap=6, now=NOW)
+    assert [p.upvotes for p in sender.digests[0].papers] == [7, 6, 5, 4, 3, 2]
+    assert report.papers == 3 and report.held_back == 1
+    delivered = await store.alerts.delivered("user", ALICE, list(range(1, 100)))
+    assert len(delivered) == 3
+    report = await deliver_alerts(store, sender, daily_cap=6, now=NOW + timedelta(hours=1))
+    assert [p.upvotes for p in sender.digests[1].papers] == [4, 3, 2]
+    assert report.papers == 3
+    # The day's cap is used up: nothing more today, nothing ever sent twice.
+    await deliver_alerts(store, sender, daily_cap=6, now=NOW + timedelta(hours=2))
+    assert len(sender.digests) == 2
+    assert len(await store.alerts.delivered("user", ALICE, list(range(1, 100)))) == 6
+
+
+@pytest.mark.parametrize("query", ["co*", "a*", "diffusion re*", "-survey tr*"])
+def test_short_prefixes_are_refused_with_the_reason(query: str) -> None:
+    # A short prefix makes the index merge the postings of thousands of words on every
+    # refresh (see bench/bench_alerts.py): refused when the alert is made, saying why.
+    with pytest.raises(QueryError, match=f"at least {PREFIX_MIN} letters before the `\\*`"):
+        compile_query(query)
+
+
+def test_prefixes_are_bounded_in_length_and_number() -> None:
+    ok = "transformer"[:PREFIX_MIN] + "*"
+    assert compile_query(ok).prefixes == (ok[:-1],)
+    assert compile_query("diffusion*").prefixes == ("diffusion",)
+    many = " ".join(f"{w}*" for w in ("transform", "diffusion", "generat", "language"))
+    assert len(many.split()) > MAX_PREFIXES
+    with pytest.raises(QueryError, match=f"at most {MAX_PREFIXES} words with `\\*`"):
+        compile_query(many)
+
+
+async def test_an_old_alert_with_a_short_prefix_is_paused_not_run(store: Store) -> None:
+    # Made before the rule: it is not matched (no cost), it is paused once with the reason,
+    # and the member's other alerts carry on.
+    old, _ = await store.alerts.add(
+        guild_id=GUILD, user_id=ALICE, query="co*", origin_channel_id=CHANNEL
+    )
+    await add(store, ALICE, "agents")
+    searched: list[str] = []
+    real = store.alerts.match
+
+    async def spy(fts_query: str, **kw: object):  # type: ignore[no-untyped-def]
+        searched.append(fts_query)
+        return await real(fts_query, **kw)  # type: ignore[arg-type]
+
+    store.alerts.match = spy  # type: ignore[method-assign]
+    await store.papers.upsert_many(sample_papers(), "hf-daily")
+    sender = RecordingSender()
+    report = await deliver_alerts(store, sender, daily_cap=20, now=NOW)
+    assert searched == ['("agents" OR "agent")']
+    assert report.digests == 1 and not report.errors
+    paused = await store.alerts.get(old.id)
+    assert paused is not None and paused.paused and paused.paused_reason == "query-refused"
+
+
+async def test_prefixes_are_matched_on_the_new_papers_not_the_index(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A prefix in the FTS query merges the postings of every word starting with it in the
+    # whole store on every refresh; the new papers are few, so prefixes are checked on them.
+    alerts = {
+        "only": await add(store, ALICE, "transform*"),
+        "excl": await add(store, BOB, "transform* -survey"),
+        "mixed": await add(store, BOB + 1, "robots transform*"),
+        "diacritics": await add(store, BOB + 2, "schrödinger*"),
+    }
+    queries: list[str | None] = []
+    real = store.alerts.match
+
+    async def spy(fts_query: str | None, **kw: object):  # type: ignore[no-untyped-def]
+        queries.append(fts_query)
+        return await real(fts_query, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(store.alerts, "match", spy)
+    await store.papers.upsert_many(
+        [
+            made_up(1, "Transformers for robots"),
+            made_up(2, "A survey of transformations"),
+            made_up(3, "Robots without attention"),
+            made_up(4, "Retransformed data"),  # not a word starting with "transform"
+            made_up(5, "Schrodingers cat, robots and transformation-free physics"),
+        ],
+        "hf-daily",
+    )
+    sender = RecordingSender()
+    await deliver_alerts(store, sender, daily_cap=20, now=NOW)
+    assert not any(q and "*" in q for q in queries), queries
+    got = {d.target_id: sorted(p.id for p in d.papers) for d in sender.digests}
+    assert got == {
+        alerts["only"].user_id: ["2603.90001", "2603.90002", "2603.90005"],
+        alerts["excl"].user_id: ["2603.90001", "2603.90005"],
+        alerts["mixed"].user_id: ["2603.90001", "2603.90005"],
+        alerts["diacritics"].user_id: ["2603.90005"],
+    }
+
+
+async def test_each_alert_looks_at_a_bounded_number_of_papers_per_run(store: Store) -> None:
+    # At most match_limit papers per alert and run; the next run goes on from there, so
+    # a flood of new papers delays matches but loses none.
+    await add(store, ALICE, "robots")
+    await store.papers.upsert_many(
+        [made_up(i, f"Robots number {i}", upvotes=100 - i) for i in range(1, 8)], "hf-daily"
+    )
+    sender = RecordingSender()
+    sent: list[list[int | None]] = []
+    for hour in range(4):
+        report = await deliver_alerts(
+            store, sender, daily_cap=20, now=NOW + timedelta(hours=hour), match_limit=3
+        )
+        sent.append([p.upvotes for d in sender.digests[len(sent) :] for p in d.papers])
+        assert report.errors == []
+    assert sent == [[99, 98, 97], [96, 95, 94], [93], []]

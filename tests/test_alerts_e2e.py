@@ -4,6 +4,8 @@ closed DMs is told in the channel, once, and their alerts are paused)."""
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -12,10 +14,15 @@ from typing import Any
 import pytest
 
 from bot.app import PaperBot
+from bot.cogs.alerts import DiscordAlertSender
 from bot.cogs.refresh import RefreshCog
 from bot.config import Secret, Settings
+from bot.fetch.alerts import deliver_alerts
+from bot.ingest import arxiv_snapshot
+from bot.models import Paper
 from bot.store import Store
 from tests.fakediscord import FakeDiscord, payloads
+from tests.fakediscord.world import Perm
 from tests.fakesources import FakeSources, hf_items
 
 pytest_plugins = ("tests.fakediscord.fixtures",)
@@ -24,6 +31,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(30)]
 Connect = Callable[..., Awaitable[Any]]
 TOKEN = "MTA0OTk5OTk5OTk5OTk5OTk5OQ.GhJkLm.abcdefghijklmnopqrstuvwxyz0123456789AB"
 CHANNEL_OPTION = 7
+ARXIV_SAMPLE = Path(__file__).parent / "fixtures" / "arxiv-metadata-oai-snapshot.200.jsonl"
 
 
 @pytest.fixture(autouse=True)
@@ -205,3 +213,144 @@ async def test_channel_alert_by_a_moderator_posts_in_the_channel(
     assert alerts.digests == 1
     (post,) = fake_discord.messages("papers")
     assert "reasoning" in post["embeds"][0]["title"]
+
+
+async def test_a_channel_alert_needs_the_members_own_right_to_post_there(
+    fake_discord: FakeDiscord, bot: PaperBot
+) -> None:
+    fake = fake_discord
+    papers = fake.world.channel("papers")
+    fake.world.deny(papers, "carol", Perm.SEND_MESSAGES)
+    await fake.notify_channel_update(papers)
+    await asyncio.sleep(0.05)
+    refused = await run(
+        fake,
+        "carol",
+        "add",
+        payloads.option("query", "reasoning"),
+        payloads.option("channel", str(papers.id), type=CHANNEL_OPTION),
+    )
+    assert text_of(refused) == (
+        f"You can't send messages in <#{papers.id}>, so I won't post there for you."
+    )
+    fake.world.deny(papers, "carol", Perm.VIEW_CHANNEL)
+    await fake.notify_channel_update(papers)
+    await asyncio.sleep(0.05)
+    hidden = await run(
+        fake,
+        "carol",
+        "add",
+        payloads.option("query", "reasoning"),
+        payloads.option("channel", str(papers.id), type=CHANNEL_OPTION),
+    )
+    assert text_of(hidden) == f"You can't see <#{papers.id}>, so I won't post there for you."
+    assert await bot.store.alerts.for_guild(fake.world.guild.id) == []
+    # Her DM alerts are hers to make wherever she is.
+    added = await run(fake, "carol", "add", payloads.option("query", "reasoning"))
+    assert "Alert added" in text_of(added)
+
+
+async def test_closed_dms_notice_only_where_the_member_can_write_and_resume_everywhere(
+    fake_discord: FakeDiscord, bot: PaperBot, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake = fake_discord
+    carol = fake.world.user("carol")  # her DMs are closed
+    await run(fake, "carol", "add", payloads.option("query", "software"))
+    # The same member's DM alert from another server the bot is in.
+    await bot.store.alerts.add(
+        guild_id=fake.world.guild.id + 1,
+        user_id=carol.id,
+        query="agents",
+        origin_channel_id=fake.world.channel("papers").id + 1,
+    )
+    # Since then, she lost Send Messages in #general, where she made the alert.
+    general = fake.world.channel("general")
+    fake.world.deny(general, carol, Perm.SEND_MESSAGES)
+    await fake.notify_channel_update(general)
+    await asyncio.sleep(0.05)
+
+    caplog.set_level("INFO", logger="bot.cogs.alerts")
+    _, alerts = await refresher(bot).run_once(due_only=False)
+    assert alerts.blocked == 1
+    assert [m for m in fake.messages("general") if "paused" in (m["content"] or "")] == []
+    assert "not telling user" in caplog.text and "can't send messages" in caplog.text
+    assert [a.query for a in await bot.store.alerts.active()] == []
+
+    resumed = await run(fake, "carol", "resume")
+    assert text_of(resumed) == (
+        "Resumed 2 alert(s), 1 of them by DM from other servers. "
+        "New matches will reach you from now on."
+    )
+    assert sorted(a.query for a in await bot.store.alerts.active()) == ["agents", "software"]
+
+
+async def test_a_long_digest_loses_no_paper(fake_discord: FakeDiscord, bot: PaperBot) -> None:
+    # The 50 longest real titles of the arXiv sample, as if a refresh had just brought them.
+    records = ARXIV_SAMPLE.read_text().splitlines()
+    real = [p for p in arxiv_snapshot.iter_papers(records) if isinstance(p, Paper)]
+    real.sort(key=lambda p: -len(p.title))
+    today = datetime.now(UTC).date()
+    fresh = [
+        dataclasses.replace(p, published=today, abstract=p.abstract + " Quasars.")
+        for p in real[:50]
+    ]
+    await run(fake_discord, "alice", "add", payloads.option("query", "quasars"))
+    await bot.store.papers.upsert_many(fresh, "hf-daily")
+
+    report = await deliver_alerts(bot.store, DiscordAlertSender(bot), daily_cap=50)
+    dms = dm_messages(fake_discord, "alice")
+    assert len(dms) > 1  # more than one message can hold
+    for dm in dms:
+        assert (
+            sum(
+                len(e.get("title", "")) + len(e.get("description", "")) + len(e["footer"]["text"])
+                for e in dm["embeds"]
+            )
+            <= 6000
+        )
+    text = "\n".join(e["description"] for dm in dms for e in dm["embeds"])
+    for paper in fresh:
+        assert f"`{paper.arxiv_id}`" in text, paper.title
+    assert report.papers == 50
+    pids = [int(r[0]) for r in await bot.store.db.fetchall("SELECT pid FROM papers")]
+    assert (
+        len(await bot.store.alerts.delivered("user", fake_discord.world.user("alice").id, pids))
+        == 50
+    )
+
+
+async def test_a_short_prefix_alert_is_refused_saying_why(
+    fake_discord: FakeDiscord, bot: PaperBot
+) -> None:
+    refused = await run(fake_discord, "alice", "add", payloads.option("query", "co*"))
+    assert text_of(refused).startswith("That alert won't work: `co*` is too short a prefix")
+    assert await bot.store.alerts.for_guild(fake_discord.world.guild.id) == []
+    added = await run(fake_discord, "alice", "add", payloads.option("query", "transform*"))
+    assert "Alert added" in text_of(added)
+
+
+async def test_an_old_short_prefix_alert_is_paused_and_explained(
+    fake_discord: FakeDiscord, bot: PaperBot
+) -> None:
+    alice = fake_discord.world.user("alice")
+    # Made before the rule (straight into the store, as an older bot version would have).
+    await bot.store.alerts.add(
+        guild_id=fake_discord.world.guild.id,
+        user_id=alice.id,
+        query="co*",
+        origin_channel_id=fake_discord.world.channel("general").id,
+    )
+    await bot.store.papers.upsert_many([Paper.create(title="Compilers", source="hf-daily")], "x")
+    await deliver_alerts(bot.store, DiscordAlertSender(bot), daily_cap=3)
+    listed = text_of(await run(fake_discord, "alice", "list"))
+    assert "co\\* → DM (paused) — no longer accepted: `co*` is too short a prefix" in listed
+    assert "remove it and add" in listed
+    # Resuming would only pause it again: it stays paused, and the answer says so.
+    resumed = await run(fake_discord, "alice", "resume")
+    assert text_of(resumed) == (
+        "Nothing to resume: an alert whose query is no longer accepted stays paused "
+        "(see `/alerts list`)."
+    )
+    assert [
+        a.paused for a in await bot.store.alerts.for_member(fake_discord.world.guild.id, alice.id)
+    ] == [True]

@@ -164,3 +164,43 @@ def test_any_list_gives_a_valid_embed(titles: list[str]) -> None:
 def test_choice_labels_fit_discord(text: str) -> None:
     label = cards.choice_label(text)
     assert 1 <= len(label) <= 100
+
+
+def test_list_messages_split_a_long_list_without_cutting_a_paper() -> None:
+    # 50 papers with long titles and author lists: more than one message can hold.
+    papers = [
+        Paper.create(
+            title=f"Paper {i:02d}: " + "A Very Long Title About Diffusion Transformers " * 5,
+            arxiv_id=f"2401.{i:05d}",
+            authors=["Ada Lovelace", "Alan Turing", "Grace Hopper"],
+            published=date(2024, 1, 2),
+            upvotes=i,
+        )
+        for i in range(50)
+    ]
+    messages = cards.list_messages(
+        "New papers", papers, description="Matching “diffusion”.", footer="f", more_title="More"
+    )
+    assert len(messages) > 1
+    shown = [p for m in messages for p in m.papers]
+    assert shown == papers  # every paper once, in order
+    number = 0
+    for m in messages:
+        assert 1 <= len(m.embeds) <= cards.EMBEDS_PER_MESSAGE
+        assert sum(len(e) for e in m.embeds) <= cards.MESSAGE_TOTAL_MAX
+        text = "\n".join(e.description or "" for e in m.embeds)
+        for e in m.embeds:
+            assert_within_limits(e)
+        for p in m.papers:
+            number += 1
+            # The paper's whole line is there: number, linked title (as long as any list
+            # shows it), and the details line; nothing cut in the middle.
+            line = cards.list_line(number, p)
+            assert line in text
+            assert f"`{p.arxiv_id}`" in line
+        assert "…\n" not in text and not text.endswith("…")
+    assert messages[0].embeds[0].title == "New papers"
+    assert messages[0].embeds[0].description.startswith("Matching “diffusion”.\n\n")  # type: ignore[union-attr]
+    assert {e.title for m in messages for e in m.embeds[1:]} | {
+        m.embeds[0].title for m in messages[1:]
+    } == {"More"}

@@ -402,25 +402,41 @@ async def test_server_errors_are_retried_the_same_day_and_refusals_pause(
     assert len(looks) == 1
 
 
-async def test_watchdog_restarts_a_dead_scheduler(
-    fake_discord: FakeDiscord, bot: PaperBot, caplog: pytest.LogCaptureFixture
+async def test_watchdog_restarts_a_dead_scheduler_with_backoff(
+    fake_discord: FakeDiscord,
+    bot: PaperBot,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     daily = cog(bot)
-    first = daily._task
-    assert first is not None and not first.done()
+    runner, stepped = daily.runner, clock(bot)
+    task = daily._task
+    assert task is not None and not task.done()
+    # The scheduler loop itself dies three times in a row (a bug outside its per-tick guard).
+    crashes = 3
+    real_wait = runner._wait
+    waits: list[float] = []
 
-    async def boom() -> None:
-        raise RuntimeError("scheduler bug")
+    async def broken_wait(seconds: float) -> None:
+        nonlocal crashes
+        if crashes:
+            crashes -= 1
+            raise RuntimeError("scheduler bug")
+        await real_wait(seconds)
 
-    dead = asyncio.create_task(boom())
-    with pytest.raises(RuntimeError):
-        await dead
-    daily._watchdog(dead)  # what the done-callback does when the loop task dies
-    assert "the daily scheduler stopped unexpectedly; restarting it" in caplog.text
-    assert daily._task is not first and daily._task is not None and not daily._task.done()
-    first.cancel()
-    before = daily.runner.ticks
-    await until(lambda: daily.runner.ticks > before)  # the new loop runs
+    async def recorded_sleep(seconds: float) -> None:
+        waits.append(seconds)
+        await asyncio.sleep(0)
+
+    monkeypatch.setattr(runner, "_wait", broken_wait)
+    monkeypatch.setattr(stepped, "sleep", recorded_sleep)
+    runner.wake()
+    before = runner.ticks
+    await until(lambda: crashes == 0 and runner.ticks > before + 3)
+    # Restarted each time, after 1, 2, 4 s (the supervisor's clock), by the same task.
+    assert waits[:3] == [1.0, 2.0, 4.0], waits
+    assert "the daily scheduler stopped unexpectedly (3 in a row); restarting in 4 s" in caplog.text
+    assert daily._task is task and not task.done()
 
 
 async def test_topic_limits_the_pick_to_matching_papers(
@@ -455,3 +471,103 @@ async def test_topic_limits_the_pick_to_matching_papers(
         payloads.option("topic", "zymurgy"),
     )
     assert "No paper matches that topic yet" in nothing["content"]
+
+
+async def test_channel_autocomplete_lists_nothing_to_members_without_manage_server(
+    fake_discord: FakeDiscord, bot: PaperBot
+) -> None:
+    fake = fake_discord
+    await run(
+        fake,
+        "set",
+        channel_opt(fake, "papers"),
+        payloads.option("time", "09:00"),
+        payloads.option("timezone", "Europe/Berlin"),
+    )
+
+    async def choices(sub: str, user: str) -> list[dict[str, Any]]:
+        pending = await fake.send_autocomplete(
+            "daily", [payloads.subcommand(sub, [payloads.focused("channel", "")])], user=user
+        )
+        return (await pending.wait_callback()).json["data"]["choices"]  # type: ignore[no-any-return]
+
+    papers_id = str(fake.world.channel("papers").id)
+    # carol has Manage Server through the Moderator role: she sees the schedule.
+    assert [c["value"] for c in await choices("off", "carol")] == [papers_id]
+    # bob has no Manage Server: Discord hides /daily from him, but a crafted (or stale)
+    # autocomplete request must not list the server's schedules either.
+    for sub in ("off", "preview", "post-now", "resume"):
+        assert await choices(sub, "bob") == [], sub
+
+
+async def test_a_manager_cannot_make_the_bot_post_or_ping_where_they_could_not(
+    fake_discord: FakeDiscord, bot: PaperBot
+) -> None:
+    # carol has Manage Server (Moderator role); the bot can post and ping in #papers.
+    fake = fake_discord
+    when = [payloads.option("time", "09:00"), payloads.option("timezone", "Europe/Berlin")]
+    bot_role = fake.world.role("PaperBot")
+    bot_role.permissions |= int(Perm.MENTION_EVERYONE)
+    quiet = fake.world.add_role("Everyone-ish", mentionable=False)
+    await fake.dispatch(
+        "GUILD_ROLE_CREATE",
+        {"guild_id": str(fake.world.guild.id), "role": payloads.role(quiet)},
+        guild_id=fake.world.guild.id,
+    )
+    await fake.dispatch(
+        "GUILD_ROLE_UPDATE",
+        {"guild_id": str(fake.world.guild.id), "role": payloads.role(bot_role)},
+        guild_id=fake.world.guild.id,
+    )
+    await asyncio.sleep(0.05)
+
+    # She may send in #papers but not mention everyone: no ping of a role nobody may ping.
+    ping = await run(
+        fake,
+        "set",
+        channel_opt(fake, "papers"),
+        *when,
+        payloads.option("role", str(quiet.id), OptionType.ROLE),
+        user="carol",
+    )
+    assert (
+        "You can't mention" in ping["content"] and "so I won't ping it for you" in ping["content"]
+    )
+    assert await bot.store.schedules.for_guild(fake.world.guild.id) == []
+    # The owner may: the schedule exists, pinging that role.
+    owner = await run(
+        fake,
+        "set",
+        channel_opt(fake, "papers"),
+        *when,
+        payloads.option("role", str(quiet.id), OptionType.ROLE),
+    )
+    assert owner["content"].startswith("✅"), owner["content"]
+
+    # Take Send Messages from carol in #papers: she can't set, post now or resume there.
+    papers = fake.world.channel("papers")
+    fake.world.deny(papers, "carol", Perm.SEND_MESSAGES)
+    await fake.notify_channel_update(papers)
+    await asyncio.sleep(0.05)
+    expected = f"You can't send messages in <#{papers.id}>, so I won't post there for you."
+    assert (await run(fake, "set", channel_opt(fake, "papers"), *when, user="carol"))[
+        "content"
+    ] == expected
+    now = await run(fake, "post-now", payloads.option("channel", "papers"), user="carol")
+    assert now["content"] == expected
+    resumed = await run(fake, "resume", payloads.option("channel", "papers"), user="carol")
+    assert resumed["content"] == expected
+    assert bot_messages(fake, "papers") == []
+    assert fake.requests_for("POST", f"/channels/{papers.id}/messages") == []
+    schedule = await bot.store.schedules.get(papers.id)
+    assert schedule is not None and schedule.role_id == quiet.id  # the owner's, unchanged
+
+    # Hide #papers from her altogether: the refusal says she can't see it.
+    fake.world.deny(papers, "carol", Perm.VIEW_CHANNEL)
+    await fake.notify_channel_update(papers)
+    await asyncio.sleep(0.05)
+    hidden = await run(fake, "set", channel_opt(fake, "papers"), *when, user="carol")
+    assert hidden["content"] == f"You can't see <#{papers.id}>, so I won't post there for you."
+    # The owner (all permissions whatever the overwrites) still can post now.
+    posted = await run(fake, "post-now", payloads.option("channel", "papers"))
+    assert posted["content"].startswith("Posted “"), posted["content"]

@@ -104,3 +104,24 @@ async def test_ranked_for_guild_counts_that_servers_votes(db: Database) -> None:
     top_elsewhere = await picker.ranked_for_guild(10, NOW, 3)
     assert top_here[0].id == "2405.00005"
     assert [s.id for s in top_elsewhere] == ["2405.00001", "2405.00002", "2405.00003"]
+
+
+async def test_topic_pools_are_a_bounded_lru(db: Database) -> None:
+    repo = ScheduleRepo(db)
+    await add_paper(db, "2404.00001", "Graph networks", rank=1)
+    built: list[str] = []
+
+    async def matcher(topic: str, limit: int) -> list[str]:
+        built.append(topic)
+        return ["2404.00001"]
+
+    picker = TrendingPicker(repo, matcher, max_pools=8)
+    await picker.pick(guild_id=1, channel_id=CH, topic="hot", now=NOW)
+    for i in range(200):  # 200 channels with 200 different topics, "hot" picked in between
+        await picker.pick(guild_id=1, channel_id=CH, topic=f"topic {i}", now=NOW)
+        await picker.pick(guild_id=1, channel_id=CH, topic="hot", now=NOW)
+        assert picker.pool_count <= 8
+    # The pool used all along stayed cached (built once); the others were evicted in turn.
+    assert built.count("hot") == 1
+    await picker.pick(guild_id=1, channel_id=CH, topic="topic 0", now=NOW)
+    assert built.count("topic 0") == 2

@@ -1,8 +1,9 @@
 """/alerts add|list|remove|resume, and the Discord side of alert delivery.
 
 The matching and bookkeeping live in :mod:`bot.fetch.alerts`; this module only talks to
-Discord: the slash commands, and :class:`DiscordAlertSender`, which turns a digest into one
-DM (or one channel message) and a closed DM (error 50007) into ``DeliveryBlocked``.
+Discord: the slash commands, and :class:`DiscordAlertSender`, which turns a digest into DMs
+(or channel messages; more than one when one cannot hold it) and a closed DM (error 50007)
+into ``DeliveryBlocked``.
 """
 
 from __future__ import annotations
@@ -15,8 +16,15 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot import cards
-from bot.fetch.alerts import DeliveryBlocked, Digest, QueryError, compile_query
-from bot.permissions import missing_permissions, perm_names
+from bot.fetch.alerts import (
+    PAUSE_DMS_CLOSED,
+    PAUSE_QUERY_REFUSED,
+    DeliveryBlocked,
+    Digest,
+    QueryError,
+    compile_query,
+)
+from bot.permissions import manages_server, member_refusal, missing_permissions, perm_names
 from bot.store.alerts import Alert
 
 if TYPE_CHECKING:
@@ -33,8 +41,9 @@ def quoted(text: str, limit: int = 80) -> str:
     return f"“{cards.escape(cards.truncate(text, limit))}”"
 
 
-def digest_embeds(digest: Digest, daily_cap: int) -> list[discord.Embed]:
-    """The digest as list cards (10 papers each), within one message's limits."""
+def digest_messages(digest: Digest, daily_cap: int) -> list[cards.ListMessage]:
+    """The digest as list cards (10 papers each), in as many messages as it takes: nothing
+    is cut, and each message says which papers it shows."""
     queries = list(dict.fromkeys(a.query for a in digest.alerts))
     title = "🔔 New papers for your alert" + ("s" if len(queries) > 1 else "")
     if digest.kind == "channel":
@@ -50,19 +59,14 @@ def digest_embeds(digest: Digest, daily_cap: int) -> list[discord.Embed]:
         if digest.kind == "user"
         else "Channel alert · managed with /alerts by members with Manage Server"
     )
-    embeds = []
-    for start in range(0, len(digest.papers), PAPERS_PER_EMBED):
-        chunk = digest.papers[start : start + PAPERS_PER_EMBED]
-        embeds.append(
-            cards.list_embed(
-                title if start == 0 else "More new papers",
-                chunk,
-                start=start + 1,
-                description="\n".join(lines) if start == 0 else None,
-                footer=footer,
-            )
-        )
-    return cards.fit_embeds(embeds)
+    return cards.list_messages(
+        title,
+        digest.papers,
+        description="\n".join(lines),
+        footer=footer,
+        more_title="More new papers",
+        per_embed=PAPERS_PER_EMBED,
+    )
 
 
 class DiscordAlertSender:
@@ -82,8 +86,42 @@ class DiscordAlertSender:
             raise DeliveryBlocked(f"channel {channel_id} cannot hold messages")
         return channel
 
-    async def send_digest(self, digest: Digest) -> None:
-        embeds = digest_embeds(digest, self.bot.settings.alerts_daily_cap)
+    async def _member(self, guild: discord.Guild, user_id: int) -> discord.Member | None:
+        """The member (from the cache, else Discord: no members intent); None if they left."""
+        member = guild.get_member(user_id)
+        if member is None:
+            try:
+                member = await guild.fetch_member(user_id)
+            except discord.NotFound:
+                return None
+        return member
+
+    async def send_digest(self, digest: Digest) -> list[str]:
+        """Send the digest (one message or several); returns the ids of the papers shown.
+
+        When a later message fails, the papers of the earlier ones were delivered: they are
+        returned and the rest stay pending for the next run (the failure is logged)."""
+        messages = digest_messages(digest, self.bot.settings.alerts_daily_cap)
+        shown: list[str] = []
+        for message in messages:
+            try:
+                await self._send(digest, message.embeds)
+            except Exception:
+                if not shown:
+                    raise
+                log.warning(
+                    "alert digest to %s %s stopped after %d of %d paper(s); the rest next run",
+                    digest.kind,
+                    digest.target_id,
+                    len(shown),
+                    len(digest.papers),
+                    exc_info=True,
+                )
+                break
+            shown += [p.id for p in message.papers]
+        return shown
+
+    async def _send(self, digest: Digest, embeds: list[discord.Embed]) -> None:
         if digest.kind == "user":
             try:
                 dm = await self.bot.create_dm(discord.Object(id=digest.target_id))
@@ -101,6 +139,23 @@ class DiscordAlertSender:
 
     async def notify_blocked(self, alert: Alert) -> None:
         channel = await self._messageable(alert.origin_channel_id)
+        if isinstance(channel, discord.abc.GuildChannel | discord.Thread):
+            # Only where the member could write themselves: not in a channel they lost (or
+            # never had) access to, which would show others what they subscribe to.
+            member = await self._member(channel.guild, alert.user_id)
+            refusal = (
+                "they are no longer in the server"
+                if member is None
+                else member_refusal(member, channel)
+            )
+            if refusal is not None:
+                log.info(
+                    "not telling user %s in channel %s that their DMs are closed: %s",
+                    alert.user_id,
+                    channel.id,
+                    refusal,
+                )
+                return
         await channel.send(
             f"<@{alert.user_id}> I couldn't send you your paper alerts: your DMs are closed "
             "to me. I paused your alerts. Allow direct messages from this server's members "
@@ -111,6 +166,15 @@ class DiscordAlertSender:
         )
 
 
+def refusal(query: str) -> str:
+    """Why *query* is refused now ("" if it is accepted)."""
+    try:
+        compile_query(query)
+    except QueryError as exc:
+        return str(exc)
+    return ""
+
+
 def alert_label(alert: Alert, bot: PaperBot | None = None) -> str:
     where = "DM"
     if alert.channel_id is not None:
@@ -118,11 +182,6 @@ def alert_label(alert: Alert, bot: PaperBot | None = None) -> str:
         where = f"#{channel.name}" if isinstance(channel, discord.abc.GuildChannel) else "channel"
     state = " (paused)" if alert.paused else ""
     return f"{alert.query} → {where}{state}"
-
-
-def can_manage(interaction: discord.Interaction[PaperBot]) -> bool:
-    perms = interaction.permissions
-    return bool(perms.manage_guild or perms.administrator)
 
 
 class AlertsCog(commands.Cog):
@@ -140,7 +199,7 @@ class AlertsCog(commands.Cog):
         guild_id = interaction.guild_id or 0
         repo = self.bot.store.alerts
         mine = await repo.for_member(guild_id, interaction.user.id)
-        if can_manage(interaction):
+        if manages_server(interaction):
             seen = {a.id for a in mine}
             mine += [
                 a for a in await repo.for_guild(guild_id, channels_only=True) if a.id not in seen
@@ -173,7 +232,7 @@ class AlertsCog(commands.Cog):
                 f"That alert won't work: {exc}.", ephemeral=True
             )
             return
-        if channel is not None and not can_manage(interaction):
+        if channel is not None and not manages_server(interaction):
             await interaction.response.send_message(
                 "Only members with Manage Server can set a channel alert. "
                 "Leave out `channel` to get the papers by DM.",
@@ -181,6 +240,16 @@ class AlertsCog(commands.Cog):
             )
             return
         if channel is not None:
+            refusal = member_refusal(interaction.user, channel)
+            if refusal is not None:
+                log.info(
+                    "refused a channel alert for user %s in channel %s: %s",
+                    interaction.user.id,
+                    channel.id,
+                    refusal,
+                )
+                await interaction.response.send_message(refusal, ephemeral=True)
+                return
             me = channel.guild.me
             missing = (
                 missing_permissions(
@@ -237,8 +306,10 @@ class AlertsCog(commands.Cog):
             lines = []
             for a in alerts:
                 line = f"• {cards.escape(alert_label(a, self.bot))}"
-                if a.paused_reason == "dms-closed":
+                if a.paused_reason == PAUSE_DMS_CLOSED:
                     line += " — your DMs were closed; `/alerts resume` after opening them"
+                elif a.paused_reason == PAUSE_QUERY_REFUSED and (why := refusal(a.query)):
+                    line += f" — no longer accepted: {why}; remove it and add a narrower one"
                 lines.append(line)
             text = "\n".join(lines)
         embed = cards.notice_embed("🔔 Alerts", text)
@@ -276,16 +347,28 @@ class AlertsCog(commands.Cog):
             if needle in a.query.casefold()
         ][:25]
 
-    @alerts.command(name="resume", description="Resume your paused alerts in this server")
+    @alerts.command(
+        name="resume", description="Resume your paused alerts here (and DM alerts everywhere)"
+    )
     async def resume(self, interaction: discord.Interaction[PaperBot]) -> None:
-        count = await self.bot.store.alerts.resume_member(
-            interaction.guild_id or 0, interaction.user.id
+        here, elsewhere = await self.bot.store.alerts.resume_member(
+            interaction.guild_id or 0,
+            interaction.user.id,
+            keep_reasons=(PAUSE_QUERY_REFUSED,),  # it would only be paused again
         )
-        text = (
-            f"Resumed {count} alert(s). New matches will reach you from now on."
-            if count
-            else "None of your alerts here is paused."
-        )
+        if here or elsewhere:
+            text = f"Resumed {here + elsewhere} alert(s)"
+            if elsewhere:
+                # Closed DMs paused them everywhere: opening DMs fixes them everywhere.
+                text += f", {elsewhere} of them by DM from other servers"
+            text += ". New matches will reach you from now on."
+        elif any(a.paused_reason == PAUSE_QUERY_REFUSED for a in await self._visible(interaction)):
+            text = (
+                "Nothing to resume: an alert whose query is no longer accepted stays paused "
+                "(see `/alerts list`)."
+            )
+        else:
+            text = "None of your alerts is paused."
         await interaction.response.send_message(text, ephemeral=True)
 
 

@@ -23,7 +23,7 @@ from discord.ext import commands
 
 from bot import cards, permissions
 from bot.app import UserFacingError
-from bot.permissions import perm_names
+from bot.permissions import manages_server, perm_names
 from bot.schedule import timecalc
 from bot.schedule.picker import TrendingPicker
 from bot.schedule.ratelimit import RateLimiter
@@ -37,6 +37,7 @@ from bot.schedule.runner import (
     TransientPostError,
     today_key,
 )
+from bot.schedule.supervisor import supervise
 from bot.store.schedules import Run, Schedule
 from bot.views import action_id, card_view, reply_private
 
@@ -313,17 +314,16 @@ class DailyCog(commands.Cog):
         self._start()
 
     def _start(self) -> None:
+        # Restarted with backoff if the loop itself dies (see bot.schedule.supervisor).
         self._task = asyncio.create_task(
-            self.runner.run_forever(self.bot.wait_until_ready), name="daily-scheduler"
+            supervise(
+                "the daily scheduler",
+                lambda: self.runner.run_forever(self.bot.wait_until_ready),
+                self.runner.clock,
+                stopping=lambda: self._stopping,
+            ),
+            name="daily-scheduler",
         )
-        self._task.add_done_callback(self._watchdog)
-
-    def _watchdog(self, task: asyncio.Task[None]) -> None:
-        if self._stopping or task.cancelled():
-            return
-        exc = task.exception()
-        log.error("the daily scheduler stopped unexpectedly; restarting it", exc_info=exc)
-        self._start()
 
     async def cog_unload(self) -> None:
         self._stopping = True
@@ -335,10 +335,9 @@ class DailyCog(commands.Cog):
             self._task = None
 
     async def interaction_check(self, interaction: discord.Interaction[PaperBot]) -> bool:  # type: ignore[override]
-        perms = interaction.permissions
         if interaction.guild_id is None:
             raise DailyError("Daily posts are set up in a server, not in DMs.")
-        if not (perms.manage_guild or perms.administrator):
+        if not manages_server(interaction):
             raise DailyError("You need the Manage Server permission to set up daily posts.")
         return True
 
@@ -378,7 +377,11 @@ class DailyCog(commands.Cog):
     async def _channel_choices(
         self, interaction: discord.Interaction[PaperBot], current: str
     ) -> list[app_commands.Choice[str]]:
-        schedules = await self.bot.store.schedules.for_guild(interaction.guild_id or 0)
+        # discord.py runs no interaction_check for autocomplete: check here, or anyone could
+        # list the server's daily channels (hidden ones included) by typing.
+        if interaction.guild_id is None or not manages_server(interaction):
+            return []
+        schedules = await self.bot.store.schedules.for_guild(interaction.guild_id)
         choices = []
         needle = current.strip().lstrip("#").casefold()
         for s in schedules:
@@ -395,9 +398,32 @@ class DailyCog(commands.Cog):
                 )
         return choices[:25]
 
-    def _validate_channel(
-        self, channel: discord.TextChannel, *, thread: bool, role: discord.Role | None
+    def _check_member(
+        self,
+        interaction: discord.Interaction[PaperBot],
+        channel: discord.abc.GuildChannel,
+        role: discord.Role | None = None,
     ) -> None:
+        """Refuse when the member could not post (or ping *role*) in *channel* themselves."""
+        refusal = permissions.member_refusal(interaction.user, channel, role=role)
+        if refusal is not None:
+            log.info(
+                "refused /daily for user %s in channel %s: %s",
+                interaction.user.id,
+                channel.id,
+                refusal,
+            )
+            raise DailyError(refusal)
+
+    def _validate_channel(
+        self,
+        interaction: discord.Interaction[PaperBot],
+        channel: discord.TextChannel,
+        *,
+        thread: bool,
+        role: discord.Role | None,
+    ) -> None:
+        self._check_member(interaction, channel, role)
         missing = self.poster.check_channel(channel, thread=thread)
         if missing:
             raise DailyError(
@@ -440,7 +466,7 @@ class DailyCog(commands.Cog):
             zone = timecalc.resolve_zone(timezone)
         except ValueError as exc:
             raise DailyError(str(exc)) from None
-        self._validate_channel(channel, thread=thread, role=role)
+        self._validate_channel(interaction, channel, thread=thread, role=role)
         # The checks above are instant; what follows reads and writes the store (and may wait
         # behind an import), so acknowledge now to stay inside Discord's 3 s.
         await interaction.response.defer(ephemeral=True, thinking=True)
@@ -601,6 +627,10 @@ class DailyCog(commands.Cog):
     @app_commands.describe(channel="A channel with a daily post")
     async def post_now(self, interaction: discord.Interaction[PaperBot], channel: str) -> None:
         schedule = await self._schedule_for(interaction, channel)
+        target = self.bot.get_channel(schedule.channel_id)
+        if isinstance(target, discord.abc.GuildChannel):
+            # (A manual post never pings the schedule's role.)
+            self._check_member(interaction, target)
         await interaction.response.defer(ephemeral=True, thinking=True)
         outcome = await self.runner.post_now(schedule, str(interaction.id))
         log.info(
@@ -651,6 +681,8 @@ class DailyCog(commands.Cog):
                 "That channel is gone. Turn its daily post off with `/daily off`, or set one "
                 "in another channel with `/daily set`."
             )
+        role = target.guild.get_role(schedule.role_id) if schedule.role_id else None
+        self._check_member(interaction, target, role)
         missing = self.poster.check_channel(target, thread=schedule.thread)
         if missing:
             raise DailyError(

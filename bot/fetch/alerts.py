@@ -17,7 +17,7 @@ import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Protocol
 
 from bot.models import SOURCE_ARXIV_API, SOURCE_HF_DAILY, Paper
@@ -35,8 +35,18 @@ MAX_TERMS = 12
 ALERT_SOURCES = (SOURCE_HF_DAILY, SOURCE_ARXIV_API)
 MAX_AGE_DAYS = 90
 MATCHES_PER_ALERT = 500
+# A prefix (word*) in the FTS5 query makes it merge the postings of every indexed word
+# starting with it, over the whole store, on every refresh, whatever the few new papers.
+# Measured at 1M papers (bench/bench_alerts.py, one alert): 2 letters 0.7-1.0 s, 3 letters
+# 0.3-0.6 s, 4 letters 0.1-0.2 s, 5 letters 35-50 ms ("model*" still 0.17 s), a whole word
+# 0.3-2 ms. So prefixes never reach the index: they are checked on the candidates (the new
+# papers) in Python, at about the cost of a whole word. A short prefix matches nearly every
+# paper (noise), hence at least PREFIX_MIN letters, and at most MAX_PREFIXES in one alert.
+PREFIX_MIN = 5
+MAX_PREFIXES = 3
 PAUSE_DMS_CLOSED = "dms-closed"
 PAUSE_CHANNEL_UNREACHABLE = "channel-unreachable"
+PAUSE_QUERY_REFUSED = "query-refused"  # made before a rule that now refuses its query
 
 _TERM = re.compile(r'(-?)"([^"]*)"|(-?)(\S+)')
 
@@ -47,24 +57,59 @@ class QueryError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class AlertQuery:
-    """A parsed alert query: an FTS5 expression that finds candidates, and the phrase checks
-    the index cannot do itself (it keeps no word positions, ``detail=column``)."""
+    """A parsed alert query: an FTS5 expression that finds candidates (empty when the query
+    only has prefixes: every new paper is a candidate), and the checks done here on each
+    candidate: phrases (the index keeps no word positions, ``detail=column``) and prefixes
+    (costly in the index, see PREFIX_MIN)."""
 
     text: str
     fts: str
     phrases: tuple[tuple[str, ...], ...] = ()  # must appear, words in this order
     excluded: tuple[tuple[str, ...], ...] = ()  # must not appear
+    prefixes: tuple[str, ...] = ()  # a word starting with each must appear
+    excluded_words: tuple[str, ...] = ()  # in ``fts`` as NOT; checked here when it is empty
 
     def accepts(self, *fields: str) -> bool:
-        """Whether a candidate's fields (title, authors, abstract) pass the phrase checks."""
-        if not self.phrases and not self.excluded:
+        """Whether a candidate's fields (title, authors, abstract) pass the checks the
+        index did not do."""
+        by_index = bool(self.fts)
+        if not (self.phrases or self.excluded or self.prefixes or not by_index):
             return True
         texts = [_fold_fast(f) for f in fields]
+        for prefix in self.prefixes:
+            if not any(_has_word(t, prefix, whole=False) for t in texts):
+                return False
+        if not by_index and any(
+            _has_word(t, form, whole=True)
+            for word in self.excluded_words
+            for form in sq.variants(word)
+            for t in texts
+        ):
+            return False
         for phrase in self.phrases:
             pattern = _phrase_pattern(phrase)
             if not any(pattern.search(t) for t in texts):
                 return False
         return not any(_phrase_pattern(p).search(t) for p in self.excluded for t in texts)
+
+
+_WORD_CHAR = re.compile(r"[^\W_]")  # what the index's tokenizer keeps in a word
+
+
+def _has_word(text: str, word: str, *, whole: bool) -> bool:
+    """Whether folded *text* has a word starting with *word* (``whole``: equal to it).
+
+    A substring search, then a look at the characters around it: far cheaper on long
+    abstracts than a regular expression with look-arounds at every position."""
+    at = text.find(word)
+    while at != -1:
+        end = at + len(word)
+        if not (at and _WORD_CHAR.match(text, at - 1)) and not (
+            whole and end < len(text) and _WORD_CHAR.match(text, end)
+        ):
+            return True
+        at = text.find(word, at + 1)
+    return False
 
 
 def _fold_fast(text: str) -> str:
@@ -80,7 +125,7 @@ def _phrase_pattern(words: tuple[str, ...]) -> re.Pattern[str]:
     return re.compile(rf"(?<![^\W_]){body}(?![^\W_])")
 
 
-def compile_query(text: str) -> AlertQuery:
+def compile_query(text: str, *, prefix_min: int = PREFIX_MIN) -> AlertQuery:
     """Parse an alert query. Raises :class:`QueryError` with a reason for the member.
 
     Words are tokenised and folded exactly like ``/search`` does (:mod:`bot.search.query`),
@@ -115,7 +160,12 @@ def compile_query(text: str) -> AlertQuery:
                 excluded.append(words)
         elif len(words) > 1:
             phrases.append(words)
-        elif prefix and len(words[0]) >= 2:
+        elif prefix:
+            if len(words[0]) < prefix_min:
+                raise QueryError(
+                    f"`{words[0]}*` is too short a prefix: use at least {prefix_min} letters "
+                    "before the `*` (a shorter one matches thousands of words)"
+                )
             prefixes.append(words[0])
         else:
             words_in.append(words[0])
@@ -123,18 +173,51 @@ def compile_query(text: str) -> AlertQuery:
         raise QueryError("an alert needs at least one word to look for")
     if terms > MAX_TERMS:
         raise QueryError(f"an alert can have at most {MAX_TERMS} words or phrases")
+    if len(set(prefixes)) > MAX_PREFIXES:
+        raise QueryError(f"an alert can have at most {MAX_PREFIXES} words with `*`")
     if prefixes or phrases:
         words_in = [w for w in words_in if w not in sq.STOP_WORDS]
     else:
         words_in = sq.content_terms(words_in)
     parts = [sq.term_expr(w) for w in dict.fromkeys(words_in)]
-    parts += [sq.quote(w) + "*" for w in dict.fromkeys(prefixes)]
     for phrase in dict.fromkeys(phrases):
         parts += [sq.quote(w) for w in phrase]
     expr = " AND ".join(dict.fromkeys(parts))
-    for word in dict.fromkeys(exclude):
-        expr += f" NOT {sq.term_expr(word)}"
-    return AlertQuery(text, expr, tuple(dict.fromkeys(phrases)), tuple(dict.fromkeys(excluded)))
+    if expr:  # (FTS5 has no query of exclusions alone: then they are checked in accepts)
+        for word in dict.fromkeys(exclude):
+            expr += f" NOT {sq.term_expr(word)}"
+    return AlertQuery(
+        text,
+        expr,
+        phrases=tuple(dict.fromkeys(phrases)),
+        excluded=tuple(dict.fromkeys(excluded)),
+        prefixes=tuple(dict.fromkeys(prefixes)),
+        excluded_words=tuple(dict.fromkeys(exclude)),
+    )
+
+
+async def find_matches(
+    store: Store,
+    query: AlertQuery,
+    *,
+    after_pid: int,
+    upto_pid: int,
+    published_since: date,
+    limit: int = MATCHES_PER_ALERT,
+) -> tuple[list[Match], int]:
+    """The papers stored in (after_pid, upto_pid] from the live sources that match *query*,
+    and the pid they were checked up to: *upto_pid*, or less when *limit* candidates were
+    reached (a flood of new papers: the rest is for the next run, nothing is skipped)."""
+    candidates = await store.alerts.match(
+        query.fts or None,
+        after_pid=after_pid,
+        upto_pid=upto_pid,
+        published_since=published_since,
+        sources=ALERT_SOURCES,
+        limit=limit,
+    )
+    checked = candidates[-1].pid if len(candidates) >= limit else upto_pid
+    return [m for m in candidates if query.accepts(m.title, m.authors, m.abstract)], checked
 
 
 class DeliveryBlocked(Exception):
@@ -154,9 +237,11 @@ class Digest:
 
 
 class AlertSender(Protocol):
-    async def send_digest(self, digest: Digest) -> None:
-        """Send the digest; raise :class:`DeliveryBlocked` when the recipient is unreachable
-        for good, any other exception for a transient failure (retried next run)."""
+    async def send_digest(self, digest: Digest) -> Sequence[str]:
+        """Send the digest; return the ids of the papers the recipient was shown in full
+        (only those are recorded as delivered: the others stay pending for the next run).
+        Raise :class:`DeliveryBlocked` when the recipient is unreachable for good, any other
+        exception when nothing went out (retried next run)."""
 
     async def notify_blocked(self, alert: Alert) -> None:
         """Tell the member, in ``alert.origin_channel_id``, that their DMs are closed."""
@@ -185,7 +270,8 @@ class _Pending:
     alerts: list[Alert] = field(default_factory=list)
     matches: dict[int, Match] = field(default_factory=dict)
     queries: dict[int, list[str]] = field(default_factory=dict)
-    by_pid_alert: dict[int, int] = field(default_factory=dict)
+    alerts_by_pid: dict[int, list[int]] = field(default_factory=dict)
+    checked: dict[int, int] = field(default_factory=dict)  # alert id -> checked up to pid
 
 
 def _popularity(match: Match) -> tuple[int, int]:
@@ -198,52 +284,63 @@ async def deliver_alerts(
     *,
     daily_cap: int,
     now: datetime | None = None,
+    match_limit: int = MATCHES_PER_ALERT,
 ) -> AlertRunReport:
-    """Check every active alert against the papers stored since it was last checked and send
-    one digest per recipient. Never raises for a delivery problem (see the report)."""
+    """Check every active alert against the papers stored since it was last checked (at most
+    *match_limit* candidates each per run) and send one digest per recipient. Never raises
+    for a delivery problem (see the report)."""
     now = now or datetime.now(UTC)
     report = AlertRunReport()
     upto = await store.papers.latest_pid()
     published_since = (now - timedelta(days=MAX_AGE_DAYS)).date()
     pending: dict[tuple[RecipientKind, int], _Pending] = {}
-    idle: list[int] = []
+    idle: dict[int, int] = {}  # alert id -> checked up to this pid, nothing found
+    refused: list[int] = []
     for alert in await store.alerts.active():
         report.checked += 1
         if alert.last_pid >= upto:
             continue
         try:
             query = compile_query(alert.query)
-            candidates = await store.alerts.match(
-                query.fts,
+        except QueryError as exc:
+            # Made before a rule that refuses it now (a short prefix): costly to run, so it
+            # is paused, once; /alerts list tells the member why.
+            log.info("alert %d (%r) is refused now (%s); pausing it", alert.id, alert.query, exc)
+            refused.append(alert.id)
+            continue
+        try:
+            found, checked = await find_matches(
+                store,
+                query,
                 after_pid=alert.last_pid,
                 upto_pid=upto,
                 published_since=published_since,
-                sources=ALERT_SOURCES,
-                limit=MATCHES_PER_ALERT,
+                limit=match_limit,
             )
         except Exception as exc:
             # One odd alert must not hold up everyone else's: skip it for these papers.
             log.warning("alert %d (%r) could not be matched: %s", alert.id, alert.query, exc)
             report.errors.append(f"alert {alert.id}: {exc}")
-            idle.append(alert.id)
+            idle[alert.id] = upto
             continue
-        found = [m for m in candidates if query.accepts(m.title, m.authors, m.abstract)]
         if not found:
-            idle.append(alert.id)
+            idle[alert.id] = checked
             continue
         group = pending.setdefault(alert.recipient, _Pending())
         group.alerts.append(alert)
+        group.checked[alert.id] = checked
         for match in found:
             group.matches.setdefault(match.pid, match)
             group.queries.setdefault(match.pid, []).append(alert.query)
-            group.by_pid_alert.setdefault(match.pid, alert.id)
-    await store.alerts.advance(idle, upto)
+            group.alerts_by_pid.setdefault(match.pid, []).append(alert.id)
+    await store.alerts.advance(idle)
+    await store.alerts.pause(refused, PAUSE_QUERY_REFUSED)
 
     day_start = datetime.combine(now.astimezone(UTC).date(), time(0), tzinfo=UTC)
     for (kind, target), group in pending.items():
         try:
             await _deliver_one(
-                store, sender, kind, target, group, upto, daily_cap, day_start, now, report
+                store, sender, kind, target, group, daily_cap, day_start, now, report
             )
         except Exception as exc:
             report.failed += 1
@@ -260,13 +357,11 @@ async def _deliver_one(
     kind: RecipientKind,
     target: int,
     group: _Pending,
-    upto: int,
     daily_cap: int,
     day_start: datetime,
     now: datetime,
     report: AlertRunReport,
 ) -> None:
-    alert_ids = [a.id for a in group.alerts]
     already = await store.alerts.delivered(kind, target, list(group.matches))
     fresh = sorted(
         (m for pid, m in group.matches.items() if pid not in already),
@@ -274,14 +369,14 @@ async def _deliver_one(
         reverse=True,
     )
     if not fresh:
-        await store.alerts.advance(alert_ids, upto)
+        await store.alerts.advance(group.checked)
         return
     room = max(daily_cap - await store.alerts.delivered_since(kind, target, day_start), 0)
     chosen, held = fresh[:room], len(fresh) - min(room, len(fresh))
     report.held_back += held
     if not chosen:
         log.info("%s %s reached the daily cap; %d match(es) not sent", kind, target, held)
-        await store.alerts.advance(alert_ids, upto)
+        await store.alerts.advance(group.checked)
         return
     papers = await store.papers.get_many([m.id for m in chosen])
     digest = Digest(
@@ -293,21 +388,38 @@ async def _deliver_one(
         held_back=held,
     )
     try:
-        await sender.send_digest(digest)
+        shown_ids = set(await sender.send_digest(digest))
     except DeliveryBlocked as exc:
         report.blocked += 1
         await _blocked(store, sender, kind, target, group.alerts, exc)
         return
+    # Only what the recipient saw is delivered. An alert with a chosen paper that was not
+    # shown keeps its watermark below that paper, so the next run finds it again (papers
+    # shown meanwhile are filtered out as delivered); the others move past this run's papers.
+    shown = [m for m in chosen if m.id in shown_ids]
+    checked = dict(group.checked)
+    for m in chosen:
+        if m.id not in shown_ids:
+            for alert_id in group.alerts_by_pid[m.pid]:
+                checked[alert_id] = min(checked[alert_id], m.pid - 1)
+    if len(shown) < len(chosen):
+        log.info(
+            "%s %s was shown %d of %d paper(s); the rest stay pending",
+            kind,
+            target,
+            len(shown),
+            len(chosen),
+        )
     await store.alerts.record_delivery(
         kind,
         target,
-        [(m.pid, group.by_pid_alert[m.pid]) for m in chosen],
-        alert_ids=alert_ids,
-        checked_upto=upto,
+        [(m.pid, group.alerts_by_pid[m.pid][0]) for m in shown],
+        checked=checked,
         at=now,
     )
-    report.digests += 1
-    report.papers += len(papers)
+    if shown:
+        report.digests += 1
+        report.papers += len(shown)
 
 
 async def _blocked(

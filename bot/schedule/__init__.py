@@ -1,3 +1,3 @@
 """The daily trending post: due-time math (timecalc), the pick (picker), the loop (runner),
-and the pacing of requests (ratelimit). No discord import here: the Discord side is
+its watchdog (supervisor) and the pacing of requests (ratelimit). No discord import here: the Discord side is
 ``bot/cogs/daily.py``, injected into the runner as a Poster."""

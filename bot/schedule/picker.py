@@ -12,6 +12,7 @@ scored afresh at the pick time.
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -69,6 +70,7 @@ class TrendingPicker:
         ttl: timedelta = timedelta(minutes=5),
         vote_window: timedelta = timedelta(days=30),
         vote_ttl: timedelta = timedelta(seconds=60),
+        max_pools: int = 64,
     ) -> None:
         self.repo = repo
         self.topic_matcher = topic_matcher
@@ -78,9 +80,23 @@ class TrendingPicker:
         self.ttl = ttl
         self.vote_window = vote_window
         self.vote_ttl = vote_ttl
-        self._pools: dict[str | None, _Pool] = {}
+        # The most recently used pools, at most max_pools (each holds up to topic_limit_max
+        # candidates): every distinct topic of every server would otherwise stay forever.
+        self.max_pools = max(1, max_pools)
+        self._pools: OrderedDict[str | None, _Pool] = OrderedDict()
         self._votes: dict[int, dict[int, list[datetime]]] = {}
         self._votes_at: datetime | None = None
+
+    @property
+    def pool_count(self) -> int:
+        """How many candidate pools are cached (at most ``max_pools``)."""
+        return len(self._pools)
+
+    def _keep(self, topic: str | None, pool: _Pool) -> None:
+        self._pools[topic] = pool
+        self._pools.move_to_end(topic)
+        while len(self._pools) > self.max_pools:
+            self._pools.popitem(last=False)
 
     def invalidate(self) -> None:
         """Forget cached pools (call after loading papers)."""
@@ -115,7 +131,7 @@ class TrendingPicker:
                 continue
             # A topic whose first matches were all posted here: look further down the list.
             pool = await self._build_topic_pool(topic, now, pool.limit * 4)
-            self._pools[topic] = pool
+            self._keep(topic, pool)
 
     def _best(
         self,
@@ -143,6 +159,7 @@ class TrendingPicker:
     async def _pool(self, topic: str | None, now: datetime) -> _Pool:
         cached = self._pools.get(topic)
         if cached is not None and now - cached.built < self.ttl and cached.built <= now:
+            self._pools.move_to_end(topic)
             return cached
         if topic is None:
             signals = await self.repo.trending_pool(self.pool_per_signal)
@@ -150,7 +167,7 @@ class TrendingPicker:
             pool = _Pool(now, ranked, {s.pid: s for s in signals}, False, self.pool_per_signal)
         else:
             pool = await self._build_topic_pool(topic, now, self.topic_limit)
-        self._pools[topic] = pool
+        self._keep(topic, pool)
         return pool
 
     async def _build_topic_pool(self, topic: str, now: datetime, limit: int) -> _Pool:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Literal
@@ -185,22 +185,34 @@ class AlertRepo:
             rows = await cur.fetchall()
         return sorted((_alert(r) for r in rows), key=lambda a: a.id)
 
-    async def resume_member(self, guild_id: int, user_id: int) -> int:
-        """Resume the member's paused alerts in a server, from now on (no backlog)."""
-        async with self.db.transaction() as conn:
-            cur = await conn.execute(
+    async def resume_member(
+        self, guild_id: int, user_id: int, *, keep_reasons: Sequence[str] = ()
+    ) -> tuple[int, int]:
+        """Resume the member's paused alerts in a server and, since DMs are per member (closed
+        DMs pause them everywhere), their paused DM alerts in every other server too. From now
+        on (no backlog); alerts paused for one of *keep_reasons* stay paused. Returns (resumed
+        in this server, DM alerts resumed elsewhere)."""
+        async with (
+            self.db.transaction() as conn,
+            conn.execute(
                 "UPDATE alerts SET paused_at = NULL, paused_reason = NULL, "
                 "last_pid = (SELECT coalesce(max(pid), 0) FROM papers) "
-                "WHERE guild_id = ? AND user_id = ? AND paused_at IS NOT NULL",
-                (guild_id, user_id),
-            )
-            return cur.rowcount
+                "WHERE user_id = ? AND paused_at IS NOT NULL "
+                "AND (guild_id = ? OR channel_id IS NULL) "
+                "AND coalesce(paused_reason, '') NOT IN (SELECT value FROM json_each(?)) "
+                "RETURNING guild_id",
+                (user_id, guild_id, json.dumps(list(keep_reasons))),
+            ) as cur,
+        ):
+            rows = list(await cur.fetchall())
+        here = sum(1 for r in rows if int(r[0]) == guild_id)
+        return here, len(rows) - here
 
     # -- matching and deliveries ------------------------------------------------------------
 
     async def match(
         self,
-        fts_query: str,
+        fts_query: str | None,
         *,
         after_pid: int,
         upto_pid: int,
@@ -208,23 +220,41 @@ class AlertRepo:
         sources: Sequence[str] = (),
         limit: int = 500,
     ) -> list[Match]:
-        """Papers stored in (after_pid, upto_pid] whose text matches an FTS5 expression,
-        optionally only those published since a day and imported from one of *sources*."""
-        sql = (
-            "SELECT p.pid, p.id, p.upvotes, p.title, p.authors, p.abstract FROM papers_fts JOIN papers AS p "
-            "ON p.pid = papers_fts.rowid "
-            "WHERE papers_fts MATCH ? AND papers_fts.rowid > ? AND papers_fts.rowid <= ?"
-        )
-        params: list[object] = [fts_query, after_pid, upto_pid]
+        """Papers stored in (after_pid, upto_pid] whose text matches an FTS5 expression (None:
+        every one), optionally only those published since a day and imported from one of
+        *sources*; in pid order, at most *limit*."""
+        params: list[object]
+        if fts_query is not None:
+            sql = (
+                "SELECT p.pid, p.id, p.upvotes, p.title, p.authors, p.abstract "
+                "FROM papers_fts JOIN papers AS p ON p.pid = papers_fts.rowid "
+                "WHERE papers_fts MATCH ? AND papers_fts.rowid > ? AND papers_fts.rowid <= ?"
+            )
+            params = [fts_query, after_pid, upto_pid]
+            if sources:
+                sql += (
+                    " AND EXISTS (SELECT 1 FROM paper_sources AS s WHERE s.pid = p.pid "
+                    "AND s.source IN (SELECT value FROM json_each(?)))"
+                )
+                params.append(json.dumps(list(sources)))
+        elif sources:
+            # Through the index on paper_sources(source): a bulk load of another source in
+            # the range costs nothing here.
+            sql = (
+                "SELECT p.pid, p.id, p.upvotes, p.title, p.authors, p.abstract FROM papers AS p "
+                "WHERE p.pid IN (SELECT s.pid FROM paper_sources AS s "
+                "WHERE s.source IN (SELECT value FROM json_each(?)) AND s.pid > ? AND s.pid <= ?)"
+            )
+            params = [json.dumps(list(sources)), after_pid, upto_pid]
+        else:
+            sql = (
+                "SELECT p.pid, p.id, p.upvotes, p.title, p.authors, p.abstract FROM papers AS p "
+                "WHERE p.pid > ? AND p.pid <= ?"
+            )
+            params = [after_pid, upto_pid]
         if published_since is not None:
             sql += " AND (p.published IS NULL OR p.published >= ?)"
             params.append(published_since.isoformat())
-        if sources:
-            sql += (
-                " AND EXISTS (SELECT 1 FROM paper_sources AS s WHERE s.pid = p.pid "
-                "AND s.source IN (SELECT value FROM json_each(?)))"
-            )
-            params.append(json.dumps(list(sources)))
         sql += " ORDER BY p.pid LIMIT ?"
         params.append(limit)
         rows = await self.db.fetchall(sql, params)
@@ -268,12 +298,11 @@ class AlertRepo:
         target_id: int,
         sent: Sequence[tuple[int, int]],
         *,
-        alert_ids: Sequence[int],
-        checked_upto: int,
+        checked: Mapping[int, int],
         at: datetime | None = None,
     ) -> None:
-        """In one transaction: remember the (pid, alert id) pairs sent and move the alerts'
-        watermark past the papers just checked."""
+        """In one transaction: remember the (pid, alert id) pairs sent and move each alert's
+        watermark (alert id -> papers checked up to this pid; it never moves back)."""
         when = (at or datetime.now(UTC)).astimezone(UTC).isoformat(timespec="seconds")
         async with self.db.transaction() as conn:
             await conn.executemany(
@@ -283,13 +312,13 @@ class AlertRepo:
             )
             await conn.executemany(
                 "UPDATE alerts SET last_pid = max(last_pid, ?) WHERE id = ?",
-                [(checked_upto, alert_id) for alert_id in alert_ids],
+                [(upto, alert_id) for alert_id, upto in checked.items()],
             )
 
-    async def advance(self, alert_ids: Sequence[int], checked_upto: int) -> None:
-        """Move the alerts' watermark without sending anything (no new match)."""
-        if alert_ids:
+    async def advance(self, checked: Mapping[int, int]) -> None:
+        """Move alerts' watermarks without sending anything (alert id -> checked up to)."""
+        if checked:
             await self.db.executemany(
                 "UPDATE alerts SET last_pid = max(last_pid, ?) WHERE id = ?",
-                [(checked_upto, alert_id) for alert_id in alert_ids],
+                [(upto, alert_id) for alert_id, upto in checked.items()],
             )

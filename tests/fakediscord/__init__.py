@@ -47,7 +47,8 @@ SEND_MESSAGES → 403/50013), ``#mod-only`` (no VIEW_CHANNEL → 403/50001), ``#
 (deleted → 404/10003), users ``paperbot`` (bot), ``alice`` (owner), ``bob``, ``carol``
 (moderator, refuses DMs → 403/50007). Helpers: ``world.channel("general")``,
 ``world.user("bob")``, ``world.add_text_channel(...)``, ``world.add_role(...)``,
-``world.deny_bot(channel, Perm.EMBED_LINKS)``, ``world.bot_permissions(channel)``.
+``world.deny_bot(channel, Perm.EMBED_LINKS)``, ``world.deny(channel, "bob" | role,
+Perm.SEND_MESSAGES)`` (a member or role overwrite), ``world.bot_permissions(channel)``.
 Permissions follow Discord's overwrite algorithm; REST answers 50001/50013/10003/10008/
 50006/50035/40060/10062 like Discord. Without EMBED_LINKS embeds are silently dropped.
 Server helpers: ``messages(channel)`` (stored history, oldest first),

@@ -447,13 +447,25 @@ class World:
 
     def deny_bot(self, channel: FakeChannel | str | int, permissions: int) -> None:
         """Add a member overwrite denying ``permissions`` to the bot in ``channel``."""
+        self.deny(channel, self.bot, permissions)
+
+    def deny(
+        self,
+        channel: FakeChannel | str | int,
+        target: FakeUser | FakeRole | str,
+        permissions: int,
+    ) -> None:
+        """Deny ``permissions`` in ``channel`` to a member (a user, or a username) or a role,
+        with an overwrite (merged into an existing one for the same target)."""
         ch = channel if isinstance(channel, FakeChannel) else self.channel(channel)
+        who = self.user(target) if isinstance(target, str) else target
+        kind = 0 if isinstance(who, FakeRole) else 1
         for ow in ch.overwrites:
-            if ow.type == 1 and ow.id == self.bot.id:
+            if ow.type == kind and ow.id == who.id:
                 ow.deny |= int(permissions)
                 ow.allow &= ~int(permissions)
                 return
-        ch.overwrites.append(Overwrite(id=self.bot.id, type=1, deny=int(permissions)))
+        ch.overwrites.append(Overwrite(id=who.id, type=kind, deny=int(permissions)))
 
     @classmethod
     def default(cls) -> World:
