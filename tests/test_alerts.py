@@ -470,3 +470,21 @@ async def test_each_alert_looks_at_a_bounded_number_of_papers_per_run(store: Sto
         sent.append([p.upvotes for d in sender.digests[len(sent) :] for p in d.papers])
         assert report.errors == []
     assert sent == [[99, 98, 97], [96, 95, 94], [93], []]
+
+
+async def test_papers_of_an_unfinished_import_wait_for_it(store: Store) -> None:
+    # A paper of a file still being loaded may be taken back if the file fails: no alert may
+    # announce it before the file is stored whole.
+    await add(store, ALICE, "zebrafish")
+    journal = await store.imports.begin("big-file.jsonl")
+    async with store.db.transaction() as conn:
+        await store.papers.upsert_many(
+            [made_up(1, "Zebrafish fins at scale")], "hf-daily", conn=conn, journal=journal
+        )
+    sender = RecordingSender()
+    await deliver_alerts(store, sender, daily_cap=20, now=NOW)
+    assert sender.digests == []
+    async with store.db.transaction() as conn:
+        await store.imports.finish(conn, journal)
+    await deliver_alerts(store, sender, daily_cap=20, now=NOW)
+    assert [p.title for d in sender.digests for p in d.papers] == ["Zebrafish fins at scale"]

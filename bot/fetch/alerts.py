@@ -291,7 +291,8 @@ async def deliver_alerts(
     for a delivery problem (see the report)."""
     now = now or datetime.now(UTC)
     report = AlertRunReport()
-    upto = await store.papers.latest_pid()
+    # Papers of an import still in progress may yet be taken back: wait for it to finish.
+    upto = await store.imports.settled_pid()
     published_since = (now - timedelta(days=MAX_AGE_DAYS)).date()
     pending: dict[tuple[RecipientKind, int], _Pending] = {}
     idle: dict[int, int] = {}  # alert id -> checked up to this pid, nothing found
