@@ -249,10 +249,16 @@ async def cmd_load(args: argparse.Namespace, settings: Settings) -> int:
             progress = None if args.quiet else Progress(sys.stderr, path.name)
             try:
                 report = await load_file(store, path, fmt=args.fmt, progress=progress)
-            except (IngestError, UnknownFormatError) as exc:
+            except Exception as exc:
                 if progress:
                     progress.finish()
-                print(f"error: {exc} (nothing from this file was stored)", file=sys.stderr)
+                if isinstance(exc, IngestError | UnknownFormatError):
+                    why = str(exc)
+                else:  # a bug or a store error: one line here, the traceback in the log
+                    log.debug("loading %s failed", path, exc_info=True)
+                    why = f"{path}: {type(exc).__name__}: {str(exc).strip()[:300]}"
+                    why = " ".join(why.split())
+                print(f"error: {why} (nothing from this file was stored)", file=sys.stderr)
                 failed += 1
                 continue
             if progress:

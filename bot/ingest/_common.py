@@ -82,8 +82,40 @@ def read_error(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
-def json_error(exc: json.JSONDecodeError) -> str:
-    return f"invalid JSON: {exc.msg} (column {exc.colno})"
+# What parsing untrusted JSON can raise besides JSONDecodeError (a ValueError): RecursionError
+# for deep nesting (100,000 brackets), ValueError for an integer of more than 4,300 digits.
+# Other JSON libraries raise ValueError subclasses too.
+JSON_ERRORS = (ValueError, RecursionError)
+
+
+def json_error(exc: Exception) -> str:
+    """The reason for a record (or file) whose JSON could not be parsed, in one short line."""
+    if isinstance(exc, json.JSONDecodeError):
+        return f"invalid JSON: {exc.msg} (column {exc.colno})"
+    if isinstance(exc, RecursionError):
+        return "invalid JSON: nested too deeply"
+    if "digits" in str(exc):
+        return "invalid JSON: a number with too many digits"
+    return f"invalid JSON: {brief(str(exc))}"
+
+
+_BRIEF = 60
+
+
+def brief(value: object) -> str:
+    """*value* for an error message: a string cut short and quoted, other values by type only
+    (never the repr of a huge or deeply nested value)."""
+    if isinstance(value, str):
+        return repr(value[:_BRIEF] + ("..." if len(value) > _BRIEF else ""))
+    if isinstance(value, bool | float) or value is None:
+        return repr(value)
+    if isinstance(value, int):
+        return str(value) if value.bit_length() <= 128 else "a huge number"
+    if isinstance(value, list):
+        return "a JSON array"
+    if isinstance(value, dict):
+        return "a JSON object"
+    return type(value).__name__
 
 
 def decode_body(data: bytes, what: str) -> str:
@@ -122,6 +154,9 @@ def json_array_items(text: str, what: str) -> list[tuple[int, object]]:
                 value, pos = _DECODER.raw_decode(text, pos)
             except json.JSONDecodeError as exc:
                 raise IngestError(f"{what}: invalid JSON at line {exc.lineno}: {exc.msg}") from exc
+            except JSON_ERRORS as exc:
+                reason = json_error(exc).removeprefix("invalid JSON: ")
+                raise IngestError(f"{what}: invalid JSON at line {line}: {reason}") from None
             items.append((line, value))
             pos = _skip_ws(text, pos)
             if text.startswith(",", pos):

@@ -13,6 +13,7 @@ from typing import BinaryIO, cast
 
 from bot.ingest import arxiv_atom, arxiv_snapshot, canonical, hf_daily, hf_page
 from bot.ingest._common import (
+    JSON_ERRORS,
     READ_ERRORS,
     IngestError,
     Item,
@@ -121,6 +122,8 @@ def sniff(head: bytes, *, truncated: bool = False) -> tuple[str | None, str]:
     if bad > max(1, len(text) // 1000):
         return None, "not UTF-8 text"
     text = text.lstrip()
+    if not text:  # white space that is not ASCII: no-break spaces, em spaces...
+        return None, "empty file (only white space)"
     lead = text[0]
     if lead == "<":
         if "<feed" in text and arxiv_atom.ATOM_NS in text:
@@ -158,7 +161,7 @@ def _sniff_array(text: str) -> tuple[str | None, str]:
     if rest.startswith("{"):
         try:
             first, _ = json.JSONDecoder().raw_decode(rest)
-        except json.JSONDecodeError:
+        except JSON_ERRORS:
             first = None
         if isinstance(first, dict):
             fmt = _classify(set(first))
@@ -178,7 +181,7 @@ def _sniff_objects(text: str, truncated: bool) -> tuple[str | None, str]:
             continue
         try:
             value = json.loads(line)
-        except json.JSONDecodeError:
+        except JSON_ERRORS:
             continue
         if isinstance(value, dict):
             fmt = _classify(set(value))
