@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from bot.config import Settings, SettingsError, load_settings
+from bot.config import Settings, SettingsError, env_file_path, load_settings
 from bot.logs import register_secret, setup_logging
 from bot.models import Paper
 
@@ -468,7 +468,7 @@ async def cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:
     from bot.ops.doctor import run_doctor
 
     # Not through _open_store: the doctor looks without creating folders or migrating.
-    checks = await run_doctor(settings)
+    checks = await run_doctor(settings, env_file=env_file_path(args.env_file))
     for check in checks:
         print(check.line())
     return EXIT_OK if all(c.ok for c in checks) else EXIT_ERROR

@@ -303,3 +303,26 @@ async def test_run_starts_despite_the_files_that_stopped_the_bot(
         "deep.jsonl": 1,
     }
     assert not re.search("nbsp", " ".join(files))  # not imported: retried on the next start
+
+
+def test_doctor_warns_about_a_readable_env_file(tmp_path: Path, data_dir: Path) -> None:
+    env = tmp_path / "bot.env"
+    env.write_text(f"DISCORD_TOKEN={TOKEN}\n")
+    env.chmod(0o644)
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "--env-file", str(env), "doctor"],
+        cwd=ROOT,
+        env={
+            **{k: v for k, v in os.environ.items() if not k.startswith(("PAPERBOT_", "DISCORD_"))},
+            "PAPERBOT_DATABASE": str(tmp_path / "db" / "paperbot.db"),
+            "PAPERBOT_DATA_DIR": str(data_dir),
+            "PAPERBOT_REFRESH_HF": "false",
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr  # a warning fails nothing
+    (line,) = [x for x in result.stdout.splitlines() if x.startswith("[warn]")]
+    assert str(env) in line and "0644" in line and line.endswith(f"-> chmod 600 {env}")
+    assert TOKEN not in result.stdout
