@@ -88,15 +88,19 @@ def test_a_huge_line_is_skipped_as_one_record_in_bounded_memory() -> None:
     assert peak < 3 * MAX_LINE_BYTES, f"peak {peak / MiB:.1f} MiB"
 
 
-def test_a_line_at_the_limit_is_still_read(tmp_path: Path) -> None:
-    title = "y" * (MAX_LINE_BYTES - len('{"title": ""}'))
-    exact = json.dumps({"title": title})
-    assert len(exact) == MAX_LINE_BYTES
-    path = tmp_path / "edge.jsonl"
-    path.write_text(exact + "\n" + exact + "x\n" + exact, encoding="utf-8")
-    got = list(read_papers(path, "jsonl"))
-    assert [type(i).__name__ for i in got] == ["Paper", "RecordError", "Paper"]
-    assert isinstance(got[1], RecordError) and got[1].line == 2
+@pytest.mark.parametrize("limit", [16, 64, 1000])
+def test_a_line_at_the_limit_is_still_read(limit: int) -> None:
+    exact = b"y" * limit
+    crlf = exact[:-1] + b"\r\n"  # the \r is part of the line, the newline is not
+    data = exact + b"\n" + exact + b"x\n" + crlf + b"z" * (3 * limit) + b"\n" + exact
+    got = list(numbered_lines(io.BytesIO(data), "edge", max_line=limit))
+    assert [(i[0], len(i[1])) if isinstance(i, tuple) else (i.line, "error") for i in got] == [
+        (1, limit + 1),
+        (2, "error"),
+        (3, limit + 1),
+        (4, "error"),
+        (5, limit),  # the last line, without a newline
+    ]
 
 
 def test_a_file_with_a_too_long_line_loads_the_rest(tmp_path: Path) -> None:
