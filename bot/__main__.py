@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from bot.config import Settings, SettingsError, load_settings
+from bot.config import Settings, SettingsError, env_file_path, load_settings
 from bot.logs import register_secret, setup_logging
 from bot.models import Paper
 
@@ -249,10 +249,16 @@ async def cmd_load(args: argparse.Namespace, settings: Settings) -> int:
             progress = None if args.quiet else Progress(sys.stderr, path.name)
             try:
                 report = await load_file(store, path, fmt=args.fmt, progress=progress)
-            except (IngestError, UnknownFormatError) as exc:
+            except Exception as exc:
                 if progress:
                     progress.finish()
-                print(f"error: {exc} (nothing from this file was stored)", file=sys.stderr)
+                if isinstance(exc, IngestError | UnknownFormatError):
+                    why = str(exc)
+                else:  # a bug or a store error: one line here, the traceback in the log
+                    log.debug("loading %s failed", path, exc_info=True)
+                    why = f"{path}: {type(exc).__name__}: {str(exc).strip()[:300]}"
+                    why = " ".join(why.split())
+                print(f"error: {why} (nothing from this file was stored)", file=sys.stderr)
                 failed += 1
                 continue
             if progress:
@@ -462,7 +468,7 @@ async def cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:
     from bot.ops.doctor import run_doctor
 
     # Not through _open_store: the doctor looks without creating folders or migrating.
-    checks = await run_doctor(settings)
+    checks = await run_doctor(settings, env_file=env_file_path(args.env_file))
     for check in checks:
         print(check.line())
     return EXIT_OK if all(c.ok for c in checks) else EXIT_ERROR

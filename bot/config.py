@@ -123,6 +123,11 @@ def check_token(token: str) -> str | None:
     return None
 
 
+def env_file_path(env_file: Path | None = None) -> Path:
+    """The settings file read: *env_file* (``--env-file``) or ``.env`` in the project folder."""
+    return env_file or PROJECT_ROOT / ".env"
+
+
 def load_settings(
     env: Mapping[str, str | None] | None = None,
     *,
@@ -135,7 +140,7 @@ def load_settings(
     """
     if env is None:
         merged: dict[str, str | None] = {}
-        path = env_file or PROJECT_ROOT / ".env"
+        path = env_file_path(env_file)
         if path.is_file():
             merged.update(dotenv_values(path))
         merged.update(os.environ)

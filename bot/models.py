@@ -11,7 +11,7 @@ import hashlib
 import re
 import unicodedata
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 # Sources, from least to most authoritative for bibliographic fields (title, abstract, authors,
@@ -36,6 +36,15 @@ _FULL_OLD = re.compile(
 )
 
 TITLE_ID_PREFIX = "t-"
+
+# The range of every number a paper record may carry: far wider than any real value, narrow
+# enough that SQLite's 64-bit integers and the ranking arithmetic never see garbage.
+MAX_COUNT = 1_000_000_000  # upvotes, positions on a list
+EARLIEST_PUBLISHED = date(1800, 1, 1)
+PUBLISHED_AHEAD = timedelta(days=366)  # how far past today a publication date may lie
+# Any date up to the day this process started stays in range for good: checked without a clock.
+_IN_RANGE_UNTIL = datetime.now(UTC).date()
+_SHOWN_DIGITS = 40
 
 
 def normalize_arxiv_id(value: str) -> str | None:
@@ -171,7 +180,10 @@ class Paper:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = set(data) - known
         if unknown:
-            raise ValueError(f"unknown field(s): {', '.join(sorted(unknown))}")
+            names = sorted(unknown)
+            shown = ", ".join(name[:40] for name in names[:5])
+            more = f" and {len(names) - 5} more" if len(names) > 5 else ""
+            raise ValueError(f"unknown field(s): {shown}{more}")
         values = {k: v for k, v in data.items() if k not in ("id", "title")}
         published = values.get("published")
         if published is not None:
@@ -180,16 +192,15 @@ class Paper:
             try:
                 values["published"] = date.fromisoformat(published[:10])
             except ValueError:
-                raise ValueError(f"'published' is not a date: {published!r}") from None
+                raise ValueError(f"'published' is not a date: {published[:40]!r}") from None
         for name in ("authors", "categories", "ai_keywords"):
             if name in values and not (
                 isinstance(values[name], list) and all(isinstance(x, str) for x in values[name])
             ):
                 raise ValueError(f"'{name}' must be a list of strings")
         for name in ("source_rank", "upvotes"):
-            v = values.get(name)
-            if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 0):
-                raise ValueError(f"'{name}' must be a non-negative integer")
+            if why := count_problem(name, values.get(name)):
+                raise ValueError(why)
         for name in (
             "abstract",
             "url_abs",
@@ -216,7 +227,88 @@ class Paper:
         paper = cls.create(title=title, arxiv_id=arxiv, **values)
         if raw_id and not arxiv:
             paper.id = raw_id
+        if why := record_problem(paper):
+            raise ValueError(why)
         return paper
+
+
+def _shown(value: int) -> str:
+    # str() of an int past 4300 digits raises; a number that long is cut anyway.
+    if value.bit_length() > 4 * _SHOWN_DIGITS:
+        return "a number of over " + str(_SHOWN_DIGITS) + " digits"
+    return str(value)
+
+
+def count_problem(name: str, value: object) -> str | None:
+    """Why *value* cannot be a count such as upvotes or a list position; None when it can."""
+    if value is None:
+        return None
+    if type(value) is not int or value < 0:
+        return f"'{name}' must be a non-negative integer"
+    if value > MAX_COUNT:
+        return f"'{name}' {_shown(value)} is out of range (0 to {MAX_COUNT:,})"
+    return None
+
+
+def date_problem(name: str, value: date | None, *, today: date | None = None) -> str | None:
+    """Why *value* cannot be a publication date (before 1800, or over a year ahead)."""
+    if value is None:
+        return None
+    if today is None and EARLIEST_PUBLISHED <= value <= _IN_RANGE_UNTIL:
+        return None
+    latest = (today or datetime.now(UTC).date()) + PUBLISHED_AHEAD
+    if not EARLIEST_PUBLISHED <= value <= latest:
+        return (
+            f"{name} {value.isoformat()} is out of range "
+            f"({EARLIEST_PUBLISHED.isoformat()} to {latest.isoformat()})"
+        )
+    return None
+
+
+def record_problem(paper: Paper, *, today: date | None = None) -> str | None:
+    """Why *paper* cannot be stored as it is, or None. Every importer asks this last.
+
+    Numbers must be in range (upvotes, list position, publication date) and text valid
+    Unicode; the reason names the field (``'upvotes' 10000000000000000000 is out of range``).
+    """
+    return number_problem(paper, today=today) or text_problem(paper)
+
+
+def number_problem(paper: Paper, *, today: date | None = None) -> str | None:
+    """The range checks of :func:`record_problem` alone."""
+    if paper.upvotes is not None and (why := count_problem("upvotes", paper.upvotes)):
+        return why
+    if paper.source_rank is not None and (why := count_problem("source_rank", paper.source_rank)):
+        return why
+    if paper.published is not None:
+        return date_problem("'published'", paper.published, today=today)
+    return None
+
+
+_URL_FIELDS = ("url_abs", "url_pdf", "url_code", "url_project", "url_hf")
+
+
+def text_problem(paper: Paper) -> str | None:
+    """The Unicode check of :func:`record_problem` alone: a lone surrogate (only a JSON escape
+    such as ``\\ud800`` makes one) cannot be stored as UTF-8."""
+    for name in ("title", "abstract", "ai_summary", *_URL_FIELDS):
+        value = getattr(paper, name)
+        if value and _not_unicode(value):
+            return f"'{name}' is not valid Unicode (a lone surrogate)"
+    for name in ("authors", "categories", "ai_keywords"):
+        if any(_not_unicode(x) for x in getattr(paper, name)):
+            return f"'{name}' is not valid Unicode (a lone surrogate)"
+    return None
+
+
+def _not_unicode(text: str) -> bool:
+    if text.isascii():  # O(1) on CPython's compact strings
+        return False
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 _BIBLIO = ("title", "abstract", "authors", "published", "categories", "url_abs", "url_pdf")

@@ -210,3 +210,119 @@ async def test_run_imports_data_connects_and_stops_cleanly_on_sigterm(
 
     with sqlite3.connect(tmp_path / "pb.db") as conn:
         assert conn.execute("SELECT count(*) FROM papers").fetchone()[0] == 64
+
+
+def _write_the_issues_bad_files(data: Path) -> None:
+    """The three files of issue 9 that stopped the bot from starting."""
+    (data / "nbsp.txt").write_bytes("\u00a0\u00a0\u00a0\n\u00a0".encode())
+    (data / "upvotes.jsonl").write_text(
+        '{"id": "2401.00001", "title": "Kept one"}\n'
+        '{"id": "2401.00002", "title": "Kept two"}\n'
+        '{"id": "2401.00003", "title": "Too many upvotes", "upvotes": 10000000000000000000}\n'
+    )
+    (data / "deep.jsonl").write_text(
+        '{"id": "2401.00004", "title": "Kept three"}\n' + "[" * 100_000 + "]" * 100_000 + "\n"
+    )
+
+
+def test_load_survives_the_files_that_stopped_the_bot(tmp_path: Path, data_dir: Path) -> None:
+    _write_the_issues_bad_files(data_dir)
+    result = run(tmp_path, "load")
+    assert "Traceback" not in result.stderr + result.stdout
+    assert result.returncode == 1  # one file could not be imported at all
+    out = result.stdout
+    assert "trending.txt (hf-page): 64 new" in out
+    assert "nbsp.txt: not imported:" in out and "empty file" in out
+    assert "upvotes.jsonl (jsonl): 2 new, 0 updated, 0 unchanged, 1 rejected" in out
+    assert (
+        "upvotes.jsonl:3: 'upvotes' 10000000000000000000 is out of range (0 to 1,000,000,000)"
+        in out
+    )
+    assert "deep.jsonl (jsonl): 1 new" in out
+    assert "deep.jsonl:2: invalid JSON: nested too deeply" in out
+    assert "the store now holds 67 papers" in out
+
+
+def test_load_of_several_files_goes_on_after_an_unexpected_error(
+    tmp_path: Path, data_dir: Path
+) -> None:
+    import sqlite3
+
+    assert run(tmp_path, "load").returncode == 0
+    with sqlite3.connect(tmp_path / "db" / "paperbot.db") as conn:
+        conn.execute(
+            "CREATE TRIGGER poison BEFORE INSERT ON papers WHEN NEW.title = 'Poison pill' "
+            "BEGIN SELECT RAISE(ABORT, 'the disk is on fire'); END"
+        )
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"title": "Fine"}\n{"title": "Poison pill"}\n')
+    good = tmp_path / "good.jsonl"
+    good.write_text('{"title": "After the poison"}\n')
+    result = run(tmp_path, "load", str(bad), str(good))
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("error: ") and "bad.jsonl" in line and "the disk is on fire" in line
+    assert "good.jsonl (jsonl): 1 new" in result.stdout
+    assert "the store now holds 65 papers" in result.stdout
+
+
+async def test_run_starts_despite_the_files_that_stopped_the_bot(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncio
+    import re
+    import signal
+    import sqlite3
+
+    import bot.__main__ as cli
+    from tests.fakediscord import FakeDiscord
+    from tests.fakediscord.client import patch_discord
+
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "trending.txt").write_bytes((FIXTURES / "trending-may-28.txt").read_bytes())
+    _write_the_issues_bad_files(data)
+    monkeypatch.setenv("DISCORD_TOKEN", TOKEN)
+    monkeypatch.setenv("PAPERBOT_DATABASE", str(tmp_path / "pb.db"))
+    monkeypatch.setenv("PAPERBOT_DATA_DIR", str(data))
+    monkeypatch.setenv("PAPERBOT_REFRESH", "false")
+    monkeypatch.setattr(cli, "setup_logging", lambda level: None)
+    args = cli.build_parser().parse_args(["--env-file", str(tmp_path / "none.env"), "run"])
+    async with FakeDiscord(token=TOKEN) as fake:
+        with patch_discord(fake):
+            running = asyncio.create_task(cli.cmd_run(args, cli._settings(args)))
+            await fake.gateway.wait_for(event="GUILD_CREATE", timeout=20)
+            os.kill(os.getpid(), signal.SIGTERM)
+            assert await asyncio.wait_for(running, 10) == cli.EXIT_OK
+    with sqlite3.connect(tmp_path / "pb.db") as conn:
+        assert conn.execute("SELECT count(*) FROM papers").fetchone()[0] == 64 + 3
+        files = dict(conn.execute("SELECT path, rejected FROM imported_files").fetchall())
+    assert {Path(p).name: n for p, n in files.items()} == {
+        "trending.txt": 0,
+        "upvotes.jsonl": 1,
+        "deep.jsonl": 1,
+    }
+    assert not re.search("nbsp", " ".join(files))  # not imported: retried on the next start
+
+
+def test_doctor_warns_about_a_readable_env_file(tmp_path: Path, data_dir: Path) -> None:
+    env = tmp_path / "bot.env"
+    env.write_text(f"DISCORD_TOKEN={TOKEN}\n")
+    env.chmod(0o644)
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "--env-file", str(env), "doctor"],
+        cwd=ROOT,
+        env={
+            **{k: v for k, v in os.environ.items() if not k.startswith(("PAPERBOT_", "DISCORD_"))},
+            "PAPERBOT_DATABASE": str(tmp_path / "db" / "paperbot.db"),
+            "PAPERBOT_DATA_DIR": str(data_dir),
+            "PAPERBOT_REFRESH_HF": "false",
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr  # a warning fails nothing
+    (line,) = [x for x in result.stdout.splitlines() if x.startswith("[warn]")]
+    assert str(env) in line and "0644" in line and line.endswith(f"-> chmod 600 {env}")
+    assert TOKEN not in result.stdout

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import math
+import random
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -78,11 +80,11 @@ async def test_500_then_200_is_retried_with_backoff(
 ) -> None:
     clock = FakeTime()
     server.fail("status", status=500, times=2)
-    fetcher = Fetcher(session, agent="t", policy=FAST, sleep=clock.sleep)
+    fetcher = Fetcher(session, agent="t", policy=FAST, sleep=clock.sleep, rand=lambda: 1.0)
     resp = await fetcher.get(url(server))
     assert resp.status == 200
     assert [r.status for r in server.log] == [500, 500, 200]
-    assert clock.sleeps == [2.0, 4.0]  # exponential
+    assert clock.sleeps == [2.0, 4.0]  # exponential (the top of each jitter range)
 
 
 async def test_gives_up_after_the_last_attempt(
@@ -101,7 +103,7 @@ async def test_gives_up_after_the_last_attempt(
 async def test_429_honours_retry_after(server: FakeSources, session: aiohttp.ClientSession) -> None:
     clock = FakeTime()
     server.fail("status", status=429, headers={"Retry-After": "7"})
-    fetcher = Fetcher(session, agent="t", policy=FAST, sleep=clock.sleep)
+    fetcher = Fetcher(session, agent="t", policy=FAST, sleep=clock.sleep, rand=lambda: 0.0)
     resp = await fetcher.get(url(server))
     assert resp.status == 200
     assert clock.sleeps == [7.0]
@@ -165,7 +167,7 @@ async def test_truncated_body_is_retried(
 ) -> None:
     clock = FakeTime()
     server.fail("truncate")
-    fetcher = Fetcher(session, agent="t", policy=FAST, sleep=clock.sleep)
+    fetcher = Fetcher(session, agent="t", policy=FAST, sleep=clock.sleep, rand=lambda: 1.0)
     resp = await fetcher.get(url(server))
     assert resp.status == 200 and resp.body.rstrip().endswith(b"]")
     assert len(server.log) == 2 and clock.sleeps == [2.0]
@@ -227,3 +229,93 @@ def test_build_url_is_stable_and_readable() -> None:
         got
         == "http://h/api/query?search_query=cat:cs.LG+AND+submittedDate:[202601010000+TO+202601012359]&start=0"
     )
+
+
+# -- Retry-After and back-off: floored, capped, jittered ---------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("header", "seconds"),
+    [
+        ("120", 120.0),
+        (" 7 ", 7.0),
+        ("0", 0.0),
+        ("-5", 0.0),
+        ("2.5", 2.5),
+        ("nan", None),
+        ("NaN", None),
+        ("inf", math.inf),
+        ("-inf", 0.0),
+        ("1e400", math.inf),
+        ("9" * 400, math.inf),
+        ("Wed, 21 Oct 2015 07:28:00 GMT", 0.0),  # a date in the past
+        ("Wed, 01 Apr 2026 12:01:30 GMT", 90.0),
+        ("Wed, 01 Apr 2026 12:01:30", 90.0),  # no zone: GMT, as HTTP dates are
+        ("Wed, 01 Apr 99999 12:01:30 GMT", None),
+        ("soon", None),
+        ("", None),
+    ],
+)
+def test_retry_after_every_form(header: str, seconds: float | None) -> None:
+    now = datetime(2026, 4, 1, 12, 0, tzinfo=UTC)
+    assert retry_after_seconds(header, now=now) == seconds
+
+
+def test_backoff_is_fully_jittered_between_a_floor_and_a_cap() -> None:
+    policy = RetryPolicy(backoff=2.0, backoff_max=60.0, min_delay=1.0)
+    low, high = (lambda: 0.0), (lambda: 1.0)
+    # Full jitter: anywhere from the floor up to the exponential ceiling, which is capped.
+    assert [policy.delay(n, rand=high) for n in (1, 2, 3, 4, 5, 6, 7)] == [
+        2.0,
+        4.0,
+        8.0,
+        16.0,
+        32.0,
+        60.0,
+        60.0,
+    ]
+    assert [policy.delay(n, rand=low) for n in (1, 2, 6)] == [1.0, 1.0, 1.0]
+    assert policy.delay(3, rand=lambda: 0.5) == 1.0 + 0.5 * (8.0 - 1.0)
+    assert policy.delay(10_000, rand=high) == 60.0  # no overflow on a silly attempt count
+    # A tiny backoff still waits the floor.
+    assert RetryPolicy(backoff=0.01, min_delay=1.0).delay(1, rand=low) == 1.0
+
+
+def test_retry_after_is_a_lower_bound_with_jitter_on_top() -> None:
+    policy = RetryPolicy(min_delay=1.0, max_retry_after=300.0)
+    assert policy.delay(1, retry_after=7.0, rand=lambda: 0.0) == 7.0
+    assert policy.delay(1, retry_after=7.0, rand=lambda: 1.0) == pytest.approx(7.7)
+    assert policy.delay(1, retry_after=0.0, rand=lambda: 0.0) == 1.0  # "Retry-After: 0"
+    assert policy.delay(1, retry_after=299.0, rand=lambda: 1.0) == 300.0  # capped
+
+
+def test_many_clients_spread_their_retries() -> None:
+    policy = RetryPolicy(backoff=2.0, backoff_max=60.0, min_delay=1.0)
+    rng = random.Random(9)
+    waits = [policy.delay(4, rand=rng.random) for _ in range(200)]
+    assert all(1.0 <= w <= 16.0 for w in waits)
+    assert max(waits) - min(waits) > 10.0  # not in lockstep
+    assert len({round(w, 3) for w in waits}) > 150
+
+
+@pytest.mark.parametrize("header", ["0", "-3", "nan", "Wed, 21 Oct 2015 07:28:00 GMT"])
+async def test_a_retry_after_of_zero_or_nonsense_never_hammers(
+    server: FakeSources, session: aiohttp.ClientSession, header: str
+) -> None:
+    clock = FakeTime()
+    server.fail("status", status=503, times=2, headers={"Retry-After": header})
+    fetcher = Fetcher(session, agent="t", policy=FAST, sleep=clock.sleep, rand=lambda: 0.0)
+    resp = await fetcher.get(url(server))
+    assert resp.status == 200 and len(server.log) == 3
+    assert len(clock.sleeps) == 2 and all(s >= 1.0 for s in clock.sleeps), clock.sleeps
+
+
+async def test_retry_after_infinity_ends_the_run(
+    server: FakeSources, session: aiohttp.ClientSession
+) -> None:
+    clock = FakeTime()
+    server.fail("status", status=429, headers={"Retry-After": "inf"})
+    fetcher = Fetcher(session, agent="t", policy=FAST, sleep=clock.sleep)
+    with pytest.raises(FetchError, match="asked to wait"):
+        await fetcher.get(url(server))
+    assert clock.sleeps == [] and len(server.log) == 1

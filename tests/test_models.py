@@ -125,3 +125,29 @@ def test_merge_takes_bibliography_from_arxiv_and_social_fields_from_hugging_face
     assert again.abstract == "the real abstract" and again.upvotes == 42
     # Merging a record with itself changes nothing.
     assert merge(merged, merged) == merged
+
+
+def test_record_problem_range_checks_every_number() -> None:
+    from bot.models import MAX_COUNT, record_problem
+
+    today = date(2026, 3, 25)
+    fine = Paper.create(title="x", upvotes=MAX_COUNT, source_rank=1, published=date(1800, 1, 1))
+    assert record_problem(fine, today=today) is None
+    ahead = Paper.create(title="x", published=date(2027, 3, 26))  # a year and a day ahead
+    assert record_problem(ahead, today=today) is None
+    assert record_problem(Paper.create(title="x", published=date(2027, 3, 27)), today=today) == (
+        "'published' 2027-03-27 is out of range (1800-01-01 to 2027-03-26)"
+    )
+    assert record_problem(Paper.create(title="x", published=date(1799, 12, 31)), today=today)
+    assert record_problem(Paper.create(title="x", upvotes=MAX_COUNT + 1)) == (
+        "'upvotes' 1000000001 is out of range (0 to 1,000,000,000)"
+    )
+    assert record_problem(Paper.create(title="x", source_rank=-1)) == (
+        "'source_rank' must be a non-negative integer"
+    )
+    huge = record_problem(Paper.create(title="x", upvotes=10**5000))
+    assert huge == "'upvotes' a number of over 40 digits is out of range (0 to 1,000,000,000)"
+    assert record_problem(Paper.create(title="x", authors=["Ann", "B\ud800b"])) == (
+        "'authors' is not valid Unicode (a lone surrogate)"
+    )
+    assert record_problem(Paper.create(title="Itô calculus", abstract="naïve")) is None

@@ -4,8 +4,10 @@ refusing a newer one, and ``doctor`` (real files, a real local HTTP server)."""
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
-from collections.abc import AsyncIterator
+import stat
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -13,6 +15,7 @@ import pytest
 
 from bot.config import Secret, Settings
 from bot.models import Paper
+from bot.ops import backup as backup_module
 from bot.ops.backup import backup
 from bot.ops.doctor import Check, run_doctor
 from bot.store import Store, StoreError
@@ -113,6 +116,47 @@ async def test_backup_into_a_folder_gets_a_dated_name_and_never_overwrites(tmp_p
     with pytest.raises(StoreError, match="no database"):
         await backup(tmp_path / "missing.db", tmp_path / "x.db")
     assert not list(folder.glob(".*partial"))
+
+
+@pytest.fixture
+def open_umask() -> Iterator[None]:
+    """The most permissive umask: a file created with default permissions is world-readable."""
+    old = os.umask(0)
+    try:
+        yield
+    finally:
+        os.umask(old)
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+async def test_backups_are_private_from_the_first_byte(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, open_umask: None
+) -> None:
+    db = tmp_path / "live.db"
+    async with await Store.open(db) as store:
+        await store.papers.upsert_many(papers(5), "jsonl")
+    seen: list[tuple[str, int]] = []
+    real_copy = backup_module.copy_database
+
+    async def watched_copy(source: Path, target: Path) -> object:
+        # Before SQLite writes a single page, the file it writes into is already 0600.
+        seen.append((target.name, mode(target)))
+        return await real_copy(source, target)
+
+    monkeypatch.setattr(backup_module, "copy_database", watched_copy)
+    info = await backup(db, tmp_path / "new-folder" / "copy.db")
+    assert seen == [(".copy.db.partial", 0o600)]
+    assert mode(info.path) == 0o600
+    assert mode(info.path.parent) == 0o700  # a folder the backup created is private too
+    assert row_count(info.path, "papers") == 5
+    # Into an existing folder (its own permissions are left alone), with a dated name.
+    shared = tmp_path / "shared"
+    shared.mkdir(mode=0o755)
+    dated = await backup(db, shared)
+    assert mode(dated.path) == 0o600 and mode(shared) == 0o755
 
 
 # -- migrations ------------------------------------------------------------------------------
@@ -259,3 +303,50 @@ async def test_doctor_flags_a_corrupt_database(healthy: Settings) -> None:
     checks = by_name(await run_doctor(replace(healthy, refresh_hf=False, refresh_arxiv=False)))
     bad = [c for c in checks.values() if not c.ok]
     assert bad and any("backup" in c.fix for c in bad)
+
+
+@pytest.mark.parametrize(
+    ("perms", "warned"),
+    # 0640: deploy/paperbot.service's root:paperbot setup, where the group must read it.
+    [(0o644, True), (0o604, True), (0o666, True), (0o640, False), (0o600, False), (0o400, False)],
+)
+async def test_doctor_warns_when_env_is_open_to_other_users(
+    healthy: Settings, tmp_path: Path, perms: int, warned: bool
+) -> None:
+    env = tmp_path / ".env"
+    env.write_text(f"DISCORD_TOKEN={FAKE_TOKEN}\n")
+    env.chmod(perms)
+    settings = replace(healthy, refresh_hf=False, refresh_arxiv=False)
+    checks = by_name(await run_doctor(settings, env_file=env))
+    check = checks["settings file"]
+    assert check.ok  # a warning, not a failure: the bot runs
+    assert check.warning is warned
+    line = check.line()
+    if warned:
+        assert line.startswith("[warn] settings file:") and f"{perms:04o}" in line
+        assert line.endswith(f"-> chmod 600 {env}")
+    else:
+        assert line.startswith("[ok  ] settings file:") and "chmod" not in line
+    assert FAKE_TOKEN not in line
+
+
+async def test_doctor_without_an_env_file_says_where_settings_come_from(
+    healthy: Settings, tmp_path: Path
+) -> None:
+    settings = replace(healthy, refresh_hf=False, refresh_arxiv=False)
+    checks = by_name(await run_doctor(settings, env_file=tmp_path / "absent.env"))
+    check = checks["settings file"]
+    assert check.ok and not check.warning and "environment" in check.detail
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="needs root to give the file to another user")
+async def test_doctor_suggests_closing_a_shared_env_to_others_only(
+    healthy: Settings, tmp_path: Path
+) -> None:
+    env = tmp_path / ".env"
+    env.write_text("DISCORD_TOKEN=x\n")
+    env.chmod(0o644)
+    os.chown(env, 4242, -1)  # root's or another user's file, read through its group
+    settings = replace(healthy, refresh_hf=False, refresh_arxiv=False)
+    check = by_name(await run_doctor(settings, env_file=env))["settings file"]
+    assert check.warning and check.fix == f"chmod o-rwx {env}"

@@ -2,8 +2,11 @@
 
 One :class:`Fetcher` per run wraps an ``aiohttp.ClientSession``: every request carries an
 identifying User-Agent and a timeout, sends the validators stored for its URL (ETag,
-Last-Modified) so an unchanged answer costs a 304, and is retried with exponential back-off
-on network errors, timeouts, truncated bodies, 5xx and 429 (honouring ``Retry-After``).
+Last-Modified) so an unchanged answer costs a 304, and is retried on network errors, timeouts,
+truncated bodies, 5xx and 429: after a pause with "full jitter" (anywhere between a floor and an
+exponential ceiling, so many clients never retry in lockstep), or, when the server sends
+``Retry-After``, at least that long (never less than the floor: ``0``, negative and past dates
+do not mean "hammer me"; ``nan`` is ignored; a pause past ``max_retry_after`` ends the run).
 A :class:`Pacer` keeps requests to one host one at a time and a minimum interval apart (arXiv
 asks for 3 s); its clock and sleep are injectable so tests never wait.
 """
@@ -13,6 +16,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
+import random
 import time
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -32,6 +37,7 @@ log = logging.getLogger(__name__)
 
 Sleep = Callable[[float], Awaitable[None]]
 Clock = Callable[[], float]
+Rand = Callable[[], float]  # uniform in [0, 1]: random.random, or a fixed value in tests
 
 RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504, 520, 521, 522, 523, 524})
 
@@ -53,14 +59,29 @@ class RetryPolicy:
     timeout: float = 30.0  # whole request, body included
     connect_timeout: float = 10.0
     attempts: int = 4  # first try included
-    backoff: float = 2.0  # wait before the 2nd try; doubles after each failure
-    backoff_max: float = 60.0
+    backoff: float = 2.0  # the most to wait before the 2nd try; doubles after each failure
+    backoff_max: float = 60.0  # the ceiling never grows past this
+    min_delay: float = 1.0  # every pause is at least this long, Retry-After: 0 included
     max_retry_after: float = 300.0  # a server asking for a longer pause ends the run instead
+    retry_after_jitter: float = 0.1  # up to this share of a Retry-After pause is added
     max_bytes: int = 50 * 1024 * 1024
 
-    def delay(self, attempt: int) -> float:
-        """The pause after failed attempt number *attempt* (1-based)."""
-        return float(min(self.backoff * (2 ** (attempt - 1)), self.backoff_max))
+    def delay(
+        self, attempt: int, *, retry_after: float | None = None, rand: Rand = random.random
+    ) -> float:
+        """The pause after failed attempt number *attempt* (1-based).
+
+        Without *retry_after*: full jitter, uniform between :attr:`min_delay` and
+        ``backoff * 2 ** (attempt - 1)`` capped at :attr:`backoff_max`. With it (seconds the
+        server asked for, already known to be at most :attr:`max_retry_after`): that long but
+        at least the floor, plus up to :attr:`retry_after_jitter` of it, capped at
+        :attr:`max_retry_after`.
+        """
+        if retry_after is not None:
+            base = max(retry_after, self.min_delay)
+            return min(base * (1.0 + self.retry_after_jitter * rand()), self.max_retry_after)
+        ceiling = min(self.backoff * 2.0 ** min(attempt - 1, 64), self.backoff_max)
+        return self.min_delay + rand() * max(ceiling - self.min_delay, 0.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,17 +121,24 @@ def build_url(base: str, path: str, params: Mapping[str, str | int] | None = Non
 
 
 def retry_after_seconds(value: str | None, *, now: datetime | None = None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header (delta-seconds or an HTTP date)."""
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or an HTTP date).
+
+    Never negative (a past date is 0); ``inf`` or an absurd number is ``inf`` (the caller
+    gives up); None for anything unusable, ``nan`` included (the caller uses its back-off).
+    The floor under the pause is the caller's (:meth:`RetryPolicy.delay`).
+    """
     if not value:
         return None
     value = value.strip()
     try:
-        return max(float(value), 0.0)
+        seconds = float(value)
     except ValueError:
         pass
+    else:
+        return None if math.isnan(seconds) else max(seconds, 0.0)
     try:
         when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
@@ -169,11 +197,13 @@ class Fetcher:
         agent: str,
         policy: RetryPolicy | None = None,
         sleep: Sleep = asyncio.sleep,
+        rand: Rand = random.random,
     ) -> None:
         self.session = session
         self.agent = agent
         self.policy = policy or RetryPolicy()
         self.sleep = sleep
+        self.rand = rand
         self.requests = 0
         self.not_modified = 0
 
@@ -243,7 +273,7 @@ class Fetcher:
             if attempt >= policy.attempts:
                 tries = f" (after {attempt} attempts)" if attempt > 1 else ""
                 raise FetchError(url, reason + tries, status=status)
-            delay = retry_after if retry_after is not None else policy.delay(attempt)
+            delay = policy.delay(attempt, retry_after=retry_after, rand=self.rand)
             log.info("GET %s failed: %s; retrying in %.1f s", url, reason, delay)
             await self.sleep(delay)
 

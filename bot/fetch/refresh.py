@@ -282,11 +282,17 @@ async def _run_source(
 async def _run_days(
     source: LiveSource, store: Store, report: RefreshReport, *, since: date | None, today: date
 ) -> None:
+    """Read and store *source*'s days in order. A bad record is skipped (``rejected``); a day
+    that cannot be used at all (garbage, or any error storing it) is a failed day, and the
+    days after it are still read and stored, but the cursor stays before the failed day: the
+    next run reads it again (the days after it too, cheaply, with validators), for as long as
+    it is within :data:`MAX_CATCHUP_DAYS`. Only the source being unreachable ends the run."""
     days = plan_days(today, report.cursor, recent_days=source.recent_days, since=since)
     contiguous = True
     for day in days:
         try:
             batch = await source.fetch_day(day)
+            await _store_day(store, source, batch, report, advance=contiguous)
         except RunLimitReached as exc:
             report.note = str(exc)
             break
@@ -295,13 +301,16 @@ async def _run_days(
             report.errors.append(f"{day.isoformat()}: {exc.reason}")
             report.failed_days += 1
             break
-        except IngestError as exc:
-            # Garbage for this day only: keep going, but the cursor stays before it.
-            report.errors.append(str(exc))
+        except Exception as exc:
+            # This day only (garbage, or the store refusing it): keep going, cursor stays.
+            if isinstance(exc, IngestError):
+                report.errors.append(str(exc))
+            else:
+                log.warning("refresh %s %s failed", source.name, day, exc_info=True)
+                reason = " ".join(str(exc).split())[:300]
+                report.errors.append(f"{day.isoformat()}: {type(exc).__name__}: {reason}")
             report.failed_days += 1
             contiguous = False
-            continue
-        await _store_day(store, source, batch, report, advance=contiguous)
 
 
 async def _store_day(
@@ -319,6 +328,14 @@ async def _store_day(
     report.updated += counts.updated
     report.unchanged += counts.unchanged
     report.rejected += batch.rejected
+    if batch.rejected:
+        log.warning(
+            "refresh %s %s: skipped %d bad record(s): %s",
+            source.name,
+            batch.day,
+            batch.rejected,
+            "; ".join(batch.problems),
+        )
     for paper_id in batch.withdrawn:
         if await store.papers.delete(paper_id):
             report.withdrawn += 1

@@ -22,7 +22,7 @@ from datetime import date, timedelta
 from typing import Protocol
 
 from bot.fetch.http import Fetcher, Pacer, Response, build_url
-from bot.ingest import IngestError, arxiv_atom, hf_daily
+from bot.ingest import IngestError, RecordError, arxiv_atom, hf_daily
 from bot.models import SOURCE_ARXIV_API, SOURCE_HF_DAILY, Paper
 from bot.store.refresh import Validators
 
@@ -33,17 +33,28 @@ class RunLimitReached(Exception):
     """The source made as many requests as one run may; the next run continues."""
 
 
+MAX_PROBLEMS = 5  # rejected records described per day (all are counted)
+
+
 @dataclass(slots=True)
 class DayBatch:
-    """What one day of a source held."""
+    """What one day of a source held. A malformed record (a number out of range...) is
+    skipped, counted in ``rejected`` and described in ``problems``; the rest of the day is
+    stored."""
 
     day: date
     papers: list[Paper] = field(default_factory=list)
     rejected: int = 0
+    problems: list[str] = field(default_factory=list)  # the first MAX_PROBLEMS, for the log
     pages: int = 0
     not_modified: int = 0  # pages answered 304: nothing to store for them
     withdrawn: list[str] = field(default_factory=list)  # ids the source says were withdrawn
     validators: dict[str, Validators] = field(default_factory=dict)
+
+    def reject(self, record: RecordError, where: str) -> None:
+        self.rejected += 1
+        if len(self.problems) < MAX_PROBLEMS:
+            self.problems.append(f"{record.paper_id or where}: {record.reason}")
 
 
 class LiveSource(Protocol):
@@ -125,8 +136,7 @@ class HfDailySource:
                 elif record.paper_id and record.reason.startswith("withdrawn"):
                     batch.withdrawn.append(record.paper_id)
                 else:
-                    batch.rejected += 1
-                    log.debug("%s: %s", what, record)
+                    batch.reject(record, f"page {page + 1}, line {record.line}")
             batch.validators[url] = Validators(
                 resp.validators.etag, resp.validators.last_modified, len(records)
             )
@@ -216,8 +226,7 @@ class ArxivSource:
                 if isinstance(record, Paper):
                     batch.papers.append(record)
                 else:
-                    batch.rejected += 1
-                    log.debug("%s: %s", what, record)
+                    batch.reject(record, f"entry at line {record.line} (from {start})")
             batch.validators[url] = Validators(
                 resp.validators.etag, resp.validators.last_modified, len(records)
             )

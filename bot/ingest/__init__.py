@@ -5,6 +5,11 @@ at a time. Every importer yields ``Paper | RecordError``; a malformed record is 
 its line and the rest of the file still loads, while a file that cannot be read at all raises
 :class:`IngestError`, and one whose content is not recognised :class:`UnknownFormatError`.
 
+What one file may cost is bounded (``limits``): a line over 4 MiB is a record error, a document
+parsed whole stops at 32 MiB, a gzip bomb is refused. Numbers are range-checked and text must
+be valid Unicode (``bot.models.record_problem``), so a record the store cannot hold never
+leaves an importer.
+
 Formats (see ``FORMATS``): ``hf-page``, ``hf-daily``, ``arxiv-snapshot``, ``arxiv-atom``,
 ``jsonl``. Each has a module usable on in-memory data (``hf_page``, ``hf_daily``,
 ``arxiv_snapshot``, ``arxiv_atom``, ``canonical``).

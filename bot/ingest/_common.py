@@ -8,7 +8,7 @@ import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date
-from typing import TypeAlias
+from typing import Protocol, TypeAlias
 
 from bot.models import Paper
 
@@ -49,18 +49,50 @@ Item: TypeAlias = Paper | RecordError
 NumberedLines: TypeAlias = Iterable[tuple[int, str] | RecordError]
 
 READ_ERRORS = (OSError, EOFError, zlib.error)
+# The longest line a line format may have (the longest arXiv snapshot record is tens of KB).
+# A longer one is a RecordError, and is read past in chunks, never held whole.
+MAX_LINE_BYTES = 4 << 20
+_SKIP_CHUNK = 1 << 20
+
+
+class LineStream(Protocol):
+    """A binary stream read line by line: an open file, ``gzip.open(...)``, ``io.BytesIO``."""
+
+    def readline(self, size: int = -1, /) -> bytes: ...
+
+
 BOM = "\ufeff"
 
 
-def numbered_lines(stream: Iterable[bytes], name: str) -> Iterator[tuple[int, str] | RecordError]:
+def size_text(n: int) -> str:
+    """``4 MiB``, ``32 MiB``, ``512 KiB``: a byte count for a message."""
+    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= scale:
+            return f"{n / scale:.3g} {unit}"
+    return f"{n} bytes"
+
+
+def numbered_lines(
+    stream: LineStream, name: str, *, max_line: int = MAX_LINE_BYTES
+) -> Iterator[tuple[int, str] | RecordError]:
     """Decode a binary stream line by line (UTF-8), streaming.
 
-    A line that is not valid UTF-8 becomes a :class:`RecordError`; a stream that cannot be read
-    any further (truncated gzip, I/O error) raises :class:`IngestError` naming *name*.
+    A line that is not valid UTF-8, or longer than *max_line* bytes, becomes a
+    :class:`RecordError` (a long line is read past in chunks: memory stays under *max_line*
+    whatever the line's length); a stream that cannot be read any further (truncated gzip,
+    I/O error) raises :class:`IngestError` naming *name*.
     """
     lineno = 0
+    readline = stream.readline
+    limit = max_line + 1  # room for the newline of a line of exactly max_line bytes
     try:
-        for lineno, raw in enumerate(stream, 1):
+        while raw := readline(limit):
+            lineno += 1
+            if len(raw) == limit and raw[-1:] != b"\n":
+                while (rest := readline(_SKIP_CHUNK)) and rest[-1:] != b"\n":
+                    pass
+                yield RecordError(lineno, f"line longer than {size_text(max_line)}, skipped")
+                continue
             try:
                 text = raw.decode()
             except UnicodeDecodeError as exc:
@@ -82,8 +114,40 @@ def read_error(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
-def json_error(exc: json.JSONDecodeError) -> str:
-    return f"invalid JSON: {exc.msg} (column {exc.colno})"
+# What parsing untrusted JSON can raise besides JSONDecodeError (a ValueError): RecursionError
+# for deep nesting (100,000 brackets), ValueError for an integer of more than 4,300 digits.
+# Other JSON libraries raise ValueError subclasses too.
+JSON_ERRORS = (ValueError, RecursionError)
+
+
+def json_error(exc: Exception) -> str:
+    """The reason for a record (or file) whose JSON could not be parsed, in one short line."""
+    if isinstance(exc, json.JSONDecodeError):
+        return f"invalid JSON: {exc.msg} (column {exc.colno})"
+    if isinstance(exc, RecursionError):
+        return "invalid JSON: nested too deeply"
+    if "digits" in str(exc):
+        return "invalid JSON: a number with too many digits"
+    return f"invalid JSON: {brief(str(exc))}"
+
+
+_BRIEF = 60
+
+
+def brief(value: object) -> str:
+    """*value* for an error message: a string cut short and quoted, other values by type only
+    (never the repr of a huge or deeply nested value)."""
+    if isinstance(value, str):
+        return repr(value[:_BRIEF] + ("..." if len(value) > _BRIEF else ""))
+    if isinstance(value, bool | float) or value is None:
+        return repr(value)
+    if isinstance(value, int):
+        return str(value) if value.bit_length() <= 128 else "a huge number"
+    if isinstance(value, list):
+        return "a JSON array"
+    if isinstance(value, dict):
+        return "a JSON object"
+    return type(value).__name__
 
 
 def decode_body(data: bytes, what: str) -> str:
@@ -122,6 +186,9 @@ def json_array_items(text: str, what: str) -> list[tuple[int, object]]:
                 value, pos = _DECODER.raw_decode(text, pos)
             except json.JSONDecodeError as exc:
                 raise IngestError(f"{what}: invalid JSON at line {exc.lineno}: {exc.msg}") from exc
+            except JSON_ERRORS as exc:
+                reason = json_error(exc).removeprefix("invalid JSON: ")
+                raise IngestError(f"{what}: invalid JSON at line {line}: {reason}") from None
             items.append((line, value))
             pos = _skip_ws(text, pos)
             if text.startswith(",", pos):

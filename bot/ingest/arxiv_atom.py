@@ -24,11 +24,20 @@ from bot.ingest._common import (
     IngestError,
     Item,
     RecordError,
+    brief,
     iso_date,
     read_error,
     squash,
 )
-from bot.models import SOURCE_ARXIV_API, Paper, clean_text, find_arxiv_id
+from bot.models import (
+    MAX_COUNT,
+    SOURCE_ARXIV_API,
+    Paper,
+    clean_text,
+    date_problem,
+    find_arxiv_id,
+    record_problem,
+)
 
 __all__ = ["FeedInfo", "feed_total", "iter_papers", "parse_bytes", "parse_feed"]
 
@@ -104,7 +113,13 @@ class _FeedParser:
         self.done: list[_Entry] = []
 
     def feed(self, data: bytes, final: bool = False) -> list[_Entry]:
-        self.parser.Parse(data, final)
+        try:
+            self.parser.Parse(data, final)
+        except IngestError:
+            raise
+        except (LookupError, ValueError) as exc:
+            # The XML declaration names an encoding expat cannot read ("UTF-7", "bogus").
+            raise IngestError(f"invalid XML: {str(exc)[:80]}") from None
         done, self.done = self.done, []
         return done
 
@@ -161,7 +176,10 @@ class _FeedParser:
                 attr = _FEED_NUMBERS.get(name)
                 if attr is not None:
                     with contextlib.suppress(ValueError):
-                        setattr(self.info, attr, int(value.strip()))
+                        number = int(value.strip()[:20])
+                        # Out of range is unknown: paging then stops at the first short page.
+                        if 0 <= number <= MAX_COUNT:
+                            setattr(self.info, attr, number)
             elif name == _NAME:
                 value = clean_text(value)
                 if value:
@@ -245,7 +263,7 @@ def _convert(entry: _Entry) -> Item:
         raise ArxivApiError(f"arXiv API error: {reason}")
     arxiv_id = find_arxiv_id(entry.id)
     if arxiv_id is None:
-        return RecordError(entry.line, f"<id> is not an arXiv URL: {clean_text(entry.id)!r}")
+        return RecordError(entry.line, f"<id> is not an arXiv URL: {brief(clean_text(entry.id))}")
     title = squash(entry.title)
     if not title:
         return RecordError(entry.line, "missing 'title'", arxiv_id)
@@ -260,17 +278,23 @@ def _convert(entry: _Entry) -> Item:
             url_pdf = _link(href)
         elif rel == "alternate" and url_abs is None:
             url_abs = _link(href)
-    return Paper.create(
+    published = iso_date(entry.published.strip())
+    if why := date_problem("<published>", published):
+        return RecordError(entry.line, why, arxiv_id)
+    paper = Paper.create(
         title=title,
         arxiv_id=arxiv_id,
         abstract=squash(entry.summary),
         authors=entry.authors,
-        published=iso_date(entry.published.strip()),
+        published=published,
         categories=categories,
         url_abs=url_abs,
         url_pdf=url_pdf,
         source=SOURCE_ARXIV_API,
     )
+    if why := record_problem(paper):
+        return RecordError(entry.line, why, arxiv_id)
+    return paper
 
 
 def _link(href: str) -> str | None:

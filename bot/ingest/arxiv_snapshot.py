@@ -15,8 +15,22 @@ from datetime import date
 from email.utils import parsedate_tz
 from typing import Any
 
-from bot.ingest._common import Item, NumberedLines, RecordError, json_error, squash
-from bot.models import SOURCE_ARXIV_SNAPSHOT, Paper, normalize_arxiv_id
+from bot.ingest._common import (
+    JSON_ERRORS,
+    Item,
+    NumberedLines,
+    RecordError,
+    brief,
+    json_error,
+    squash,
+)
+from bot.models import (
+    SOURCE_ARXIV_SNAPSHOT,
+    Paper,
+    date_problem,
+    normalize_arxiv_id,
+    text_problem,
+)
 
 __all__ = ["iter_papers", "parse_lines", "parse_record"]
 
@@ -49,7 +63,7 @@ def parse_lines(numbered: NumberedLines) -> Iterator[Item]:
         lineno, line = item
         try:
             record = loads(line)
-        except json.JSONDecodeError as exc:
+        except JSON_ERRORS as exc:
             if line.isspace() or not line:
                 continue
             yield RecordError(lineno, json_error(exc))
@@ -58,7 +72,11 @@ def parse_lines(numbered: NumberedLines) -> Iterator[Item]:
 
 
 def parse_record(record: Any, line: int = 0) -> Item:
-    """One decoded snapshot record -> :class:`Paper` (or :class:`RecordError` saying why not)."""
+    """One decoded snapshot record -> :class:`Paper` (or :class:`RecordError` saying why not).
+
+    The record's only number is its date, range-checked here, and its text must be valid
+    Unicode (see ``bot.models.record_problem``).
+    """
     if type(record) is not dict:
         return RecordError(line, "record is not a JSON object")
     try:
@@ -74,7 +92,7 @@ def parse_record(record: Any, line: int = 0) -> Item:
 
     arxiv_id = normalize_arxiv_id(raw_id) if type(raw_id) is str else None
     if arxiv_id is None:
-        return RecordError(line, f"'id' is not an arXiv id: {raw_id!r}")
+        return RecordError(line, f"'id' is not an arXiv id: {brief(raw_id)}")
     if type(title) is not str:
         return RecordError(line, "'title' must be a string", arxiv_id)
     title = " ".join(title.split())
@@ -96,6 +114,8 @@ def parse_record(record: Any, line: int = 0) -> Item:
         published = _first_version_date(versions)
         if published is None:
             return RecordError(line, "'versions' has no valid v1 'created' date", arxiv_id)
+        if why := date_problem("v1 'created' date", published):
+            return RecordError(line, why, arxiv_id)
 
     authors: list[str] = []
     try:
@@ -119,7 +139,7 @@ def parse_record(record: Any, line: int = 0) -> Item:
 
     # Paper.create(title=..., arxiv_id=...) spelled out: it would clean the title and check
     # the id a second time, which is a tenth of the budget per record. A test keeps the two equal.
-    return Paper(
+    paper = Paper(
         id=arxiv_id,
         title=title,
         abstract=squash(abstract),
@@ -131,6 +151,12 @@ def parse_record(record: Any, line: int = 0) -> Item:
         url_hf=_HF + arxiv_id,
         source=SOURCE_ARXIV_SNAPSHOT,
     )
+    # Text from a JSON escape such as \\ud800 cannot be stored. isascii() is O(1) on Python's
+    # compact strings, so record_problem's full check runs only for the rare non-ASCII record.
+    ascii_only = title.isascii() and abstract.isascii() and all(map(str.isascii, authors))
+    if not ascii_only and (why := text_problem(paper)):
+        return RecordError(line, why, arxiv_id)
+    return paper
 
 
 def _first_version_date(versions: object) -> date | None:
@@ -148,22 +174,21 @@ def _first_version_date(versions: object) -> date | None:
     parts = created.split()
     try:
         day = date(int(parts[3]), _MONTHS[parts[2]], int(parts[1]))
-    except (IndexError, KeyError, ValueError):
+    except (IndexError, KeyError, ValueError, OverflowError):
         pass
     else:
         # Records come roughly in date order: remember the day for the next ones. The key,
         # the first 16 characters ("Mon, 2 Apr 2007 " or "Tue, 24 Jul 2007"), names the day.
-        if created[3:5] == ", ":
+        # Only days in range are remembered: a remembered day skips the range check.
+        if created[3:5] == ", " and date_problem("", day) is None:
             if len(_DAYS) >= _DAYS_MAX:
                 _DAYS.clear()
             _DAYS[created[:16]] = day
         return day
-    fields = parsedate_tz(created)  # unusual spelling: let the RFC 2822 parser try
-    if fields is None:
-        return None
     try:
-        return date(fields[0], fields[1], fields[2])
-    except ValueError:
+        fields = parsedate_tz(created)  # unusual spelling: let the RFC 2822 parser try
+        return None if fields is None else date(fields[0], fields[1], fields[2])
+    except (ValueError, OverflowError, IndexError, TypeError):
         return None
 
 

@@ -11,7 +11,7 @@ import json
 from collections.abc import Iterable, Iterator
 from typing import TextIO
 
-from bot.ingest._common import Item, NumberedLines, RecordError, json_error
+from bot.ingest._common import JSON_ERRORS, Item, NumberedLines, RecordError, json_error
 from bot.models import SOURCE_USER, SOURCES, Paper
 
 __all__ = ["iter_papers", "parse_lines", "parse_record", "write_jsonl"]
@@ -33,14 +33,15 @@ def parse_lines(numbered: NumberedLines) -> Iterator[Item]:
             continue
         try:
             record = json.loads(line)
-        except json.JSONDecodeError as exc:
+        except JSON_ERRORS as exc:
             yield RecordError(lineno, json_error(exc))
             continue
         yield parse_record(record, lineno)
 
 
 def parse_record(record: object, line: int = 0) -> Item:
-    """One decoded record -> :class:`Paper` (or :class:`RecordError` with from_dict's reason)."""
+    """One decoded record -> :class:`Paper` (or :class:`RecordError` with from_dict's reason,
+    which covers numbers out of range)."""
     if not isinstance(record, dict):
         return RecordError(line, "record is not a JSON object")
     if record.get("source") not in SOURCES:

@@ -24,17 +24,27 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from bot.ingest._common import (
+    JSON_ERRORS,
     IngestError,
     Item,
     NumberedLines,
     RecordError,
+    brief,
     decode_body,
     iso_date,
     json_array_items,
     json_error,
     str_list,
 )
-from bot.models import SOURCE_HF_DAILY, Paper, clean_text, normalize_arxiv_id
+from bot.models import (
+    SOURCE_HF_DAILY,
+    Paper,
+    clean_text,
+    count_problem,
+    date_problem,
+    normalize_arxiv_id,
+    record_problem,
+)
 
 __all__ = ["iter_papers", "parse_bytes", "parse_item", "parse_lines", "parse_text"]
 
@@ -79,12 +89,17 @@ def parse_text(text: str, what: str = "input") -> Iterator[Item]:
 def _parse_objects(text: str, what: str) -> Iterator[Item]:
     try:
         value = json.loads(text)
-    except json.JSONDecodeError as exc:
+    except JSON_ERRORS as exc:
         if _is_json_lines(text):
             return parse_lines(enumerate(text.splitlines(), 1))
-        raise IngestError(f"{what}: invalid JSON at line {exc.lineno}: {exc.msg}") from exc
+        if isinstance(exc, json.JSONDecodeError):
+            raise IngestError(f"{what}: invalid JSON at line {exc.lineno}: {exc.msg}") from exc
+        raise IngestError(f"{what}: {json_error(exc)}") from None
     if isinstance(value, dict) and "error" in value and "paper" not in value:
-        raise IngestError(f"{what}: API error: {_snippet(str(value['error']))}")
+        error = value["error"]
+        raise IngestError(
+            f"{what}: API error: {_snippet(error) if isinstance(error, str) else brief(error)}"
+        )
     first_line = 1 + text[: len(text) - len(text.lstrip())].count("\n")
     return iter([parse_item(value, first_line, rank=1)])
 
@@ -98,7 +113,7 @@ def _is_json_lines(text: str) -> bool:
         try:
             if isinstance(json.loads(line), dict):
                 return True
-        except json.JSONDecodeError:
+        except JSON_ERRORS:
             pass
         seen += 1
         if seen >= 5:
@@ -120,7 +135,7 @@ def parse_lines(numbered: NumberedLines) -> Iterator[Item]:
         rank += 1
         try:
             value = json.loads(line)
-        except json.JSONDecodeError as exc:
+        except JSON_ERRORS as exc:
             yield RecordError(lineno, json_error(exc))
             continue
         yield parse_item(value, lineno, rank=rank)
@@ -153,7 +168,10 @@ def parse_item(item: object, line: int = 0, *, rank: int | None = None) -> Item:
 
     withdrawn = paper.get("withdrawnAt")
     if withdrawn:
-        return RecordError(line, f"withdrawn ({withdrawn}): {clean_text(title)}", known_id)
+        when = (
+            withdrawn if isinstance(withdrawn, str) and len(withdrawn) <= 40 else brief(withdrawn)
+        )
+        return RecordError(line, f"withdrawn ({when}): {clean_text(title)[:200]}", known_id)
 
     summary = paper.get("summary") or item.get("summary") or ""
     if not isinstance(summary, str):
@@ -166,11 +184,15 @@ def parse_item(item: object, line: int = 0, *, rank: int | None = None) -> Item:
     published_raw = paper.get("publishedAt")
     published = iso_date(published_raw)
     if published_raw is not None and published is None:
-        return RecordError(line, f"'paper.publishedAt' is not a date: {published_raw!r}", known_id)
+        return RecordError(
+            line, f"'paper.publishedAt' is not a date: {brief(published_raw)}", known_id
+        )
+    if why := date_problem("'paper.publishedAt'", published):
+        return RecordError(line, why, known_id)
 
     upvotes = paper.get("upvotes")
-    if upvotes is not None and (type(upvotes) is not int or upvotes < 0):
-        return RecordError(line, "'paper.upvotes' must be a non-negative integer", known_id)
+    if why := count_problem("paper.upvotes", upvotes):
+        return RecordError(line, why, known_id)
 
     ai_summary = paper.get("ai_summary")
     if ai_summary is not None and not isinstance(ai_summary, str):
@@ -201,6 +223,8 @@ def parse_item(item: object, line: int = 0, *, rank: int | None = None) -> Item:
     )
     if known_id and not arxiv_id:
         result.url_hf = f"https://huggingface.co/papers/{known_id}"
+    if why := record_problem(result):
+        return RecordError(line, why, known_id)
     return result
 
 

@@ -25,7 +25,7 @@ from collections.abc import Iterable, Iterator
 from urllib.parse import urlsplit
 
 from bot.ingest._common import Item, NumberedLines, RecordError
-from bot.models import SOURCE_HF_PAGE, Paper
+from bot.models import SOURCE_HF_PAGE, Paper, record_problem
 
 __all__ = [
     "CHROME_LINES",
@@ -111,6 +111,7 @@ def parse_lines(numbered: NumberedLines) -> Iterator[Item]:
     """Like :func:`iter_papers`, over ``(line number, text)`` pairs (errors passed through)."""
     rank = 0
     title: str | None = None
+    title_line = 0
     for item in numbered:
         if isinstance(item, RecordError):
             yield item
@@ -124,19 +125,19 @@ def parse_lines(numbered: NumberedLines) -> Iterator[Item]:
                 rank += 1
                 yield RecordError(lineno, "abstract without a title line")
                 continue
-            title = line
+            title, title_line = line, lineno
             continue
         if _is_title_like(line):
             rank += 1
-            yield _paper(title, "", rank)
-            title = line
+            yield _paper(title, "", rank, title_line)
+            title, title_line = line, lineno
             continue
         rank += 1
-        yield _paper(title, line, rank)
+        yield _paper(title, line, rank, title_line)
         title = None
     if title is not None:
         rank += 1
-        yield _paper(title, "", rank)
+        yield _paper(title, "", rank, title_line)
 
 
 def is_chrome(line: str) -> bool:
@@ -167,9 +168,9 @@ def looks_like_page(lines: list[str]) -> bool:
     return letters > 0.8 * len(second)
 
 
-def _paper(title: str, abstract: str, rank: int) -> Paper:
+def _paper(title: str, abstract: str, rank: int, line: int) -> Item:
     url_code, url_project = extract_links(abstract)
-    return Paper.create(
+    paper = Paper.create(
         title=title,
         abstract=tidy_abstract(abstract),
         url_code=url_code,
@@ -177,6 +178,9 @@ def _paper(title: str, abstract: str, rank: int) -> Paper:
         source=SOURCE_HF_PAGE,
         source_rank=rank,
     )
+    if why := record_problem(paper):
+        return RecordError(line, why)
+    return paper
 
 
 def clean_url(url: str) -> str:

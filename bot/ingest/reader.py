@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import codecs
-import gzip
 import io
 import json
 import logging
@@ -13,6 +12,9 @@ from typing import BinaryIO, cast
 
 from bot.ingest import arxiv_atom, arxiv_snapshot, canonical, hf_daily, hf_page
 from bot.ingest._common import (
+    BOM,
+    JSON_ERRORS,
+    MAX_LINE_BYTES,
     READ_ERRORS,
     IngestError,
     Item,
@@ -21,6 +23,7 @@ from bot.ingest._common import (
     numbered_lines,
     read_error,
 )
+from bot.ingest.limits import Capped, Inflated, read_capped
 from bot.models import (
     SOURCE_ARXIV_API,
     SOURCE_ARXIV_SNAPSHOT,
@@ -65,7 +68,8 @@ def _unknown(path: Path, why: str) -> UnknownFormatError:
 
 
 def open_binary(path: Path) -> BinaryIO:
-    """Open *path* for reading, transparently gunzipping it when it starts with gzip magic."""
+    """Open *path* for reading, transparently gunzipping it when it starts with gzip magic
+    (and refusing a gzip bomb, see :class:`~bot.ingest.limits.Inflated`)."""
     stream = open(path, "rb", buffering=_READ_BUFFER)  # noqa: SIM115
     try:
         magic = stream.read(2)
@@ -74,8 +78,8 @@ def open_binary(path: Path) -> BinaryIO:
         stream.close()
         raise
     if magic == GZIP_MAGIC:
-        stream.close()
-        return cast(BinaryIO, gzip.open(path, "rb"))
+        inflated = io.BufferedReader(Inflated(stream, str(path)), buffer_size=_READ_BUFFER)
+        return cast(BinaryIO, inflated)
     return stream
 
 
@@ -121,6 +125,8 @@ def sniff(head: bytes, *, truncated: bool = False) -> tuple[str | None, str]:
     if bad > max(1, len(text) // 1000):
         return None, "not UTF-8 text"
     text = text.lstrip()
+    if not text:  # white space that is not ASCII: no-break spaces, em spaces...
+        return None, "empty file (only white space)"
     lead = text[0]
     if lead == "<":
         if "<feed" in text and arxiv_atom.ATOM_NS in text:
@@ -158,7 +164,7 @@ def _sniff_array(text: str) -> tuple[str | None, str]:
     if rest.startswith("{"):
         try:
             first, _ = json.JSONDecoder().raw_decode(rest)
-        except json.JSONDecodeError:
+        except JSON_ERRORS:
             first = None
         if isinstance(first, dict):
             fmt = _classify(set(first))
@@ -178,7 +184,7 @@ def _sniff_objects(text: str, truncated: bool) -> tuple[str | None, str]:
             continue
         try:
             value = json.loads(line)
-        except json.JSONDecodeError:
+        except JSON_ERRORS:
             continue
         if isinstance(value, dict):
             fmt = _classify(set(value))
@@ -215,9 +221,24 @@ def read_papers(path: Path, fmt: str | None = None) -> Iterator[Item]:
     return _read(path, fmt)
 
 
-def _read_daily(data: bytes, name: str) -> Iterator[Item]:
-    """Daily files are small: parsed whole, except that JSON lines with a bad byte in one line
-    are read line by line, so only that line is lost."""
+def _is_json_lines(path: Path) -> bool:
+    """True when the first line that is not blank holds one whole JSON object (JSON lines,
+    streamed), False for a JSON array or a pretty-printed object (read whole, capped)."""
+    with open_binary(path) as stream:
+        while line := stream.readline(MAX_LINE_BYTES + 1):
+            text = line.decode(errors="replace").lstrip(BOM).strip()
+            if text:
+                try:
+                    return isinstance(json.loads(text), dict)
+                except JSON_ERRORS:
+                    return False
+    return False
+
+
+def _read_daily(stream: BinaryIO, name: str) -> Iterator[Item]:
+    """A daily JSON array or single object, parsed whole (up to the whole-file limit). JSON
+    lines with a bad byte in one line are read line by line, so only that line is lost."""
+    data = read_capped(stream, name, "Hugging Face daily JSON", _DAILY_HINT)
     if data.lstrip()[:1] == b"{":
         try:
             data.decode()
@@ -226,14 +247,20 @@ def _read_daily(data: bytes, name: str) -> Iterator[Item]:
     return hf_daily.parse_text(decode_body(data, name), name)
 
 
+_DAILY_HINT = " as one JSON document (as JSON lines, one item a line, any size loads)"
+
+
 def _read(path: Path, fmt: str) -> Iterator[Item]:
     name = str(path)
     try:
+        lines = fmt == "hf-daily" and _is_json_lines(path)
         with open_binary(path) as stream:
             if fmt == "arxiv-atom":
-                yield from arxiv_atom.iter_papers(stream)
+                yield from arxiv_atom.iter_papers(Capped(stream, name, "arXiv Atom"))
+            elif fmt == "hf-daily" and lines:
+                yield from hf_daily.parse_lines(numbered_lines(stream, name))
             elif fmt == "hf-daily":
-                yield from _read_daily(stream.read(), name)
+                yield from _read_daily(stream, name)
             elif fmt == "arxiv-snapshot":
                 yield from arxiv_snapshot.parse_lines(numbered_lines(stream, name))
             elif fmt == "jsonl":

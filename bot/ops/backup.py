@@ -1,4 +1,9 @@
-"""``python -m bot backup PATH``: a consistent copy of the database, safe while the bot runs."""
+"""``python -m bot backup PATH``: a consistent copy of the database, safe while the bot runs.
+
+A backup holds everything the bot knows (servers, channels, members' saved papers and
+alerts), so it is created readable by its owner only (0600) before a byte is written into it,
+and a folder the backup creates is 0700.
+"""
 
 from __future__ import annotations
 
@@ -47,12 +52,23 @@ def _prepare(db_path: Path, target: Path) -> tuple[Path, Path, Path]:
     if db_path.exists() and target.resolve() == db_path.resolve():
         raise StoreError("the backup cannot be the database itself")
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
+        target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     except OSError as exc:
         raise StoreError(f"cannot create the folder {target.parent}: {exc.strerror}") from None
     partial = target.with_name(f".{target.name}.partial")
     partial.unlink(missing_ok=True)
+    _create_private(partial)
     return db_path, target, partial
+
+
+def _create_private(path: Path) -> None:
+    """Create *path* empty with mode 0600 (SQLite writes into it as into a new database, and
+    gives its journal the same mode): never readable by others, not even for a moment."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except OSError as exc:
+        raise StoreError(f"cannot create {path}: {exc.strerror}") from None
+    os.close(fd)
 
 
 def _size(path: Path) -> int:

@@ -9,9 +9,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import stat
 import zoneinfo
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 import aiohttp
 
@@ -41,11 +43,12 @@ class Check:
     ok: bool
     detail: str
     fix: str = ""
+    warning: bool = False  # ok (the bot runs), but worth fixing: shown with its fix
 
     def line(self) -> str:
-        mark = "ok  " if self.ok else "FAIL"
+        mark = "FAIL" if not self.ok else "warn" if self.warning else "ok  "
         text = f"[{mark}] {self.name}: {self.detail}"
-        if not self.ok and self.fix:
+        if (not self.ok or self.warning) and self.fix:
             text += f" -> {self.fix}"
         return text
 
@@ -56,6 +59,32 @@ def check_token_shape(settings: Settings) -> Check:
         return Check("token", True, "DISCORD_TOKEN is set and shaped like a bot token")
     detail, _, fix = why.partition(": ")
     return Check("token", False, detail, fix)
+
+
+def check_env_file(path: Path) -> Check:
+    """The settings file holds the bot token: no user outside its owner and group may read it.
+
+    (deploy/paperbot.service makes it ``root:paperbot`` 0640 on purpose: the group reads it.)
+    """
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return Check("settings file", True, f"no {path}; settings come from the environment")
+    except OSError as exc:
+        return Check("settings file", False, f"{path}: {exc.strerror}", "fix its permissions")
+    perms = stat.S_IMODE(st.st_mode)
+    if perms & 0o007:
+        # Someone else's file (root's, shared with a group): close it to others only.
+        fix = f"chmod 600 {path}" if st.st_uid == os.getuid() else f"chmod o-rwx {path}"
+        return Check(
+            "settings file",
+            True,
+            f"{path} can be read by any user on this machine (mode {perms:04o}) and holds "
+            "the bot token",
+            fix,
+            warning=True,
+        )
+    return Check("settings file", True, f"{path} is closed to other users (mode {perms:04o})")
 
 
 async def check_database(settings: Settings) -> list[Check]:
@@ -255,10 +284,14 @@ async def run_doctor(
     *,
     session: aiohttp.ClientSession | None = None,
     source_timeout: float = SOURCE_TIMEOUT,
+    env_file: Path | None = None,
 ) -> list[Check]:
     """Every check, in a stable order. The CLI prints :meth:`Check.line` for each and exits
-    non-zero when any is not ok."""
+    non-zero when any is not ok (warnings do not count). *env_file*: the settings file to
+    check the permissions of (the CLI passes the one it read)."""
     checks = [check_token_shape(settings)]
+    if env_file is not None:
+        checks.append(check_env_file(env_file))
     checks.extend(await check_database(settings))
     checks.append(check_data_dir(settings))
     checks.append(check_time_zones())

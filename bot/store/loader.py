@@ -443,8 +443,9 @@ async def load_data_dir(
 
     A file whose size and mtime match its last import is skipped; one whose mtime changed but
     whose content (sha256) did not is skipped too (and its mtime remembered). A file that
-    cannot be imported (unknown format, unreadable, truncated) is reported with ``failed`` set
-    and the other files still load.
+    cannot be imported (unknown format, unreadable, truncated, or any other exception while
+    importing it) is reported with ``failed`` set to one line, and the other files still load.
+    Cancellation and KeyboardInterrupt are never caught.
     """
     data_dir = Path(data_dir)
     db_path = store.db.path
@@ -466,7 +467,11 @@ async def load_data_dir(
             if int(row["mtime_ns"]) == stat.st_mtime_ns:
                 reports.append(_skipped(path, row["format"], began))
                 continue
-            known_sha = await asyncio.to_thread(_sha256, path)
+            try:
+                known_sha = await asyncio.to_thread(_sha256, path)
+            except OSError as exc:
+                reports.append(LoadReport(path=path, format=None, failed=str(exc)))
+                continue
             if known_sha == row["sha256"]:
                 await store.db.execute(
                     "UPDATE imported_files SET mtime_ns = ? WHERE path = ?",
@@ -483,12 +488,16 @@ async def load_data_dir(
                 batch_size=BATCH_SIZE,
                 known_sha=known_sha,
             )
-        except (IngestError, UnknownFormatError) as exc:
-            log.warning("%s not imported: %s", path, exc)
+        except Exception as exc:
+            if isinstance(exc, IngestError | UnknownFormatError):
+                failed = str(exc)
+                log.warning("%s not imported: %s", path, failed)
+            else:  # a bug or a store error: the traceback goes to the log, the reason to failed
+                lines = str(exc).strip().splitlines()
+                failed = f"{type(exc).__name__}: {lines[0][:300] if lines else 'no details'}"
+                log.warning("%s not imported: %s", path, failed, exc_info=True)
             reports.append(
-                LoadReport(
-                    path=path, format=None, failed=str(exc), seconds=time.monotonic() - began
-                )
+                LoadReport(path=path, format=None, failed=failed, seconds=time.monotonic() - began)
             )
             continue
         reports.append(report)
