@@ -468,3 +468,29 @@ async def test_a_bad_day_is_retried_until_it_leaves_the_catch_up_window(
     (past,) = await refresh(store, server, clock, today=later + timedelta(days=1))
     assert bad not in hf_dates(server) and past.ok
     assert await store.refresh.cursor("hf") == later + timedelta(days=1)
+
+
+async def test_a_day_read_again_replaces_that_days_ranks_only(
+    store: Store, server: FakeSources, clock: FakeTime
+) -> None:
+    server.hf_days["2026-03-24"] = hf_items()[:1]  # the first paper is on two days' lists
+    await refresh(store, server, clock)
+    ranked = await store.db.fetchall(
+        "SELECT id, source_rank, rank_list FROM papers WHERE source_rank IS NOT NULL"
+    )
+    assert len(ranked) == 5
+    # Later the same day, the 23rd's list holds only its last two papers, in a new order.
+    server.hf_days[FEATURED] = with_upvotes(list(reversed(hf_items()[3:])), [5, 6])
+    await refresh(store, server, clock)
+    now = {
+        r["id"]: (r["source_rank"], r["rank_list"])
+        for r in await store.db.fetchall(
+            "SELECT id, source_rank, rank_list FROM papers WHERE source_rank IS NOT NULL"
+        )
+    }
+    assert now == {
+        HF_IDS[4]: (1, f"hf:{FEATURED}"),
+        HF_IDS[3]: (2, f"hf:{FEATURED}"),
+        HF_IDS[0]: (1, "hf:2026-03-24"),  # on the 24th's list: its rank stays
+    }
+    assert await store.papers.count() == 5  # unranked, not removed

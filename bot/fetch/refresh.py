@@ -318,9 +318,16 @@ async def _store_day(
 ) -> None:
     # The day's papers, the cursor and the validators commit together, or not at all.
     counts = UpsertCounts()
+    # Each day's list is a trending list of its own; a day read whole again replaces it (a
+    # day with pages answered "not modified" is only part of the list: nothing is replaced).
+    rank_list = f"{source.name}:{batch.day.isoformat()}"
     async with store.db.transaction() as conn:
         if batch.papers:
-            counts = await store.papers.upsert_many(batch.papers, source.paper_source, conn=conn)
+            counts = await store.papers.upsert_many(
+                batch.papers, source.paper_source, conn=conn, rank_list=rank_list
+            )
+            if counts.ranked and not batch.partial:
+                await store.papers.replace_ranks(conn, rank_list, counts.ranked)
         await store.refresh.advance(
             source.name, batch.day if advance else None, batch.validators, conn=conn
         )

@@ -48,6 +48,7 @@ class DayBatch:
     problems: list[str] = field(default_factory=list)  # the first MAX_PROBLEMS, for the log
     pages: int = 0
     not_modified: int = 0  # pages answered 304: nothing to store for them
+    partial: bool = False  # a page holding papers was answered 304: not the whole list
     withdrawn: list[str] = field(default_factory=list)  # ids the source says were withdrawn
     validators: dict[str, Validators] = field(default_factory=dict)
 
@@ -116,6 +117,7 @@ class HfDailySource:
                 batch.not_modified += 1
                 if before is None or not before.items:
                     break
+                batch.partial = True
                 continue
             what = f"Hugging Face daily papers for {day.isoformat()} (page {page + 1})"
             _reject_html(resp, what)
