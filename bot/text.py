@@ -1,0 +1,103 @@
+"""Paper text for people: LaTeX as Unicode, abstracts cut at a sentence.
+
+Titles and abstracts keep their LaTeX in the store (citations need it); what members read
+goes through :func:`readable`: ``$\\alpha$`` -> ``α``, ``$256\\times256$`` -> ``256×256``,
+``\\textit{…}`` -> ``…``, ``Bal\\'azs`` -> ``Balázs``, ``x^2`` -> ``x²``. The conversion is
+pylatexenc's (a maintained LaTeX parser, tolerant of broken input), with what real abstracts
+need around it: a ``%`` is a percent sign (not a LaTeX comment that would swallow the rest
+of the line), ``\\cite{…}`` and ``\\ref{…}`` are dropped, a ``~`` is a space, and the
+"10times" left where a scraper lost a backslash reads ``10×``. Text with no backslash, dollar
+or brace is returned as it is.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import re
+
+from pylatexenc.latex2text import LatexNodes2Text
+
+log = logging.getLogger(__name__)
+
+_LATEX_HINT = re.compile(r"[\\$^_{}~]")
+_BARE_PERCENT = re.compile(r"(?<!\\)%")
+_CITE = re.compile(r"\s*\\(?:cite[tp]?|citep?|ref|eqref|label|footnote)\*?\{[^{}]*\}")
+_GLUED_TIMES = re.compile(r"(?<=\d)times(?=\s*\d|\b)")
+_SPACES = re.compile(r"\s+")
+_SUPERSCRIPT = str.maketrans("0123456789+-=()nia", "⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻⁼⁽⁾ⁿⁱᵃ")
+_SUBSCRIPT = str.maketrans("0123456789+-=()aeoxijkmnpst", "₀₁₂₃₄₅₆₇₈₉₊₋₌₍₎ₐₑₒₓᵢⱼₖₘₙₚₛₜ")
+_SUP_CHARS = set("0123456789+-=()nia")
+_SUB_CHARS = set("0123456789+-=()aeoxijkmnpst")
+_SCRIPT = re.compile(r"([\^_])(?:\{([^{}]{1,8})\}|([0-9A-Za-z+\-=()]))")
+_MATH = re.compile(r"\$[^$]{1,400}\$")
+_ABBREVIATIONS = (
+    (re.compile(r"\\eg\b\.?"), "e.g."),
+    (re.compile(r"\\ie\b\.?"), "i.e."),
+    (re.compile(r"\\etal\b\.?"), "et al."),
+    (re.compile(r"\\wrt\b\.?"), "w.r.t."),
+)
+_CONVERTER = LatexNodes2Text(math_mode="text", strict_latex_spaces=False)
+_CACHE = 4096
+
+
+def _scripts(match: re.Match[str]) -> str:
+    mark, braced, single = match.group(1), match.group(2), match.group(3)
+    body = braced if braced is not None else single
+    allowed, table = (_SUP_CHARS, _SUPERSCRIPT) if mark == "^" else (_SUB_CHARS, _SUBSCRIPT)
+    if body and all(ch in allowed for ch in body):
+        return body.translate(table)
+    return match.group(0)
+
+
+@functools.lru_cache(maxsize=_CACHE)
+def readable(text: str) -> str:
+    """*text* with its LaTeX turned into Unicode, white space collapsed. Never raises."""
+    if not text:
+        return ""
+    text = _GLUED_TIMES.sub("×", text)
+    if not _LATEX_HINT.search(text):
+        return _SPACES.sub(" ", text).strip()
+    source = _CITE.sub("", text)
+    for pattern, words in _ABBREVIATIONS:
+        source = pattern.sub(words, source)
+    source = _BARE_PERCENT.sub(r"\\%", source)
+    # Sub- and superscripts of short runs (x^2, a_{ij}) as Unicode, inside math only: an
+    # underscore in plain text is a name or a URL.
+    source = _MATH.sub(lambda m: _SCRIPT.sub(_scripts, m.group(0)), source)
+    try:
+        converted = _CONVERTER.latex_to_text(source)
+    except Exception:  # a parser bug on odd input must never cost a card
+        log.debug("LaTeX conversion failed; showing the text as it is", exc_info=True)
+        converted = source
+    return _SPACES.sub(" ", converted.replace("\xa0", " ")).strip()
+
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9(\[“\"'])")
+
+
+def cut(text: str, limit: int, *, ellipsis: str = "…") -> str:
+    """*text* in at most *limit* characters: whole, else cut on a word boundary + ellipsis."""
+    text = _SPACES.sub(" ", text).strip()
+    if len(text) <= limit:
+        return text
+    if limit <= len(ellipsis):
+        return text[:limit]
+    head = text[: limit - len(ellipsis)]
+    space = head.rfind(" ")
+    if space > limit // 2:
+        head = head[:space]
+    return head.rstrip(" ,;:.-–—") + ellipsis
+
+
+def cut_at_sentence(text: str, limit: int) -> str:
+    """*text* in at most *limit* characters, ending at a sentence end when one falls in the
+    last third of the room (else on a word boundary, with an ellipsis)."""
+    text = _SPACES.sub(" ", text).strip()
+    if len(text) <= limit:
+        return text
+    ends = [m.start() for m in _SENTENCE_END.finditer(text[: limit + 1])]
+    good = [e for e in ends if e >= limit * 2 // 3 and e <= limit]
+    if good:
+        return text[: good[-1]]
+    return cut(text, limit)
