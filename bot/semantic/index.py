@@ -1,0 +1,273 @@
+"""In-memory nearest-neighbour search over papers' sign-bit codes (see :mod:`.codes`).
+
+Memory: one ``dim``-bit code per paper plus two int32 (the paper id of each row, the row of
+each paper id): 40 bytes a paper at 256 bits, 40 MB at a million papers.
+
+Search, in three stages (numpy, chosen by measurement: bench/bench_vectors.py):
+
+1. *coarse*: the hamming distance over the first ``coarse_bits`` bits of every code. The codes
+   are stored word-major (all papers' first 64 bits, then all papers' next 64, ...), so this
+   reads ``coarse_bits / 8`` bytes a paper in one sequential sweep, in blocks that stay in
+   the CPU cache; the model is Matryoshka-trained, so the first bits are a coarser code of
+   their own. The ``candidates`` nearest (ties at the cut-off included) go on.
+2. *full*: the hamming distance over all ``dim`` bits for the candidates; the ``shortlist``
+   nearest go on.
+3. *rescore*: the exact cosine of the shortlisted papers' int8 vectors, fetched by the
+   ``rescore`` callback (the store reads them from SQLite). Without one, the score is
+   ``1 - 2 * hamming / dim``.
+
+When the index holds no more than ``candidates`` papers, stage 1 is skipped and stage 2 is
+exact over all of them.
+
+Threads: any number of searches may run at once, beside one writer at a time (``add`` and
+``remove`` take a lock). Searches take no lock: they read an immutable snapshot (arrays and
+row count). A writer appends rows past every published snapshot's end before publishing a new
+one, marks removed rows dead in place (a search sees the paper or not), and never reuses rows:
+when the arrays are full, or a quarter of the rows are dead, it copies the live rows into new
+arrays and publishes those. numpy releases the GIL inside each array operation, so searches
+in reader threads leave the event loop free most of the time (measured in the bench).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import operator
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from bot.semantic.codes import from_int8, sign_bits
+
+log = logging.getLogger(__name__)
+
+MAX_PID = 2**31 - 1
+COARSE_BITS = 64
+CANDIDATES = 2000
+"""Stage-1 survivors (see the module doc); chosen by recall in bench/bench_vectors.py."""
+SHORTLIST = 200
+_BLOCK = 1 << 15  # rows per coarse block: 256 KB of one code word, cache-resident
+_DEAD_SHARE = 0.25  # compact when this share of rows is dead
+
+Rescore = Callable[[npt.NDArray[np.int64]], npt.NDArray[np.int8]]
+IntArray = npt.NDArray[np.int64]
+
+
+@dataclass(frozen=True, slots=True)
+class _Snapshot:
+    words: npt.NDArray[np.uint64]  # (dim / 64, capacity): word w of every row's code
+    pids: npt.NDArray[np.int32]  # (capacity,), -1 for a dead row
+    rows: int  # rows in use; rows past it are not yet published
+
+
+class VectorIndex:
+    """Sign-bit codes keyed by integer paper id (``0 <= pid < 2**31``, e.g. SQLite rowids)."""
+
+    def __init__(self, dim: int = 256, *, coarse_bits: int = COARSE_BITS) -> None:
+        if dim <= 0 or dim % 64:
+            raise ValueError(f"dim must be a positive multiple of 64, not {dim}")
+        if coarse_bits <= 0 or coarse_bits % 64 or coarse_bits > dim:
+            raise ValueError(f"coarse_bits must be a multiple of 64 up to {dim}")
+        self.dim = dim
+        self.coarse_bits = coarse_bits
+        self._nwords = dim // 64
+        self._snap = _Snapshot(
+            np.zeros((self._nwords, 0), dtype=np.uint64), np.zeros(0, dtype=np.int32), 0
+        )
+        self._row_of = np.zeros(0, dtype=np.int32)  # pid -> row + 1 (0: absent)
+        self._dead = 0
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return self._snap.rows - self._dead
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the index's arrays."""
+        snap = self._snap
+        return snap.words.nbytes + snap.pids.nbytes + self._row_of.nbytes
+
+    def __contains__(self, pid: object) -> bool:
+        try:
+            i = operator.index(pid)  # type: ignore[arg-type]
+        except TypeError:
+            return False
+        row_of = self._row_of
+        return 0 <= i < row_of.size and bool(row_of[i])
+
+    def add(self, pids: npt.ArrayLike, codes: npt.ArrayLike) -> None:
+        """Add (or replace) the codes of ``pids``: packed sign bits, uint8 (n, dim / 8)."""
+        ids = _pid_array(pids)
+        packed = np.ascontiguousarray(codes, dtype=np.uint8)
+        if packed.ndim != 2 or packed.shape != (ids.size, self.dim // 8):
+            raise ValueError(
+                f"codes must be uint8 of shape ({ids.size}, {self.dim // 8}), not {packed.shape}"
+            )
+        if np.unique(ids).size != ids.size:
+            raise ValueError("the same paper id appears twice in one add")
+        words = packed.view(np.uint64)  # (n, nwords); word w = bytes 8w..8w+7 = bits 64w..
+        with self._lock:
+            self._kill(ids)
+            snap = self._snap
+            if snap.rows + ids.size > snap.pids.size:
+                snap = self._compact(snap, extra=ids.size)
+            start, stop = snap.rows, snap.rows + ids.size
+            snap.words[:, start:stop] = words.T
+            snap.pids[start:stop] = ids
+            self._map(ids, np.arange(start + 1, stop + 1, dtype=np.int32))
+            self._snap = _Snapshot(snap.words, snap.pids, stop)
+
+    def remove(self, pids: npt.ArrayLike) -> int:
+        """Remove ``pids`` (unknown ones are ignored); returns how many were present."""
+        ids = _pid_array(pids)
+        with self._lock:
+            removed = self._kill(np.unique(ids))
+            snap = self._snap
+            if self._dead and self._dead >= _DEAD_SHARE * snap.rows:
+                self._compact(snap, extra=0)
+        return removed
+
+    def search(
+        self,
+        query: npt.ArrayLike,
+        k: int,
+        *,
+        shortlist: int = SHORTLIST,
+        candidates: int = CANDIDATES,
+        rescore: Rescore | None = None,
+    ) -> list[tuple[int, float]]:
+        """The ``k`` papers nearest to ``query`` (a float vector of ``dim`` components, any
+        length), best first, as (pid, score) with scores in [-1, 1]: cosine when ``rescore``
+        gives the shortlist's int8 vectors (rows aligned with the pids it is given; an
+        all-zero row drops that paper), else ``1 - 2 * hamming / dim``."""
+        q = np.asarray(query, dtype=np.float32)
+        if q.shape != (self.dim,):
+            raise ValueError(f"query must be a vector of {self.dim} components, not {q.shape}")
+        norm = float(np.linalg.norm(q))
+        snap = self._snap
+        if k <= 0 or snap.rows == 0 or not math.isfinite(norm) or norm == 0:
+            return []
+        qwords = sign_bits(q).view(np.uint64)
+        keep = shortlist if rescore is not None else k
+        candidates = max(candidates, keep, k)
+        if snap.rows > candidates:
+            rows = self._coarse(snap, qwords, candidates)
+        else:
+            rows = np.arange(snap.rows)
+        row_pids = snap.pids[rows]
+        alive = row_pids >= 0
+        rows, pids = rows[alive], row_pids[alive].astype(np.int64)
+        dist = np.zeros(rows.size, dtype=np.int64)
+        for w in range(self._nwords):
+            dist += np.bitwise_count(snap.words[w, rows] ^ qwords[w])
+        best = _smallest(dist, max(keep, k))
+        pids, dist = pids[best], dist[best]
+        if rescore is None:
+            scores = 1.0 - 2.0 * dist / self.dim
+        else:
+            vectors = np.asarray(rescore(pids))
+            if vectors.shape != (pids.size, self.dim) or vectors.dtype != np.int8:
+                raise ValueError(
+                    f"rescore must return int8 of shape ({pids.size}, {self.dim}), "
+                    f"not {vectors.dtype} {vectors.shape}"
+                )
+            present = vectors.any(axis=1)
+            pids = pids[present]
+            scores = np.clip(from_int8(vectors[present]) @ (q / norm), -1.0, 1.0)
+            best = np.argsort(-scores, kind="stable")
+            pids, scores = pids[best], scores[best]
+        out: list[tuple[int, float]] = []
+        seen: set[int] = set()
+        for pid, score in zip(pids.tolist(), scores.tolist(), strict=True):
+            if pid not in seen:  # a paper replaced during this search can show twice
+                seen.add(pid)
+                out.append((pid, score))
+                if len(out) == k:
+                    break
+        return out
+
+    def _coarse(self, snap: _Snapshot, qwords: npt.NDArray[np.uint64], count: int) -> IntArray:
+        """Rows of the ``count`` codes nearest by their first ``coarse_bits`` bits (all rows
+        tied with the last one, up to twice ``count``)."""
+        n, nw = snap.rows, self.coarse_bits // 64
+        dist = np.empty(n, dtype=np.uint8)
+        xor = np.empty(min(n, _BLOCK), dtype=np.uint64)
+        part = np.empty(min(n, _BLOCK), dtype=np.uint8)
+        hist = np.zeros(self.coarse_bits + 1, dtype=np.int64)
+        for start in range(0, n, _BLOCK):
+            stop = min(start + _BLOCK, n)
+            x, d = xor[: stop - start], dist[start:stop]
+            np.bitwise_xor(snap.words[0, start:stop], qwords[0], out=x)
+            np.bitwise_count(x, out=d)
+            for w in range(1, nw):
+                p = part[: stop - start]
+                np.bitwise_xor(snap.words[w, start:stop], qwords[w], out=x)
+                np.bitwise_count(x, out=p)
+                d += p
+            hist += np.bincount(d, minlength=hist.size)
+        cut = int(np.searchsorted(np.cumsum(hist), count))  # first distance reaching count
+        rows = np.flatnonzero(dist <= cut)
+        if rows.size > 2 * count:  # a huge tie at the cut: keep the nearer ones, then some
+            rows = np.concatenate([np.flatnonzero(dist < cut), np.flatnonzero(dist == cut)])
+            rows = rows[: 2 * count]
+        return rows
+
+    def _kill(self, ids: npt.NDArray[np.int32]) -> int:
+        """Mark the rows of ``ids`` dead; the caller holds the lock."""
+        row_of = self._row_of
+        known = ids[ids < row_of.size]
+        rows = row_of[known]
+        live = rows > 0
+        rows = rows[live] - 1
+        if rows.size:
+            self._snap.pids[rows] = -1
+            row_of[known[live]] = 0
+            self._dead += int(rows.size)
+        return int(rows.size)
+
+    def _map(self, ids: npt.NDArray[np.int32], rows: npt.NDArray[np.int32]) -> None:
+        top = int(ids.max(initial=-1)) + 1
+        if top > self._row_of.size:
+            grown = np.zeros(max(top, self._row_of.size * 3 // 2), dtype=np.int32)
+            grown[: self._row_of.size] = self._row_of
+            self._row_of = grown
+        self._row_of[ids] = rows
+
+    def _compact(self, snap: _Snapshot, extra: int) -> _Snapshot:
+        """Copy the live rows into new arrays with room for ``extra`` more, publish them."""
+        live = np.flatnonzero(snap.pids[: snap.rows] >= 0)
+        need = live.size + extra
+        capacity = max(need, 1024, live.size * 5 // 4 + extra)
+        words = np.zeros((self._nwords, capacity), dtype=np.uint64)
+        pids = np.full(capacity, -1, dtype=np.int32)
+        words[:, : live.size] = snap.words[:, live]
+        pids[: live.size] = snap.pids[live]
+        self._row_of[:] = 0
+        self._map(pids[: live.size], np.arange(1, live.size + 1, dtype=np.int32))
+        self._dead = 0
+        log.debug("Vector index: %d live rows copied, room for %d", live.size, capacity)
+        self._snap = _Snapshot(words, pids, live.size)
+        return self._snap
+
+
+def _smallest(values: IntArray, count: int) -> IntArray:
+    """Indices of the ``count`` smallest values, in order; ties by position."""
+    if values.size > count:
+        kth = np.partition(values, count - 1)[count - 1]
+        below = np.flatnonzero(values < kth)
+        idx = np.concatenate([below, np.flatnonzero(values == kth)[: count - below.size]])
+    else:
+        idx = np.arange(values.size)
+    return idx[np.argsort(values[idx], kind="stable")]
+
+
+def _pid_array(pids: npt.ArrayLike) -> npt.NDArray[np.int32]:
+    arr = np.asarray(pids)
+    if arr.ndim != 1 or (arr.size and not np.issubdtype(arr.dtype, np.integer)):
+        raise ValueError("paper ids must be a one-dimensional sequence of integers")
+    if arr.size and (int(arr.min()) < 0 or int(arr.max()) > MAX_PID):
+        raise ValueError(f"paper ids must be between 0 and {MAX_PID}")
+    return arr.astype(np.int32)
