@@ -1,6 +1,6 @@
 """Vector search candidates at 100k and 1M papers: build, memory, latency, recall, GIL.
 
-    python -m bench.bench_vectors [--sizes 100000,1000000] [--queries 400] [--skip-hnsw]
+    python -m bench.bench_vectors [--sizes 100000,1000000] [--queries 400] [--slow-up-to N]
 
 The corpus (bench/corpus.py) is embedded once with :class:`bot.semantic.model.Embedder`
 (title + first 600 abstract characters) and the float32 matrix cached as
@@ -9,7 +9,10 @@ half the queries are their titles, half three words from their abstracts. The in
 ``N`` holds the first ``N`` of the other papers. Truth: the 10 nearest by exact float32
 cosine. Every candidate searches packed 256-bit sign codes (bot.semantic.codes); "rescored"
 rows then rank a shortlist of the nearest codes by the cosine of the papers' int8 vectors
-(held in memory here; the store reads them from SQLite).
+(held in memory here; the store reads them from SQLite). "numpy 64b > 5000" is
+bot.semantic.index with a 64-bit coarse stage keeping 5000 candidates for its asymmetric
+stage, codes centred on the corpus mean unless it says otherwise; its "codes only" rows rank
+by the asymmetric estimate.
 
 Columns: build seconds (one thread), the structure's MB, single-thread query p50/p99 in ms
 (rescoring included), recall@10 against the truth, and the share of a search's time another
@@ -129,30 +132,28 @@ class Candidate:
 
 
 class Ours(Candidate):
-    def __init__(self, coarse_bits: int, candidates: int) -> None:
-        self.coarse_bits, self.candidates = coarse_bits, candidates
-        if coarse_bits == 256:
-            self.name = "numpy brute force 256 bits"
-        else:
-            self.name = f"numpy {coarse_bits}-bit coarse, {candidates} cand."
+    """bot.semantic.index.VectorIndex: coarse hamming, asymmetric, then int8 rescoring."""
+
+    def __init__(self, coarse_bits: int, candidates: int, centred: bool = True) -> None:
+        self.coarse_bits, self.candidates, self.centred = coarse_bits, candidates, centred
+        self.name = f"numpy {coarse_bits}b > {candidates}" + ("" if centred else " uncentred")
 
     def build(self, data: Data) -> None:
-        self.index = VectorIndex(256, coarse_bits=self.coarse_bits)
-        self.index.add(np.arange(len(data.codes)), data.codes)
+        center = data.vectors.mean(axis=0) if self.centred else None
+        self.index = VectorIndex(256, coarse_bits=self.coarse_bits, center=center)
+        self.index.add(np.arange(len(data.vectors)), self.index.codes(data.vectors))
 
     def nbytes(self) -> int:
         return self.index.nbytes
 
     def search(self, data: Data, q: np.ndarray, shortlist: int | None) -> list[int]:
         if shortlist is None:
-            cand = self.candidates if self.coarse_bits < 256 else K
-            return [p for p, _ in self.index.search(q, K, candidates=cand)]
-        cand = self.candidates if self.coarse_bits < 256 else shortlist
+            return [p for p, _ in self.index.search(q, K, candidates=self.candidates)]
         hits = self.index.search(
             q,
             K,
             shortlist=shortlist,
-            candidates=max(cand, shortlist),
+            candidates=self.candidates,
             rescore=lambda pids: data.int8[pids],
         )
         return [p for p, _ in hits]
@@ -304,7 +305,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", default="100000,1000000")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--queries", type=int, default=400)
-    parser.add_argument("--skip-hnsw", action="store_true", help="skip the slow HNSW builds")
+    parser.add_argument(
+        "--slow-up-to",
+        type=int,
+        default=200_000,
+        help="run HNSW builds and usearch's exact search only up to this size",
+    )
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",")]
     emb = Embedder.load()
@@ -326,17 +332,16 @@ def main(argv: list[str] | None = None) -> int:
         vectors = np.ascontiguousarray(all_vectors[:n])
         i8 = to_int8(vectors)
         data = Data(vectors, i8, sign_bits(vectors), queries, exact_truth(vectors, queries))
-        cands: list[Candidate] = [Ours(256, 0)]
-        cands += [Ours(64, c) for c in (1000, 2000, 5000)]
-        cands += [Ours(128, 2000)]
+        cands: list[Candidate] = [Ours(64, 5000, centred=False)]
+        cands += [Ours(64, c) for c in (2000, 5000, 20000)]
+        cands += [Ours(128, 5000), Ours(256, 2000)]
+        slow = n <= args.slow_up_to
         if importlib.util.find_spec("faiss") is not None:
             cands.append(FaissFlat())
-            if not args.skip_hnsw:
+            if slow:
                 cands.append(FaissHNSW(16))
-        if importlib.util.find_spec("usearch") is not None:
-            cands.append(USearchExact())
-            if not args.skip_hnsw:
-                cands += [USearchHNSW("b1"), USearchHNSW("i8")]
+        if importlib.util.find_spec("usearch") is not None and slow:
+            cands += [USearchExact(), USearchHNSW("b1"), USearchHNSW("i8")]
         print(f"\n{n:,} papers, {len(queries)} queries (held-out titles and 3-word queries)")
         print("".join(f"{h:<{w}}" for h, w in zip(header, widths, strict=True)))
         while cands:

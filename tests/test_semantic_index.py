@@ -17,10 +17,18 @@ def unit_rows(n: int, dim: int = 256, seed: int = 0) -> np.ndarray:
     return v / np.linalg.norm(v, axis=1, keepdims=True)
 
 
-def brute_force(codes: np.ndarray, pids: np.ndarray, q: np.ndarray, k: int) -> list[int]:
-    """Top k pids by full hamming distance, ties by position."""
-    d = hamming(codes, sign_bits(q))
-    return pids[np.lexsort((np.arange(len(d)), d))[:k]].tolist()
+def estimate(codes: np.ndarray, q: np.ndarray, center: np.ndarray | float = 0.0) -> np.ndarray:
+    """Stage 2 written plainly: cosine of the centred query with each code as a ±1 vector."""
+    c = q / np.linalg.norm(q) - center
+    signs = np.where(np.unpackbits(codes, axis=1).astype(bool), 1.0, -1.0)
+    return signs @ c / (np.linalg.norm(c) * np.sqrt(codes.shape[1] * 8))
+
+
+def brute_force(
+    codes: np.ndarray, pids: np.ndarray, q: np.ndarray, k: int, center: np.ndarray | float = 0.0
+) -> list[int]:
+    """Top k pids by the estimate, ties by position."""
+    return pids[np.argsort(-estimate(codes, q, center), kind="stable")[:k]].tolist()
 
 
 @pytest.fixture(scope="module")
@@ -41,8 +49,9 @@ def test_small_index_search_is_exact(index: VectorIndex, vectors: np.ndarray) ->
         q = unit_rows(1, seed=100 + seed)[0]
         hits = index.search(q, 10, candidates=5000)  # all rows: no coarse stage
         assert [p for p, _ in hits] == brute_force(codes, pids, q, 10)
-        d = hamming(codes, sign_bits(q))
-        assert [s for _, s in hits] == [1 - 2 * d[p - 1000] / 256 for p, _ in hits]
+        expected = estimate(codes, q)[[p - 1000 for p, _ in hits]]
+        np.testing.assert_allclose([s for _, s in hits], expected, atol=1e-6)
+        assert all(-1 <= s <= 1 for _, s in hits)
 
 
 def test_coarse_stage_keeps_every_code_nearer_than_its_cut(
@@ -63,9 +72,37 @@ def test_coarse_stage_keeps_every_code_nearer_than_its_cut(
 def test_a_stored_vector_finds_itself_first_through_every_stage(
     index: VectorIndex, vectors: np.ndarray
 ) -> None:
+    int8 = to_int8(vectors)
     for row in (0, 1234, 2999):
-        hits = index.search(vectors[row], 5, candidates=100, shortlist=20)
-        assert hits[0] == (1000 + row, 1.0)
+        assert index.search(vectors[row], 5, candidates=100)[0][0] == 1000 + row
+        hits = index.search(
+            vectors[row], 5, candidates=100, shortlist=20, rescore=lambda p: int8[p - 1000]
+        )
+        assert hits[0][0] == 1000 + row and hits[0][1] > 0.9999
+
+
+def test_codes_are_centred_and_search_uses_the_same_centre(vectors: np.ndarray) -> None:
+    center = vectors.mean(axis=0) + 0.05
+    ix = VectorIndex(center=center)
+    codes = ix.codes(vectors)
+    assert np.array_equal(codes, sign_bits(vectors - center))
+    assert not np.array_equal(codes, sign_bits(vectors))
+    ix.add(np.arange(3000), codes)
+    pids = np.arange(3000)
+    for seed in range(10):
+        q = unit_rows(1, seed=400 + seed)[0]
+        assert [p for p, _ in ix.search(q, 10, candidates=5000)] == brute_force(
+            codes, pids, q, 10, center
+        )
+        coarse = hamming(codes[:, :8], sign_bits(q - center)[:8])
+        cut = int(np.searchsorted(np.cumsum(np.bincount(coarse, minlength=65)), 200))
+        kept = coarse <= cut
+        assert kept.sum() <= 400  # no huge tie: the coarse stage keeps exactly these rows
+        assert [p for p, _ in ix.search(q, 10, candidates=200)] == brute_force(
+            codes[kept], pids[kept], q, 10, center
+        )
+    with pytest.raises(ValueError, match="center"):
+        VectorIndex(center=np.ones(3))
 
 
 def test_removed_papers_are_never_returned(index: VectorIndex, vectors: np.ndarray) -> None:
@@ -93,14 +130,14 @@ def test_compaction_after_many_removals_keeps_results(
     q = unit_rows(1, seed=5)[0]
     assert [p for p, _ in index.search(q, 10)] == brute_force(codes, pids, q, 10)
     index.add([1000], sign_bits(vectors[:1]))  # a removed id can come back
-    assert index.search(vectors[0], 1) == [(1000, 1.0)]
+    assert index.search(vectors[0], 1)[0][0] == 1000
 
 
 def test_adding_an_existing_id_replaces_its_code(index: VectorIndex, vectors: np.ndarray) -> None:
     new = -vectors[5]
     index.add([1005], sign_bits(new[None, :]))
     assert len(index) == 3000
-    assert index.search(new, 1) == [(1005, 1.0)]
+    assert index.search(new, 1)[0][0] == 1005
     assert all(p != 1005 for p, _ in index.search(vectors[5], 50, candidates=5000))
 
 
@@ -118,6 +155,7 @@ def test_rescoring_ranks_the_shortlist_by_int8_cosine(
     hits = index.search(2.5 * q, 10, shortlist=50, candidates=5000, rescore=rescore)
     assert len(asked) == 1 and asked[0].size == 50
     assert asked[0].tolist() == brute_force(sign_bits(vectors), np.arange(1000, 4000), q, 50)
+    assert asked[0].dtype == np.int64
     cos = from_int8(int8[asked[0] - 1000]) @ q
     order = np.argsort(-cos, kind="stable")[:10]
     assert [p for p, _ in hits] == asked[0][order].tolist()
@@ -204,7 +242,7 @@ def test_searches_beside_a_writer_see_consistent_rows(vectors: np.ndarray) -> No
             for _ in range(150):
                 row = int(rng.integers(200))
                 hits = ix.search(stable[row], 3, candidates=int(rng.choice([50, 5000])))
-                if not hits or hits[0] != (row, 1.0):
+                if not hits or hits[0][0] != row:
                     raise AssertionError(f"paper {row} not found first: {hits}")
                 if len({p for p, _ in hits}) != len(hits):
                     raise AssertionError(f"a paper twice: {hits}")
