@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from bench.bench_vectors import gil_free_share
 from bench.corpus import write_corpus
 from bot.semantic.model import TOKENIZER_FILES, Embedder, paper_text
 
@@ -60,12 +61,17 @@ def wordllama_model(tmp: Path) -> Any:
     return WordLlama.load(cache_dir=tmp, disable_download=True)
 
 
-def rate(fn: Callable[[list[str]], Any], texts: list[str], batch: int) -> tuple[float, Any]:
+def rate(
+    fn: Callable[[list[str]], Any], texts: list[str], batch: int, keep: int = 20_000
+) -> tuple[float, Any]:
+    """papers/s of ``fn`` over ``texts`` in batches, and the first ``keep`` vectors."""
     out = []
     t0 = time.perf_counter()
     for i in range(0, len(texts), batch):
-        out.append(fn(texts[i : i + batch]))
-    return len(texts) / (time.perf_counter() - t0), np.concatenate(out)
+        vecs = fn(texts[i : i + batch])
+        if i < keep:
+            out.append(vecs)
+    return len(texts) / (time.perf_counter() - t0), np.concatenate(out)[:keep]
 
 
 def summation_methods(emb: Embedder, texts: Sequence[str], batch: int) -> list[tuple[str, float]]:
@@ -114,7 +120,9 @@ def summation_methods(emb: Embedder, texts: Sequence[str], batch: int) -> list[t
 
 
 def rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    """The process's resident memory now, in MB."""
+    with open("/proc/self/statm", encoding="ascii") as fh:
+        return int(fh.read().split()[1]) * resource.getpagesize() / 2**20
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -157,8 +165,17 @@ def main(argv: list[str] | None = None) -> int:
     cos = np.einsum("ij,ij->i", wl_vecs, ours[: len(wl_vecs)])
     print(f"\ncosine ours vs wordllama over {len(cos):,} papers: min {cos.min():.6f}")
     print(
-        f"pieces cached after one pass: {cached:,} (limit {emb._cache_pieces:,}); "
-        f"max RSS {before:.0f} MB before load, {loaded:.0f} MB loaded, {after:.0f} MB after"
+        f"pieces cached after one pass: {cached:,} (limit {emb._cache_pieces:,}); RSS "
+        f"+{loaded - before:.0f} MB for loading the model, +{after - loaded:.0f} MB more "
+        f"after both passes (the cache)"
+    )
+
+    queries = texts[:50]
+    gil = gil_free_share(lambda: emb.embed(texts[:1000]))
+    gil_q = gil_free_share(lambda: [emb.embed([t[:60]]) for t in queries])
+    print(
+        f"share of the time another Python thread runs beside it: {gil:.0%} embedding "
+        f"batches of 1000 papers, {gil_q:.0%} embedding short queries one by one"
     )
 
     print(f"\n{'summation of known token ids':<44}{'us/paper':>10}")

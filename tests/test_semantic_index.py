@@ -3,6 +3,7 @@ rescoring, and searches running beside a writer."""
 
 from __future__ import annotations
 
+import sys
 import threading
 
 import numpy as np
@@ -38,7 +39,7 @@ def vectors() -> np.ndarray:
 
 @pytest.fixture
 def index(vectors: np.ndarray) -> VectorIndex:
-    ix = VectorIndex()
+    ix = VectorIndex(coarse_bits=64)  # a 64-bit first sweep
     ix.add(np.arange(1000, 4000), sign_bits(vectors))  # pids need not start at 0
     return ix
 
@@ -47,7 +48,7 @@ def test_small_index_search_is_exact(index: VectorIndex, vectors: np.ndarray) ->
     codes, pids = sign_bits(vectors), np.arange(1000, 4000)
     for seed in range(20):
         q = unit_rows(1, seed=100 + seed)[0]
-        hits = index.search(q, 10, candidates=5000)  # all rows: no coarse stage
+        hits = index.search(q, 10, candidates=5000, near=5000)  # all rows, all stages
         assert [p for p, _ in hits] == brute_force(codes, pids, q, 10)
         expected = estimate(codes, q)[[p - 1000 for p, _ in hits]]
         np.testing.assert_allclose([s for _, s in hits], expected, atol=1e-6)
@@ -66,7 +67,36 @@ def test_coarse_stage_keeps_every_code_nearer_than_its_cut(
         kept = coarse <= cut
         assert kept.sum() <= 600  # no huge tie here: the stage keeps exactly these rows
         expected = brute_force(codes[kept], pids[kept], q, 10)
-        assert [p for p, _ in index.search(q, 10, candidates=300)] == expected
+        assert [p for p, _ in index.search(q, 10, candidates=300, near=10**6)] == expected
+
+
+def test_default_first_sweep_uses_all_bits(vectors: np.ndarray) -> None:
+    ix = VectorIndex()
+    codes, pids = sign_bits(vectors), np.arange(3000)
+    ix.add(pids, codes)
+    for seed in range(10):
+        q = unit_rows(1, seed=600 + seed)[0]
+        d = hamming(codes, sign_bits(q))
+        cut = int(np.searchsorted(np.cumsum(np.bincount(d, minlength=257)), 150))
+        kept = d <= cut
+        assert kept.sum() <= 300
+        expected = brute_force(codes[kept], pids[kept], q, 10)
+        assert [p for p, _ in ix.search(q, 10, candidates=150)] == expected
+    # every bit different: distance 256, the farthest (not 0 in a byte that overflows)
+    far = ix.search(-vectors[0], 2, candidates=1, near=1)
+    assert far and far[0][0] != 0
+
+
+def test_hamming_stage_keeps_the_nearest_by_all_bits(
+    index: VectorIndex, vectors: np.ndarray
+) -> None:
+    codes, pids = sign_bits(vectors), np.arange(1000, 4000)
+    for seed in range(20):
+        q = unit_rows(1, seed=500 + seed)[0]
+        d = hamming(codes, sign_bits(q))
+        nearest = np.sort(np.lexsort((np.arange(3000), d))[:100])  # ties by position
+        expected = brute_force(codes[nearest], pids[nearest], q, 10)
+        assert [p for p, _ in index.search(q, 10, candidates=5000, near=100)] == expected
 
 
 def test_a_stored_vector_finds_itself_first_through_every_stage(
@@ -83,7 +113,7 @@ def test_a_stored_vector_finds_itself_first_through_every_stage(
 
 def test_codes_are_centred_and_search_uses_the_same_centre(vectors: np.ndarray) -> None:
     center = vectors.mean(axis=0) + 0.05
-    ix = VectorIndex(center=center)
+    ix = VectorIndex(coarse_bits=64, center=center)
     codes = ix.codes(vectors)
     assert np.array_equal(codes, sign_bits(vectors - center))
     assert not np.array_equal(codes, sign_bits(vectors))
@@ -91,14 +121,14 @@ def test_codes_are_centred_and_search_uses_the_same_centre(vectors: np.ndarray) 
     pids = np.arange(3000)
     for seed in range(10):
         q = unit_rows(1, seed=400 + seed)[0]
-        assert [p for p, _ in ix.search(q, 10, candidates=5000)] == brute_force(
+        assert [p for p, _ in ix.search(q, 10, candidates=5000, near=5000)] == brute_force(
             codes, pids, q, 10, center
         )
         coarse = hamming(codes[:, :8], sign_bits(q - center)[:8])
         cut = int(np.searchsorted(np.cumsum(np.bincount(coarse, minlength=65)), 200))
         kept = coarse <= cut
         assert kept.sum() <= 400  # no huge tie: the coarse stage keeps exactly these rows
-        assert [p for p, _ in ix.search(q, 10, candidates=200)] == brute_force(
+        assert [p for p, _ in ix.search(q, 10, candidates=200, near=10**6)] == brute_force(
             codes[kept], pids[kept], q, 10, center
         )
     with pytest.raises(ValueError, match="center"):
@@ -113,7 +143,7 @@ def test_removed_papers_are_never_returned(index: VectorIndex, vectors: np.ndarr
     codes, pids = sign_bits(vectors[keep]), keep + 1000
     for seed in range(10):
         q = unit_rows(1, seed=300 + seed)[0]
-        assert [p for p, _ in index.search(q, 10, candidates=5000)] == brute_force(
+        assert [p for p, _ in index.search(q, 10, candidates=5000, near=5000)] == brute_force(
             codes, pids, q, 10
         )
     assert index.search(vectors[0], 1)[0][0] != 1000
@@ -128,7 +158,7 @@ def test_compaction_after_many_removals_keeps_results(
     assert len(index) == 1000 and index.nbytes < before
     codes, pids = sign_bits(vectors[2000:]), np.arange(3000, 4000)
     q = unit_rows(1, seed=5)[0]
-    assert [p for p, _ in index.search(q, 10)] == brute_force(codes, pids, q, 10)
+    assert [p for p, _ in index.search(q, 10, near=5000)] == brute_force(codes, pids, q, 10)
     index.add([1000], sign_bits(vectors[:1]))  # a removed id can come back
     assert index.search(vectors[0], 1)[0][0] == 1000
 
@@ -138,7 +168,7 @@ def test_adding_an_existing_id_replaces_its_code(index: VectorIndex, vectors: np
     index.add([1005], sign_bits(new[None, :]))
     assert len(index) == 3000
     assert index.search(new, 1)[0][0] == 1005
-    assert all(p != 1005 for p, _ in index.search(vectors[5], 50, candidates=5000))
+    assert all(p != 1005 for p, _ in index.search(vectors[5], 50, candidates=5000, near=5000))
 
 
 def test_rescoring_ranks_the_shortlist_by_int8_cosine(
@@ -152,7 +182,7 @@ def test_rescoring_ranks_the_shortlist_by_int8_cosine(
         return int8[pids - 1000]
 
     q = unit_rows(1, seed=7)[0]
-    hits = index.search(2.5 * q, 10, shortlist=50, candidates=5000, rescore=rescore)
+    hits = index.search(2.5 * q, 10, shortlist=50, candidates=5000, near=5000, rescore=rescore)
     assert len(asked) == 1 and asked[0].size == 50
     assert asked[0].tolist() == brute_force(sign_bits(vectors), np.arange(1000, 4000), q, 50)
     assert asked[0].dtype == np.int64
@@ -236,26 +266,37 @@ def test_searches_beside_a_writer_see_consistent_rows(vectors: np.ndarray) -> No
         except BaseException as exc:
             errors.append(exc)
 
+    every = sign_bits(vectors)  # paper p's code, whatever happens to its row
+
     def reader(seed: int) -> None:
         rng = np.random.default_rng(seed)
         try:
             for _ in range(150):
                 row = int(rng.integers(200))
-                hits = ix.search(stable[row], 3, candidates=int(rng.choice([50, 5000])))
+                hits = ix.search(stable[row], 10, candidates=int(rng.choice([50, 5000])))
                 if not hits or hits[0][0] != row:
                     raise AssertionError(f"paper {row} not found first: {hits}")
                 if len({p for p, _ in hits}) != len(hits):
                     raise AssertionError(f"a paper twice: {hits}")
+                pids = [p for p, _ in hits]
+                want = estimate(every[pids], stable[row])
+                if not np.allclose([s for _, s in hits], want, atol=1e-5):
+                    raise AssertionError(f"a paper scored with another's code: {hits}")
         except BaseException as exc:
             errors.append(exc)
 
     w = threading.Thread(target=writer)
     readers = [threading.Thread(target=reader, args=(s,)) for s in range(4)]
-    w.start()
-    for t in readers:
-        t.start()
-    for t in readers:
-        t.join()
-    stop.set()
-    w.join()
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible
+    try:
+        w.start()
+        for t in readers:
+            t.start()
+        for t in readers:
+            t.join()
+    finally:
+        stop.set()
+        w.join()
+        sys.setswitchinterval(interval)
     assert not errors, errors

@@ -6,7 +6,7 @@ each paper id): 40 bytes a paper at 256 bits, 40 MB at a million papers.
 Codes are the sign bits of ``vector - center`` (:meth:`VectorIndex.codes`): with ``center``
 the corpus' mean vector, each bit splits the papers more evenly and carries more.
 
-Search, in three stages (numpy, chosen by measurement: bench/bench_vectors.py):
+Search, in four stages (numpy, chosen by measurement: bench/bench_vectors.py):
 
 1. *coarse*: the hamming distance between the query's code and every paper's, over the first
    ``coarse_bits`` bits. Codes are stored word-major (all papers' first 64 bits, then all
@@ -14,14 +14,21 @@ Search, in three stages (numpy, chosen by measurement: bench/bench_vectors.py):
    sweep, in blocks that stay in the CPU cache; the model is Matryoshka-trained, so the first
    bits are a coarser code of their own. The ``candidates`` nearest (ties at the cut-off
    included, up to twice as many) go on.
-2. *asymmetric*: for each candidate, the cosine between the query itself (not its code) and
-   the candidate's code as a ±1 vector, through per-byte lookup tables. Much closer to the
-   true cosine than the hamming distance; the ``shortlist`` best go on.
-3. *rescore*: the exact cosine of the shortlisted papers' int8 vectors, fetched by the
-   ``rescore`` callback (the store reads them from SQLite). Without a callback the
-   stage-2 estimate is the score.
+2. *hamming*: the hamming distance over all ``dim`` bits; the ``near`` nearest go on.
+3. *asymmetric*: the cosine between the query itself (not its code) and each paper's code
+   taken as a ±1 vector, through per-byte lookup tables: much closer to the true cosine than
+   the hamming distance. The ``shortlist`` best go on.
+4. *rescore*: the exact cosine of the shortlisted papers' int8 vectors, fetched by the
+   ``rescore`` callback (the store reads them from SQLite). Without a callback the stage-3
+   estimate is the score.
 
-When the index holds no more than ``candidates`` papers, stage 1 is skipped.
+Defaults: stage 1 sweeps all bits (so stage 2 is skipped) and keeps 2000, stage 3 keeps
+200. A 64- or 128-bit sweep is three or two times cheaper, but then stage 2 reads the rest of
+tens of thousands of scattered codes, which costs about as much as the bits it saved, and
+recall is lower (bench/bench_vectors.py at a million papers).
+
+A stage is skipped when fewer papers than it would keep reach it (so a small index is
+searched exactly by the stage-3 estimate), and stage 2 when ``coarse_bits == dim``.
 
 Threads: any number of searches may run at once, beside one writer at a time (``add`` and
 ``remove`` take a lock). Searches take no lock: they read an immutable snapshot (arrays and
@@ -40,6 +47,7 @@ import operator
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -49,11 +57,14 @@ from bot.semantic.codes import from_int8, sign_bits
 log = logging.getLogger(__name__)
 
 MAX_PID = 2**31 - 1
-COARSE_BITS = 64
-CANDIDATES = 5000
-"""Stage-1 survivors (see the module doc); chosen by recall in bench/bench_vectors.py."""
+CANDIDATES = 2000
+"""Stage-1 survivors (see the module doc); these defaults were chosen by recall and time in
+bench/bench_vectors.py."""
+NEAR = 2000
 SHORTLIST = 200
 _BLOCK = 1 << 15  # rows per coarse block: 256 KB of one code word, cache-resident
+_SAMPLE = 1 << 14  # rows sampled to estimate the coarse cut-off
+_STRIDE = 2_654_435_761  # odd, about 2**32 / golden ratio: samples spread over the rows
 _DEAD_SHARE = 0.25  # compact when this share of rows is dead
 
 _BYTE_BITS = np.unpackbits(np.arange(256, dtype=np.uint8)[:, None], axis=1).astype(np.float32)
@@ -77,11 +88,12 @@ class VectorIndex:
         self,
         dim: int = 256,
         *,
-        coarse_bits: int = COARSE_BITS,
+        coarse_bits: int | None = None,
         center: npt.ArrayLike | None = None,
     ) -> None:
         if dim <= 0 or dim % 64:
             raise ValueError(f"dim must be a positive multiple of 64, not {dim}")
+        coarse_bits = dim if coarse_bits is None else coarse_bits
         if coarse_bits <= 0 or coarse_bits % 64 or coarse_bits > dim:
             raise ValueError(f"coarse_bits must be a multiple of 64 up to {dim}")
         self.dim = dim
@@ -161,6 +173,7 @@ class VectorIndex:
         *,
         shortlist: int = SHORTLIST,
         candidates: int = CANDIDATES,
+        near: int = NEAR,
         rescore: Rescore | None = None,
     ) -> list[tuple[int, float]]:
         """The ``k`` papers nearest to ``query`` (a float vector of ``dim`` components, any
@@ -177,14 +190,22 @@ class VectorIndex:
         q = q / norm
         centred = q - self.center
         keep = max(shortlist if rescore is not None else k, k)
+        near = max(near, keep)
         candidates = max(candidates, keep)
+        qwords = sign_bits(centred).view(np.uint64)
         if snap.rows > candidates:
-            rows = self._coarse(snap, sign_bits(centred).view(np.uint64), candidates)
+            rows = self._coarse(snap, qwords, candidates)
         else:
             rows = np.arange(snap.rows)
         row_pids = snap.pids[rows]
         alive = row_pids >= 0
         rows, pids = rows[alive], row_pids[alive].astype(np.int64)
+        if rows.size > near and self.coarse_bits < self.dim:
+            words = snap.words.take(rows, axis=1)  # (nwords, n)
+            words ^= qwords[:, None]
+            dist = np.bitwise_count(words).sum(axis=0, dtype=np.int64)
+            nearest = _smallest(dist, near)
+            rows, pids = rows[nearest], pids[nearest]
         estimate = self._asymmetric(snap, rows, centred)
         best = _largest(estimate, keep)
         pids, scores = pids[best], estimate[best]
@@ -214,27 +235,32 @@ class VectorIndex:
         """Rows of the ``count`` codes nearest by their first ``coarse_bits`` bits, in row
         order, with every row tied with the last one (up to ``2 * count`` rows in all)."""
         n, nw = snap.rows, self.coarse_bits // 64
-        dist = np.empty(n, dtype=np.uint8)
+        wide = self.coarse_bits > 255  # 256 differing bits do not fit a byte
+        dist: npt.NDArray[np.unsignedinteger[Any]] = np.empty(
+            n, dtype=np.uint16 if wide else np.uint8
+        )
         xor = np.empty(min(n, _BLOCK), dtype=np.uint64)
         part = np.empty(min(n, _BLOCK), dtype=np.uint8)
         for start in range(0, n, _BLOCK):
             stop = min(start + _BLOCK, n)
-            x, d = xor[: stop - start], dist[start:stop]
+            x, d, p = xor[: stop - start], dist[start:stop], part[: stop - start]
             np.bitwise_xor(snap.words[0, start:stop], qwords[0], out=x)
-            np.bitwise_count(x, out=d)
+            np.bitwise_count(x, out=p)
+            d[:] = p
             for w in range(1, nw):
-                p = part[: stop - start]
                 np.bitwise_xor(snap.words[w, start:stop], qwords[w], out=x)
                 np.bitwise_count(x, out=p)
                 d += p
-        # A histogram of every 16th row estimates the distance reaching ``count`` rows (a
-        # full one costs more than the scan); the rows within it hold the exact answer.
-        step = max(1, min(16, n // (4 * count)))
-        sample = np.cumsum(np.bincount(dist[::step], minlength=self.coarse_bits + 1))
-        guess = int(np.searchsorted(sample * (n / sample[-1]), 1.25 * count))
+        # A histogram of a sample of rows (spread by a large odd stride, so that no period in
+        # the row order biases it) estimates the distance within which about twice ``count``
+        # rows lie: a full histogram costs as much as the sweep. Those rows hold the answer.
+        size = min(n, _SAMPLE)
+        picks = dist[(np.arange(size, dtype=np.int64) * _STRIDE) % n]
+        sample = np.cumsum(np.bincount(picks, minlength=self.coarse_bits + 1))
+        guess = int(np.searchsorted(sample, 2 * count * size / n))
         rows = np.flatnonzero(dist <= guess)
-        while rows.size < count:  # the guess fell short
-            guess += 1
+        while rows.size < count:  # the estimate fell short (rare): widen
+            guess += 1 + guess // 8
             rows = np.flatnonzero(dist <= guess)
         near = dist[rows]
         cut = int(np.searchsorted(np.cumsum(np.bincount(near)), count))
@@ -299,6 +325,14 @@ class VectorIndex:
         log.debug("Vector index: %d live rows copied, room for %d", live.size, capacity)
         self._snap = _Snapshot(words, pids, live.size)
         return self._snap
+
+
+def _smallest(values: IntArray, count: int) -> IntArray:
+    """Indices of the ``count`` smallest values, in position order; ties by position."""
+    kth = np.partition(values, count - 1)[count - 1]
+    below = np.flatnonzero(values < kth)
+    tied = np.flatnonzero(values == kth)[: count - below.size]
+    return np.sort(np.concatenate([below, tied]))
 
 
 def _largest(values: npt.NDArray[np.float32], count: int) -> IntArray:
