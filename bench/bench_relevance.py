@@ -69,13 +69,17 @@ async def run_method(
     return run
 
 
-def load_meaning(store: Store) -> Meaning | None:
-    """The bot's meaning search over *store*, or None when it is not available."""
+async def load_meaning(store: Store) -> Meaning | None:
+    """The bot's meaning search over *store* (vectors made now), or None without the model."""
+    from bot.semantic.backfill import ready_meaning
+    from bot.semantic.model import Embedder, ModelUnavailable
+
     try:
-        from bot.semantic.search import open_meaning
-    except ImportError:
+        embedder = Embedder.load()
+    except ModelUnavailable as exc:
+        print(f"meaning search unavailable: {exc}", file=sys.stderr)
         return None
-    return open_meaning(store)
+    return await ready_meaning(store, embedder)
 
 
 async def evaluate_all(
@@ -114,7 +118,7 @@ async def main_async(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         store = await build_store(Path(tmp) / "pool.db")
         try:
-            meaning = load_meaning(store)
+            meaning = await load_meaning(store)
             chosen = methods(meaning)
             if args.sweep and meaning is not None:
                 chosen.update(sweep(meaning))

@@ -25,6 +25,8 @@ from bot.models import Paper
 from bot.schedule.picker import TrendingPicker
 from bot.schedule.runner import Clock
 from bot.search import SearchEngine
+from bot.semantic.keeper import VectorKeeper
+from bot.semantic.search import MeaningIndex
 from bot.store import Store
 from bot.views import DYNAMIC_ITEMS, GENERIC_ERROR, reply_private
 
@@ -110,6 +112,8 @@ class PaperBot(commands.Bot):
         self.settings = settings
         self.store = store
         self.search = SearchEngine(store.db)
+        # Search by meaning joins when the model and the stored vectors are loaded.
+        self.vectors = VectorKeeper(store, enabled=settings.semantic)
         self.picker = TrendingPicker(store.schedules, self.topic_matches)
         self.auto_sync = auto_sync
         self.clock = clock  # the daily scheduler's clock; None = the system clock
@@ -128,6 +132,10 @@ class PaperBot(commands.Bot):
         # Fill the search vocabulary and the trending pool while the gateway connects, so the
         # first autocomplete on a large store does not pay for them inside its 3 s.
         self._warm_task = asyncio.create_task(self.warm_caches(), name="warm-caches")
+        self.vectors.start(self._attach_meaning)
+
+    def _attach_meaning(self, meaning: MeaningIndex) -> None:
+        self.search.meaning = meaning
 
     async def warm_caches(self) -> None:
         started = time.perf_counter()
@@ -149,6 +157,7 @@ class PaperBot(commands.Bot):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+        await self.vectors.stop()
         await self.search.close()
         await super().close()
 

@@ -74,6 +74,8 @@ class Settings:
     arxiv_api_base: str = "https://export.arxiv.org"
     alerts_daily_cap: int = 20
     contact: str = ""  # appended to the User-Agent, as arXiv asks
+    semantic: bool = True  # search by meaning (bot/semantic); off for tiny hosts
+    db_readers: int = 3  # read-only database connections (threads) for searches and reads
 
 
 def _env(source: Mapping[str, str | None], name: str) -> str | None:
@@ -181,6 +183,7 @@ def load_settings(
             values["search_cooldown_seconds"] = float(m.group(2))
 
     for name, key in (
+        ("PAPERBOT_SEMANTIC", "semantic"),
         ("PAPERBOT_REFRESH", "refresh_enabled"),
         ("PAPERBOT_REFRESH_HF", "refresh_hf"),
         ("PAPERBOT_REFRESH_ARXIV", "refresh_arxiv"),
@@ -212,6 +215,12 @@ def load_settings(
             values["alerts_daily_cap"] = cap
     if raw := _env(env, "PAPERBOT_CONTACT"):
         values["contact"] = raw
+    if raw := _env(env, "PAPERBOT_DB_READERS"):
+        readers = _int(raw, "PAPERBOT_DB_READERS", problems, minimum=1)
+        if readers is not None and readers > 32:
+            problems.append(f"PAPERBOT_DB_READERS must be at most 32, not {readers}")
+        elif readers is not None:
+            values["db_readers"] = readers
 
     if problems:
         raise SettingsError(problems)

@@ -408,3 +408,24 @@ async def test_a_refused_command_sync_does_not_stop_the_bot(
     await connect_client(second)
     puts = fake_discord.requests_for("PUT", commands_route)
     assert [p.status for p in puts] == [403, 200]
+
+
+async def test_search_by_meaning_finds_a_paraphrase(
+    bot: PaperBot, fake_discord: FakeDiscord
+) -> None:
+    # The bot made every paper's vector in the background after start-up.
+    for _ in range(300):
+        if bot.search.meaning is not None and bot.vectors.progress.complete:
+            break
+        await asyncio.sleep(0.1)
+    else:
+        pytest.fail(f"vectors not ready: {bot.vectors.status}")
+    assert "on, " in bot.vectors.status
+    # None of the title's words: "discrete dipole approximation ... light scattering".
+    query = "parallel code that computes how huge spheres deflect a beam, compared with Mie theory"
+    pending = await fake_discord.send_slash_command("search", [option("query", query)])
+    await pending.wait_callback()
+    embed = (await pending.wait_followup()).json["embeds"][0]
+    assert embed["title"].startswith("The discrete dipole approximation")
+    assert embed["author"]["name"].endswith("· similar in meaning")
+    assert len(embed["author"]["name"]) <= 256

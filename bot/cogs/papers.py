@@ -124,6 +124,7 @@ class PapersCog(commands.Cog):
             lines.append(f"Last import: {discord.utils.format_dt(latest, 'R')}")
         for source, when in (await store.refresh.last_success()).items():
             lines.append(f"Last refresh from {source}: {discord.utils.format_dt(when, 'R')}")
+        lines.append(f"Search by meaning: {self.bot.vectors.status}")
         lines.append(
             f"\nSearch with `/search`, open a paper with `/paper`. Source & docs: {PROJECT_URL}"
         )

@@ -13,6 +13,7 @@ from discord.ext import commands
 
 from bot import cards
 from bot.models import Paper
+from bot.search.engine import SearchTooSlow
 from bot.views import action_buttons, reply_private, report_component_error
 
 if TYPE_CHECKING:
@@ -31,7 +32,14 @@ def search_cooldown(interaction: discord.Interaction[PaperBot]) -> app_commands.
 
 
 def result_card(
-    paper: Paper, index: int, count: int, *, query: str, corrected: str | None, total: int
+    paper: Paper,
+    index: int,
+    count: int,
+    *,
+    query: str,
+    corrected: str | None,
+    total: int,
+    why: str | None = None,
 ) -> discord.Embed:
     shown = f"Result {index + 1} of {count}"
     if total > count:
@@ -39,7 +47,10 @@ def result_card(
     wording = f"for “{cards.truncate(corrected or query, 80)}”"
     if corrected:
         wording = f"showing results {wording} (no match for “{cards.truncate(query, 60)}”)"
-    return cards.paper_embed(paper, context=f"{shown} {wording}")
+    # Why this paper, when it does not hold every word: "similar in meaning", "matches 3 of 4
+    # words", "author", "exact title".
+    reason = f" · {why}" if why else ""
+    return cards.paper_embed(paper, context=f"{shown} {wording}{reason}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,14 +60,16 @@ class ResultEntry:
     id: str
     label: str
     description: str | None
+    why: str | None = None
 
     @classmethod
-    def of(cls, index: int, paper: Paper) -> ResultEntry:
+    def of(cls, index: int, paper: Paper, why: str | None = None) -> ResultEntry:
         authors = ", ".join(paper.authors[:3])
         return cls(
             paper.id,
             cards.choice_label(f"{index + 1}. {paper.title}"),
             cards.choice_label(authors) if authors else None,
+            why,
         )
 
 
@@ -77,10 +90,12 @@ class ResultsView(discord.ui.View):
         total: int,
         load: Callable[[str], Awaitable[Paper | None]],
         timeout: float | None = None,
+        whys: list[str | None] | None = None,
     ) -> None:
         super().__init__(timeout=VIEW_TIMEOUT if timeout is None else timeout)
         self.owner_id = owner_id
-        self.entries = [ResultEntry.of(i, p) for i, p in enumerate(papers)]
+        reasons = whys or [None] * len(papers)
+        self.entries = [ResultEntry.of(i, p, w) for i, (p, w) in enumerate(zip(papers, reasons))]
         self.current = papers[0]
         self.load = load
         self.query = query
@@ -108,6 +123,7 @@ class ResultsView(discord.ui.View):
             query=self.query,
             corrected=self.corrected,
             total=self.total,
+            why=self.entries[self.index].why,
         )
 
     def _render_items(self) -> None:
@@ -209,7 +225,13 @@ class SearchCog(commands.Cog):
         private: bool = False,
     ) -> None:
         await interaction.response.defer(ephemeral=private, thinking=True)
-        result = await self.bot.search.search(query, sort=sort, limit=RESULTS_MAX)
+        try:
+            result = await self.bot.search.search(query, sort=sort, limit=RESULTS_MAX)
+        except SearchTooSlow as exc:
+            await interaction.followup.send(
+                embed=cards.notice_embed("Search took too long", str(exc)), ephemeral=True
+            )
+            return
         papers = [hit.paper for hit in result.hits]
         if not papers:
             text = f"No papers match “{cards.truncate(query, 100)}”."
@@ -226,6 +248,7 @@ class SearchCog(commands.Cog):
             corrected=result.corrected,
             total=result.total,
             load=self.bot.store.papers.get,
+            whys=[hit.why for hit in result.hits],
         )
         view.message = await interaction.followup.send(
             embed=view.embed(), view=view, ephemeral=private, wait=True

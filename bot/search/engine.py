@@ -63,8 +63,8 @@ SEARCH_BUDGET = 2.0  # seconds a search may take in its reader thread
 VOCAB_CHECK_SECONDS = 5.0  # how often to look whether the title vocabulary is stale
 VOCAB_RELOAD_FACTOR = 300  # reload at most every 300 x its load time (0.4 s at 1M papers)
 # Fusion: lexical and meaning lists with these weights, in this mode (bench_relevance.py).
-LEXICAL_WEIGHT, MEANING_WEIGHT = 1.0, 1.0
-FUSION_MODE: Mode = "rrf"
+LEXICAL_WEIGHT, MEANING_WEIGHT = 1.0, 0.5
+FUSION_MODE: Mode = "tiered"
 
 WHY_TITLE = "exact title"
 WHY_AUTHOR = "author"

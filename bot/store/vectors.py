@@ -1,10 +1,10 @@
 """Paper vectors: the embeddings search by meaning uses (see :mod:`bot.semantic`).
 
-Each paper has at most one row: its sign bits (the compact code every process keeps in memory
-for the coarse search) and its int8 vector (read back only for the few papers a search
-rescores). ``seq`` numbers the writes, so a process keeps its in-memory index current by
-reading the rows with ``seq`` above the last it saw (:func:`since`), whoever wrote them (the
-bot's backfill, or ``python -m bot load`` in another process). A paper deleted from the store
+Each paper has at most one row: its int8 vector. Every process derives the compact codes of
+its in-memory coarse index from these when it loads them, and reads a vector back for the few
+papers a search rescores. ``seq`` numbers the writes, so a process keeps its in-memory index
+current by reading the rows with ``seq`` above the last it saw (:func:`since`), whoever wrote
+them (the bot's backfill, or ``python -m bot load`` in another process). A paper deleted from the store
 loses its row with it (``ON DELETE CASCADE``); one whose title or abstract changes loses it in
 :class:`~bot.store.papers.PaperRepo` and gets a new one from the backfill.
 
@@ -74,8 +74,8 @@ class VectorRepo:
         )
         return (int(row[0]), int(row[1])) if row else (0, 0)
 
-    async def store(self, rows: Sequence[tuple[PendingPaper, bytes, bytes]]) -> int:
-        """Store ``(paper, sign bits, int8 vector)`` rows; returns how many were stored.
+    async def store(self, rows: Sequence[tuple[PendingPaper, bytes]]) -> int:
+        """Store ``(paper, int8 vector)`` rows; returns how many were stored.
 
         A paper deleted or changed since it was read is skipped (its text is not what was
         embedded): the backfill picks the changed one up again.
@@ -88,25 +88,29 @@ class VectorRepo:
             base = int(top[0]) if top else 0
             before = conn.total_changes
             await conn.executemany(
-                "INSERT OR REPLACE INTO paper_vectors(pid, seq, bits, vec) SELECT ?, ?, ?, ? "
+                "INSERT OR REPLACE INTO paper_vectors(pid, seq, vec) SELECT ?, ?, ? "
                 "WHERE EXISTS (SELECT 1 FROM papers WHERE pid = ? AND updated_at = ?)",
                 [
-                    (p.pid, base + i, bits, vec, p.pid, p.updated_at)
-                    for i, (p, bits, vec) in enumerate(rows, start=1)
+                    (p.pid, base + i, vec, p.pid, p.updated_at)
+                    for i, (p, vec) in enumerate(rows, start=1)
                 ],
             )
             return conn.total_changes - before
 
 
 def since(conn: sqlite3.Connection, seq: int, limit: int) -> list[tuple[int, int, bytes]]:
-    """``(pid, seq, bits)`` of the vectors written after *seq*, in write order."""
+    """``(pid, seq, vec)`` of the vectors written after *seq*, in write order."""
     return [
         (int(r[0]), int(r[1]), bytes(r[2]))
         for r in conn.execute(
-            "SELECT pid, seq, bits FROM paper_vectors WHERE seq > ? ORDER BY seq LIMIT ?",
+            "SELECT pid, seq, vec FROM paper_vectors WHERE seq > ? ORDER BY seq LIMIT ?",
             (seq, limit),
         )
     ]
+
+
+def latest_seq(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("SELECT coalesce(max(seq), 0) FROM paper_vectors").fetchone()[0])
 
 
 def vectors(conn: sqlite3.Connection, pids: Sequence[int]) -> dict[int, bytes]:

@@ -4,8 +4,8 @@
 CREATE TABLE paper_vectors (
     pid   INTEGER PRIMARY KEY REFERENCES papers(pid) ON DELETE CASCADE,
     seq   INTEGER NOT NULL,                     -- write order: readers catch up by "seq > last"
-    bits  BLOB NOT NULL,                        -- sign bits (dim / 8 bytes): the coarse index
-    vec   BLOB NOT NULL                         -- int8 x dim: exact rescoring
+    vec   BLOB NOT NULL                         -- int8 x dim (each process derives its coarse
+                                                -- codes from these when it loads them)
 );
 CREATE INDEX paper_vectors_seq ON paper_vectors(seq);
 
