@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 
 EXTENSIONS: tuple[str, ...] = (
     "bot.cogs.search",
+    "bot.cogs.finder",
     "bot.cogs.papers",
     "bot.cogs.alerts",
     "bot.cogs.refresh",

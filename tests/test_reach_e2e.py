@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,42 +22,18 @@ from bot.config import Settings
 from bot.reach import VOTES_ELSEWHERE
 from bot.store import Store
 from bot.store.loader import load_file
-from tests.fakediscord import FakeDiscord, RecordedRequest, payloads
+from tests.fakediscord import FakeDiscord, payloads
 from tests.fakediscord.server import CommandUnavailable
-from tests.fakediscord.world import FakeChannel, FakeGuild, FakeUser
+from tests.reach_support import EPHEMERAL, Places, add_places, answer, message_of, quiet
 
 pytest_plugins = ("tests.fakediscord.fixtures",)
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(60)]
 
 FIXTURES = Path(__file__).parent / "fixtures"
 Connect = Callable[..., Awaitable[Any]]
-CHANNEL_MESSAGE, DEFERRED = 4, 5
-EPHEMERAL = 64
 EVERYWHERE = ("search", "paper", "trending", "random", "about", "saved")
 SERVER_ONLY = ("daily", "alerts")
 PAPER = "0704.0001"  # in arxiv-metadata-oai-snapshot.200.jsonl
-
-
-@dataclass
-class Places:
-    dave: FakeUser  # installed PaperBot to his account
-    other: FakeGuild  # neither the bot nor the app
-    bare: FakeGuild  # the app, without its bot user
-    direct: FakeChannel  # a DM between dave and bob
-    group: FakeChannel  # a group DM of dave, bob and alice
-
-
-def add_places(fake: FakeDiscord) -> Places:
-    world = fake.world
-    dave = world.add_user("dave", global_name="Dave", app_installed=True)
-    bob, alice = world.user("bob"), world.user("alice")
-    other = world.add_guild("Other Club", owner=dave, members=[bob], channel="lounge")
-    bare = world.add_guild(
-        "Bare Club", owner=alice, members=[dave], channel="bare-general", app_installed=True
-    )
-    direct = world.add_private_channel(dave, bob)
-    group = world.add_private_channel(dave, bob, alice, name="reading group")
-    return Places(dave, other, bare, direct, group)
 
 
 @pytest.fixture
@@ -83,31 +58,6 @@ async def bot(store: Store, tmp_path: Path, places: Places, connect_client: Conn
     return client
 
 
-def quiet(req: RecordedRequest) -> dict[str, Any]:
-    """The message of a callback or follow-up, checked: Discord took it (its limits are the
-    fake's validation) and it mentions nobody."""
-    assert req.status < 300, (req.status, req.response)
-    body: dict[str, Any] = req.json.get("data", req.json) if "type" in req.json else req.json
-    assert body.get("allowed_mentions") == {"parse": []}, body.get("allowed_mentions")
-    return body
-
-
-async def answer(pending: Any) -> tuple[dict[str, Any], bool]:
-    """The answer's message (the follow-up after a deferral) and whether it is private."""
-    callback = await pending.wait_callback()
-    if callback.json["type"] == DEFERRED:
-        private = bool((callback.json.get("data") or {}).get("flags", 0) & EPHEMERAL)
-        return quiet(await pending.wait_followup()), private
-    body = quiet(callback)
-    return body, bool(body.get("flags", 0) & EPHEMERAL)
-
-
-def message_of(pending: Any) -> dict[str, Any]:
-    message: dict[str, Any] | None = pending.original_message
-    assert message is not None
-    return message
-
-
 async def test_sync_declares_installs_and_contexts(
     bot: PaperBot, fake_discord: FakeDiscord
 ) -> None:
@@ -120,6 +70,10 @@ async def test_sync_declares_installs_and_contexts(
     for name in SERVER_ONLY:
         assert commands[name]["integration_types"] == [0], name
         assert commands[name]["contexts"] == [0], name
+    # The message action ("Find papers"): a message command, offered everywhere too.
+    menu = next(c for c in put.json if c.get("type") == 3)
+    assert menu["name"] == "Find papers" and "description" not in menu
+    assert (menu["integration_types"], menu["contexts"]) == ([0, 1], [0, 1, 2])
     # Nothing is left to Discord's default (the app's install settings, every context).
     for cmd in put.json:
         assert cmd["integration_types"] and cmd["contexts"], cmd["name"]
