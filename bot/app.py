@@ -20,6 +20,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot import reach
 from bot.config import Settings
 from bot.models import Paper
 from bot.schedule.picker import TrendingPicker
@@ -34,6 +35,7 @@ log = logging.getLogger(__name__)
 
 EXTENSIONS: tuple[str, ...] = (
     "bot.cogs.search",
+    "bot.cogs.finder",
     "bot.cogs.papers",
     "bot.cogs.alerts",
     "bot.cogs.refresh",
@@ -80,6 +82,8 @@ def describe_error(error: app_commands.AppCommandError) -> str | None:
     if isinstance(error, app_commands.BotMissingPermissions):
         missing = ", ".join(p.replace("_", " ").title() for p in error.missing_permissions)
         return f"I need the {missing} permission here. Ask an admin to grant it."
+    if isinstance(error, reach.ServerFeatureElsewhere):
+        return str(error)
     if isinstance(error, app_commands.NoPrivateMessage):
         return "This command only works in a server."
     if isinstance(error, app_commands.CheckFailure):
@@ -107,6 +111,9 @@ class PaperBot(commands.Bot):
             help_command=None,
             allowed_mentions=discord.AllowedMentions.none(),
             tree_cls=PaperTree,
+            # A command is a server command unless it says otherwise (bot.reach.everywhere).
+            allowed_installs=reach.server_only_installs(),
+            allowed_contexts=reach.server_only_contexts(),
             **options,
         )
         self.settings = settings

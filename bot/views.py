@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import discord
 
-from bot import cards
+from bot import cards, reach
 from bot.models import Paper
 
 if TYPE_CHECKING:
@@ -156,9 +156,11 @@ class CardButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=CARD_T
             await report_component_error(interaction, error, self.custom_id)
 
     async def _vote(self, interaction: discord.Interaction[Any], bot: PaperBot) -> None:
-        voted, count = await bot.store.social.toggle_vote(
-            interaction.guild_id or 0, interaction.user.id, self.paper_id
-        )
+        scope = reach.vote_scope(interaction)
+        if scope is None:  # a DM, a group DM, a server without the bot: nobody's trending
+            await reply_private(interaction, reach.VOTES_ELSEWHERE)
+            return
+        voted, count = await bot.store.social.toggle_vote(scope, interaction.user.id, self.paper_id)
         text = "👍 Vote counted" if voted else "Vote taken back"
         await reply_private(interaction, f"{text}. This paper has {count} vote(s) here.")
 

@@ -24,6 +24,7 @@ from aiohttp import web
 FIXTURES = Path(__file__).parent / "fixtures"
 HF_SAMPLE = FIXTURES / "daily_papers.sample.json"
 ARXIV_SAMPLE = FIXTURES / "arxiv-api" / "q_testing_s0_m100_cfe7536492ca.xml"
+ARXIV_ID_ANSWERS = sorted((FIXTURES / "arxiv-api").glob("id_*.xml"))  # recorded id_list answers
 
 
 def hf_items() -> list[dict[str, Any]]:
@@ -57,6 +58,14 @@ class ArxivSample:
             r"<opensearch:itemsPerPage>\d+<", f"<opensearch:itemsPerPage>{per_page}<", head
         )
         return (head + "\n".join(entries) + "\n</feed>\n").encode()
+
+    def by_id(self, extra: list[Path] = ARXIV_ID_ANSWERS) -> dict[str, str]:
+        """Every recorded entry (the sample's and those of the recorded id_list answers) by
+        its version-less id: what the fake answers an ``id_list`` query from."""
+        entries = list(self.entries)
+        for path in extra:
+            entries += re.findall(r"<entry>.*?</entry>", path.read_text(), re.S)
+        return dict(zip(self.ids(entries), entries, strict=True))
 
     def ids(self, entries: list[str]) -> list[str]:
         return [
@@ -94,6 +103,7 @@ class FakeSources:
         self.hf_days: dict[str, list[dict[str, Any]]] = {}
         self.arxiv = ArxivSample()
         self.arxiv_days: dict[str, list[str]] = {}
+        self.arxiv_by_id = self.arxiv.by_id()  # what id_list queries are answered from
         self.faults: list[Fault] = []
         self.log: list[Logged] = []
         self.etags = True
@@ -205,6 +215,13 @@ class FakeSources:
         query = request.query.get("search_query", "")
         start = int(request.query.get("start", "0"))
         per_page = int(request.query.get("max_results", "10"))
+        if request.query.get("id_list"):
+            # Like arXiv: the known papers, in the order asked; an unknown id is left out.
+            ids = [i.strip() for i in request.query["id_list"].split(",")]
+            found = [self.arxiv_by_id[i] for i in ids if i in self.arxiv_by_id]
+            page = found[start : start + per_page]
+            body = self.arxiv.feed(page, total=len(found), start=start, per_page=per_page)
+            return await self._respond("arxiv", request, body, "application/atom+xml")
         m = re.search(r"submittedDate:\[(\d{8})0000 TO (\d{8})2359\]", query)
         if m:
             day = date(int(m.group(1)[:4]), int(m.group(1)[4:6]), int(m.group(1)[6:]))

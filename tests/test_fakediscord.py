@@ -21,7 +21,8 @@ from tests.fakediscord import FakeDiscord, payloads
 from tests.fakediscord.client import start_client, stop_client
 from tests.fakediscord.gateway import Op
 from tests.fakediscord.ratelimit import BucketSpec, RateLimitConfig, cloudflare_ban, server_error
-from tests.fakediscord.world import Perm
+from tests.fakediscord.server import CommandUnavailable
+from tests.fakediscord.world import RESPONSE_PERMISSIONS, Perm
 
 if TYPE_CHECKING:
     from tests.fakediscord.fixtures import ConnectClient
@@ -582,6 +583,129 @@ async def test_echoed_events_and_message_content_intent(
     kind, message = bot.events[0]
     assert kind == "message" and message.author.name == "bob"
     assert message.content == ""  # no MESSAGE_CONTENT intent → blanked like Discord
+
+
+# ------------------------------------------------- installs and contexts
+async def test_install_types_and_contexts_validated_like_discord(
+    fake_discord: FakeDiscord, bot: PaperBot
+) -> None:
+    route = discord.http.Route(
+        "PUT", "/applications/{application_id}/commands", application_id=bot.application_id
+    )
+    bad = [
+        {"name": "a", "description": "x", "type": 1, "integration_types": [0, 5]},
+        {"name": "b", "description": "x", "type": 1, "contexts": ["dm"]},
+        {"name": "c", "description": "x", "type": 1, "contexts": 2},
+    ]
+    with pytest.raises(discord.HTTPException) as info:
+        await bot.http.request(route, json=bad)
+    assert info.value.code == 50035
+    text = str(info.value)
+    assert 'In 0.integration_types.1: Value "5" is not a valid enum value.' in text
+    assert "In 1.contexts.0" in text and "In 2.contexts: Must be an array." in text
+
+    good = {"name": "d", "description": "x", "type": 1}
+    stored = await bot.http.request(
+        route, json=[good | {"integration_types": [0, 1], "contexts": [0, 1, 2]}]
+    )
+    assert (stored[0]["integration_types"], stored[0]["contexts"]) == ([0, 1], [0, 1, 2])
+
+
+def _everywhere_commands(bot: PaperBot) -> None:
+    """/where (offered from both installs everywhere) and the message command "Quote"."""
+
+    @bot.tree.command(name="where", description="Where am I?")
+    @app_commands.allowed_installs(guilds=True, users=True)
+    @app_commands.allowed_contexts(guilds=True, dms=True, private_channels=True)
+    async def where(interaction: discord.Interaction) -> None:
+        guild = bot.get_guild(interaction.guild_id or 0)
+        await interaction.response.send_message(
+            f"guild={interaction.guild_id} cached={guild is not None}"
+        )
+
+    @bot.tree.context_menu(name="Quote")
+    @app_commands.allowed_installs(guilds=True, users=True)
+    @app_commands.allowed_contexts(guilds=True, dms=True, private_channels=True)
+    async def quote(interaction: discord.Interaction, message: discord.Message) -> None:
+        await interaction.response.send_message(f"> {message.content}", ephemeral=True)
+
+
+async def test_user_install_reaches_servers_without_the_bot(
+    fake_discord: FakeDiscord, connect_client: ConnectClient
+) -> None:
+    world = fake_discord.world
+    dave = world.add_user("dave", global_name="Dave", app_installed=True)
+    bob = world.user("bob")
+    other = world.add_guild("Other Club", owner=dave, members=[bob], channel="lounge")
+    direct = world.add_private_channel(dave, bob)
+    group = world.add_private_channel(dave, bob, world.user("alice"), name="reading group")
+    bot = await connect_client(PaperBot())
+    _everywhere_commands(bot)
+    await bot.tree.sync()
+
+    # The bot user is not in "Other Club": no GUILD_CREATE, nothing in its cache.
+    assert bot.get_guild(other.id) is None and bot.get_guild(world.guild.id) is not None
+    await fake_discord.post_user_message("lounge", "not for the bot", user="bob")
+
+    pending = await fake_discord.send_slash_command("where", channel="lounge", user="dave")
+    payload = pending.payload
+    assert payload["guild_id"] == str(other.id) and payload["context"] == 0
+    assert payload["authorizing_integration_owners"] == {"1": str(dave.id)}
+    assert payload["member"]["user"]["id"] == str(dave.id)
+    app_perms = int(payload["app_permissions"])
+    assert app_perms & Perm.EMBED_LINKS and app_perms & Perm.SEND_MESSAGES
+    assert not app_perms & Perm.MANAGE_GUILD  # @everyone's, not an admin's
+    req = await pending.wait_callback()
+    assert req.json["data"]["content"] == f"guild={other.id} cached=False"
+    assert [m["content"] for m in fake_discord.messages("lounge")][-1].startswith("guild=")
+    assert not [e for e in bot.events if e[0] == "message"]  # the bot hears nothing there
+
+    # Commands without a user install are not offered there, nor to a member without one.
+    with pytest.raises(CommandUnavailable):
+        await fake_discord.send_slash_command("vote", channel="lounge", user="dave")
+    with pytest.raises(CommandUnavailable):
+        await fake_discord.send_slash_command("where", channel="lounge", user="bob")
+
+    # A DM between two users and a group DM: context 2, only the user's install.
+    for channel in (direct, group):
+        pending = await fake_discord.send_slash_command("where", channel=channel, user="dave")
+        payload = pending.payload
+        assert payload["context"] == 2 and "guild_id" not in payload
+        assert payload["authorizing_integration_owners"] == {"1": str(dave.id)}
+        assert int(payload["app_permissions"]) == RESPONSE_PERMISSIONS
+        assert payload["user"]["id"] == str(dave.id)
+        req = await pending.wait_callback()
+        assert req.json["data"]["content"] == "guild=None cached=False"
+    with pytest.raises(CommandUnavailable):
+        await fake_discord.send_slash_command("vote", channel=group, user="dave")
+
+    # In the bot's own server both installs reach a command that takes both.
+    pending = await fake_discord.send_slash_command("where", user="alice")
+    assert pending.payload["authorizing_integration_owners"] == {"0": str(world.guild.id)}
+    world.user("alice").app_installed = True
+    pending = await fake_discord.send_slash_command("where", user="alice")
+    assert pending.payload["authorizing_integration_owners"] == {
+        "0": str(world.guild.id),
+        "1": str(world.user("alice").id),
+    }
+    await pending.wait_callback()
+
+
+async def test_message_command_target_carries_its_content(
+    fake_discord: FakeDiscord, bot: PaperBot
+) -> None:
+    _everywhere_commands(bot)
+    await bot.tree.sync()
+    message = await fake_discord.post_user_message("general", "see arXiv:1706.03762", user="bob")
+    await until(lambda: any(e[0] == "message" for e in bot.events))
+    assert bot.events[-1][1].content == ""  # MESSAGE_CREATE: blanked without the intent
+
+    pending = await fake_discord.send_message_command("Quote", message, user="alice")
+    data = pending.payload["data"]
+    assert (data["type"], data["target_id"]) == (3, message["id"])
+    assert data["resolved"]["messages"][message["id"]]["content"] == "see arXiv:1706.03762"
+    req = await pending.wait_callback()
+    assert req.json["data"]["content"] == "> see arXiv:1706.03762"
 
 
 # ---------------------------------------------------------------- gateway

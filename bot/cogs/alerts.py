@@ -15,7 +15,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot import cards
+from bot import cards, reach
 from bot.fetch.alerts import (
     PAUSE_DMS_CLOSED,
     PAUSE_QUERY_REFUSED,
@@ -193,6 +193,11 @@ class AlertsCog(commands.Cog):
 
     def __init__(self, bot: PaperBot) -> None:
         self.bot = bot
+
+    async def interaction_check(self, interaction: discord.Interaction[PaperBot]) -> bool:  # type: ignore[override]
+        # A server feature: the alerts live with a server and may post in its channels.
+        reach.require_bot_in_server(interaction, "`/alerts`")
+        return True
 
     async def _visible(self, interaction: discord.Interaction[PaperBot]) -> list[Alert]:
         """The member's alerts, plus the server's channel alerts for those who manage it."""

@@ -21,7 +21,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot import cards, permissions
+from bot import cards, permissions, reach
 from bot.app import UserFacingError
 from bot.permissions import manages_server, perm_names
 from bot.schedule import timecalc
@@ -337,6 +337,8 @@ class DailyCog(commands.Cog):
     async def interaction_check(self, interaction: discord.Interaction[PaperBot]) -> bool:  # type: ignore[override]
         if interaction.guild_id is None:
             raise DailyError("Daily posts are set up in a server, not in DMs.")
+        # It posts in the server's channels as the bot user, which must be there.
+        reach.require_bot_in_server(interaction, "`/daily`")
         if not manages_server(interaction):
             raise DailyError("You need the Manage Server permission to set up daily posts.")
         return True

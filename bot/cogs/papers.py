@@ -10,7 +10,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot import cards
+from bot import cards, reach
 from bot.config import PROJECT_URL
 from bot.views import card_view
 
@@ -23,8 +23,8 @@ SAVED_PAGE = 10
 
 
 class PapersCog(commands.Cog):
-    saved = app_commands.Group(
-        name="saved", description="Your reading list (papers you saved with ⭐)"
+    saved = reach.everywhere(
+        app_commands.Group(name="saved", description="Your reading list (papers you saved with ⭐)")
     )
 
     def __init__(self, bot: PaperBot) -> None:
@@ -33,6 +33,7 @@ class PapersCog(commands.Cog):
     # -- /paper ---------------------------------------------------------------------------
 
     @app_commands.command(name="paper", description="Show one paper's card")
+    @reach.everywhere
     @app_commands.describe(paper="Start typing a title, or paste an arXiv id or link")
     async def paper(
         self, interaction: discord.Interaction[PaperBot], paper: app_commands.Range[str, 1, 300]
@@ -40,9 +41,10 @@ class PapersCog(commands.Cog):
         # An autocomplete pick is an id (instant); free text needs a search, so acknowledge
         # first to stay inside Discord's 3 s deadline on a large store.
         # papers.get understands ids in any spelling (versions, arXiv and HF URLs).
+        private = reach.private_by_default(interaction)
         found = await self.bot.store.papers.get(paper)
         if found is None:
-            await interaction.response.defer(thinking=True)
+            await interaction.response.defer(ephemeral=private, thinking=True)
             result = await self.bot.search.search(paper, limit=1)
             found = result.hits[0].paper if result.hits else None
         if found is None:
@@ -52,12 +54,15 @@ class PapersCog(commands.Cog):
                 ephemeral=True,
             )
             return
-        votes = await self.bot.store.social.vote_count(interaction.guild_id or 0, found.id)
+        scope = reach.vote_scope(interaction)
+        votes = None if scope is None else await self.bot.store.social.vote_count(scope, found.id)
         embed = cards.paper_embed(found, votes=votes)
         if interaction.response.is_done():
-            await interaction.followup.send(embed=embed, view=card_view(found))
+            await interaction.followup.send(embed=embed, view=card_view(found), ephemeral=private)
         else:
-            await interaction.response.send_message(embed=embed, view=card_view(found))
+            await interaction.response.send_message(
+                embed=embed, view=card_view(found), ephemeral=private
+            )
 
     @paper.autocomplete("paper")
     async def paper_autocomplete(
@@ -65,7 +70,7 @@ class PapersCog(commands.Cog):
     ) -> list[app_commands.Choice[str]]:
         if not current.strip():
             # Nothing typed yet: suggest what is trending in this server.
-            papers = await self.bot.trending(interaction.guild_id, 25)
+            papers = await self.bot.trending(reach.trending_scope(interaction), 25)
             pairs = [(p.id, p.title) for p in papers]
         else:
             suggestions = await self.bot.search.autocomplete(current, limit=25)
@@ -79,35 +84,45 @@ class PapersCog(commands.Cog):
     # -- /trending, /random -----------------------------------------------------------------
 
     @app_commands.command(name="trending", description="The papers trending right now")
+    @reach.everywhere
     @app_commands.describe(count="How many papers to list (1–10, default 5)")
     async def trending(
         self, interaction: discord.Interaction[PaperBot], count: app_commands.Range[int, 1, 10] = 5
     ) -> None:
-        await interaction.response.defer(thinking=True)  # the trending pool may be cold
-        papers = await self.bot.trending(interaction.guild_id, count)
+        private = reach.private_by_default(interaction)
+        # The trending pool may be cold.
+        await interaction.response.defer(ephemeral=private, thinking=True)
+        scope = reach.vote_scope(interaction)
+        papers = await self.bot.trending(scope or 0, count)
         embed = cards.list_embed(
             "🔥 Trending papers",
             papers,
             description=None
             if papers
             else "The store is empty: an admin can load papers with `python -m bot load`.",
-            footer="Open one with /paper · vote with 👍 to move it up here",
+            footer="Open one with /paper · vote with 👍 to move it up here"
+            if scope is not None
+            else "Open one with /paper",
         )
-        await interaction.followup.send(embed=embed)
+        await interaction.followup.send(embed=embed, ephemeral=private)
 
     @app_commands.command(name="random", description="A random paper from the store")
+    @reach.everywhere
     async def random(self, interaction: discord.Interaction[PaperBot]) -> None:
         paper = await self.bot.store.papers.random()
         if paper is None:
             await interaction.response.send_message("The store has no papers yet.", ephemeral=True)
             return
         await interaction.response.send_message(
-            embed=cards.paper_embed(paper, context="🎲 Random paper"), view=card_view(paper)
+            embed=cards.paper_embed(paper, context="🎲 Random paper"),
+            view=card_view(paper),
+            ephemeral=reach.private_by_default(interaction),
         )
 
     # -- /about -----------------------------------------------------------------------------
 
     @app_commands.command(name="about", description="What PaperBot knows and how fresh it is")
+    @reach.everywhere
     async def about(self, interaction: discord.Interaction[PaperBot]) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)  # counts scan tables
         await interaction.followup.send(embed=await self.about_embed(), ephemeral=True)

@@ -11,7 +11,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot import cards
+from bot import cards, reach
 from bot.models import Paper
 from bot.search.engine import SearchTooSlow
 from bot.views import action_buttons, reply_private, report_component_error
@@ -211,10 +211,11 @@ class SearchCog(commands.Cog):
     @app_commands.command(
         name="search", description="Search papers by title, author, topic or arXiv id"
     )
+    @reach.everywhere
     @app_commands.describe(
         query="Words, an author, an arXiv id or link (typos are fine)",
         sort="How to order the results (default: relevance)",
-        private="Only you see the results (default: no)",
+        private="Only you see the results (default: no; yes in servers without PaperBot)",
     )
     @app_commands.checks.dynamic_cooldown(search_cooldown)
     async def search(
@@ -222,8 +223,9 @@ class SearchCog(commands.Cog):
         interaction: discord.Interaction[PaperBot],
         query: app_commands.Range[str, 1, 300],
         sort: SortName = "relevance",
-        private: bool = False,
+        private: bool | None = None,
     ) -> None:
+        private = reach.private_by_default(interaction, private)
         await interaction.response.defer(ephemeral=private, thinking=True)
         try:
             result = await self.bot.search.search(query, sort=sort, limit=RESULTS_MAX)

@@ -801,6 +801,23 @@ class PaperRepo:
             found.update((row[0], row_to_paper(row, 2)) for row in rows)
         return [found[i] for i in ids if i in found]
 
+    async def find_by_titles(self, titles: Sequence[str]) -> list[Paper]:
+        """Papers whose normalised title (:func:`bot.models.title_key`) is exactly that of one
+        of *titles*, in the order of *titles*; for a title several papers share, the newest.
+        One indexed lookup (``title_hash``) for all of them."""
+        keys = list(dict.fromkeys(key for key in map(fast_title_key, titles) if key))
+        if not keys:
+            return []
+        rows = await self.db.fetchall(
+            f"SELECT {_SELECT} FROM papers WHERE title_hash IN (SELECT value FROM json_each(?)) "
+            "ORDER BY pid DESC",
+            (json.dumps([title_hash(key) for key in keys]),),
+        )
+        by_key: dict[str, Paper] = {}
+        for row in rows:  # row[2] is title_key: equal hashes of different titles are told apart
+            by_key.setdefault(str(row[2]), row_to_paper(row, 1))
+        return [by_key[key] for key in keys if key in by_key]
+
     async def get_by_pids(self, pids: Iterable[int]) -> list[Paper]:
         """The papers with these row ids, in the order given (search hits come as rowids)."""
         wanted = list(pids)

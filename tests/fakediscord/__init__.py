@@ -131,6 +131,22 @@ role options), dispatch INTERACTION_CREATE and return a :class:`PendingInteracti
 ``string_select``, ``modal_submit``, ``option``, ``focused``, ``subcommand``,
 ``subcommand_group``) + ``server.dispatch_interaction(payload)``.
 
+``send_message_command(name, message, user=)`` runs a message context-menu command; the
+target travels whole in ``data.resolved.messages``, content included (Discord sends it even
+without the MESSAGE_CONTENT intent).
+
+Installs and contexts: each interaction carries ``context`` (0 server, 1 the bot's DM, 2
+other DMs and group DMs) and ``authorizing_integration_owners`` built from the world: ``"0"``
+when the server installed the app (``FakeGuild.applications_commands_scope``; ``"0"`` in the
+bot's DM), ``"1"`` when the user did (``FakeUser.app_installed``), kept only for the install
+types the synced command declares; a command its ``contexts``/``integration_types`` rule out
+raises :class:`~tests.fakediscord.server.CommandUnavailable` (Discord would not offer it).
+``app_permissions`` are the bot's where it is present, else @everyone's there plus
+ATTACH_FILES | EMBED_LINKS | MENTION_EVERYONE. ``world.add_guild(name, owner=, members=,
+channel=, bot=False, app_installed=None)`` makes a server the bot user is not in (no
+GUILD_CREATE, no events), ``world.add_private_channel(*users, name=)`` a DM between users or
+a group DM, ``world.bot_dm(user)`` the DM with the bot.
+
 Callbacks are validated (type allowed for the interaction type, 3 s ack deadline →
 10062, second ack → 40060, message/autocomplete/modal bodies). ``?with_response=1``
 (discord.py ≥ 2.5 always sends it) returns the interaction-callback-response JSON

@@ -406,7 +406,13 @@ class Gateway:
         session.connection = conn
         conn.session = session
         world = server.world
-        guilds = [g for g in world.guilds.values() if session.wants_guild(g.id)]
+        # Only the servers the bot user is in: an app installed to a user's account reaches
+        # other servers through interactions alone.
+        guilds = [
+            g
+            for g in world.guilds.values()
+            if session.wants_guild(g.id) and world.bot.id in g.members
+        ]
         ready: JSON = {
             "v": 10,
             "user": payloads.user(world.bot)

@@ -187,14 +187,19 @@ def channel(
     recipients: Sequence[FakeUser] = (),
 ) -> JSON:
     """A channel object (guild channel, thread or DM)."""
-    if c.type == ChannelType.DM:
-        return {
+    if c.type in (ChannelType.DM, ChannelType.GROUP_DM):
+        private: JSON = {
             "id": str(c.id),
-            "type": ChannelType.DM,
+            "type": c.type,
             "last_message_id": None if c.last_message_id is None else str(c.last_message_id),
             "flags": 0,
             "recipients": [user(u) for u in recipients],
         }
+        if c.type == ChannelType.GROUP_DM:
+            private.update(name=c.name or None, icon=None, owner_id=str(c.owner_id or 0))
+        if permissions is not None:
+            private["permissions"] = str(permissions)
+        return private
     data: JSON = {
         "id": str(c.id),
         "type": c.type,
@@ -424,6 +429,11 @@ class InteractionContext:
     guild_locale: str | None = "en-US"
     guild_features: list[str] = field(default_factory=list)
     entitlements: list[JSON] = field(default_factory=list)
+    #: Discord's ``context`` (0 server, 1 DM with the bot, 2 other DMs and group DMs) and
+    #: ``authorizing_integration_owners`` ({"0": guild id or "0", "1": user id}); None: a
+    #: server install in a server, the bot's DM otherwise.
+    context: int | None = None
+    owners: dict[str, str] | None = None
 
 
 def option(name: str, value: Any, type: int | None = None) -> JSON:
@@ -494,6 +504,10 @@ def _base_interaction(
         payload["user"] = ctx.user
         payload["context"] = 1
         payload["authorizing_integration_owners"] = {"0": "0"}
+    if ctx.context is not None:
+        payload["context"] = ctx.context
+    if ctx.owners is not None:
+        payload["authorizing_integration_owners"] = dict(ctx.owners)
     if message_payload is not None:
         payload["message"] = message_payload
     return payload
@@ -535,6 +549,35 @@ def slash_command(
         ctx,
         InteractionType.APPLICATION_COMMAND,
         data,
+        interaction_id=interaction_id,
+        token=token,
+    )
+
+
+def message_command(
+    ctx: InteractionContext,
+    name: str,
+    target: JSON,
+    *,
+    command_id: int | None = None,
+    command_guild_id: int | None = None,
+    interaction_id: int | None = None,
+    token: str | None = None,
+) -> JSON:
+    """INTERACTION_CREATE for a message context-menu command (command type 3) on *target*.
+
+    The target message travels whole in ``data.resolved.messages``, its content included:
+    Discord sends the content of a message command's target even to an app without the
+    MESSAGE_CONTENT intent (unlike MESSAGE_CREATE, where it is blanked).
+    """
+    return slash_command(
+        ctx,
+        name,
+        command_id=command_id,
+        command_guild_id=command_guild_id,
+        command_type=3,
+        resolved={"messages": {str(target["id"]): target}},
+        target_id=int(target["id"]),
         interaction_id=interaction_id,
         token=token,
     )

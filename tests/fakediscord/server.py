@@ -46,7 +46,9 @@ from .world import (
     FakeChannel,
     FakeGuild,
     FakeUser,
+    IntegrationType,
     Intent,
+    InteractionContextType,
     Perm,
     World,
 )
@@ -141,6 +143,11 @@ class DiscordError(Exception):
 
     def body(self) -> JSON:
         return payloads.error_body(self.code, self.message, self.errors)
+
+
+class CommandUnavailable(ValueError):
+    """A test tried to run a command where Discord's client would not offer it (its
+    ``contexts`` or ``integration_types`` rule the place or the install out)."""
 
 
 def _invalid_form(errors: Sequence[FieldError]) -> DiscordError:
@@ -556,19 +563,46 @@ class FakeDiscord:
         self,
         channel: int | str | FakeChannel = "general",
         user: int | str | FakeUser = "alice",
+        *,
+        command: JSON | None = None,
+        owners: dict[str, str] | None = None,
     ) -> InteractionContext:
-        """Context for an interaction by ``user`` in ``channel`` (a DM channel → DM context)."""
+        """Context for an interaction by ``user`` in ``channel``, as Discord would build it.
+
+        ``context`` follows the channel (0 a server, 1 the DM with the bot, 2 DMs between
+        users and group DMs). ``authorizing_integration_owners`` lists the installs that
+        reach it: ``"0"`` the server's (or ``"0"`` in the bot's DM), ``"1"`` the user's own
+        (``FakeUser.app_installed``). With *command* (a stored command) only the installs and
+        contexts it declares count, and :class:`CommandUnavailable` is raised where Discord
+        would not offer it. *owners* (a component on a message) are taken as given.
+        ``app_permissions`` are :meth:`World.app_permissions`.
+        """
         world = self.world
         u = user if isinstance(user, FakeUser) else world.user(user)
         ch = channel if isinstance(channel, FakeChannel) else world.channel(channel)
         guild = world.guild_of(ch)
+        context = self._context_type(ch)
+        if owners is None:
+            owners = self._owners(ch, u)
+            if command is not None:
+                owners = self._available(command, context, owners)
+        app_permissions = world.app_permissions(ch)
         if guild is None:
+            if ch.is_private and not ch.is_bot_dm and u.id not in ch.recipients:
+                raise ValueError(f"{u.username} is not in that private channel")
+            if ch.is_bot_dm:
+                channel_data = payloads.channel(ch, recipients=[u])
+            else:
+                others = [world.users[r] for r in ch.recipients if r in world.users and r != u.id]
+                channel_data = payloads.channel(ch, recipients=others)
             return InteractionContext(
                 application_id=world.application.id,
-                channel=payloads.channel(ch, recipients=[u]),
+                channel=channel_data,
                 user=payloads.user(u),
-                app_permissions=world.bot_permissions(ch),
+                app_permissions=app_permissions,
                 guild_locale=None,
+                context=context,
+                owners=owners,
             )
         m = guild.members.get(u.id)
         if m is None:
@@ -579,22 +613,68 @@ class FakeDiscord:
             channel=payloads.channel(ch, permissions=perms),
             member=payloads.member(m, u, permissions=perms),
             guild_id=guild.id,
-            app_permissions=world.bot_permissions(ch),
+            app_permissions=app_permissions,
             guild_locale=guild.preferred_locale,
             guild_features=list(guild.features),
+            context=context,
+            owners=owners,
         )
+
+    @staticmethod
+    def _context_type(ch: FakeChannel) -> int:
+        if ch.guild_id is not None:
+            return InteractionContextType.GUILD
+        if ch.is_bot_dm:
+            return InteractionContextType.BOT_DM
+        return InteractionContextType.PRIVATE_CHANNEL
+
+    def _owners(self, ch: FakeChannel, u: FakeUser) -> dict[str, str]:
+        """Every install of the app that reaches *ch* for *u* (before the command's say)."""
+        owners: dict[str, str] = {}
+        guild = self.world.guild_of(ch)
+        if guild is not None:
+            if guild.applications_commands_scope:
+                owners[str(IntegrationType.GUILD_INSTALL)] = str(guild.id)
+        elif ch.is_bot_dm:
+            owners[str(IntegrationType.GUILD_INSTALL)] = "0"
+        if u.app_installed:
+            owners[str(IntegrationType.USER_INSTALL)] = str(u.id)
+        return owners
+
+    @staticmethod
+    def _available(command: JSON, context: int, owners: dict[str, str]) -> dict[str, str]:
+        """The installs through which *command* is offered here (Discord's client shows a
+        command only where its ``contexts`` allow and one of its ``integration_types`` is
+        installed); raises :class:`CommandUnavailable` when there is none. A command
+        registered to a server is offered in that server whatever it declares."""
+        name = command.get("name")
+        if command.get("guild_id") is not None:
+            return {k: v for k, v in owners.items() if k == str(IntegrationType.GUILD_INSTALL)}
+        contexts = command.get("contexts")  # None: every context
+        if contexts is not None and context not in contexts:
+            raise CommandUnavailable(f"{name!r} is not offered in context {context}")
+        types = command.get("integration_types") or [IntegrationType.GUILD_INSTALL]
+        kept = {k: v for k, v in owners.items() if int(k) in types}
+        if not kept:
+            raise CommandUnavailable(
+                f"{name!r} is not offered here: installs {sorted(owners)} vs {types}"
+            )
+        return kept
+
+    def _registered(self, name: str, guild_id: int | None, ctype: int = 1) -> JSON | None:
+        if guild_id is not None:
+            cmd = self.world.commands.get(guild_id, {}).get((name, ctype))
+            if cmd is not None:
+                return cmd
+        return self.world.commands.get(None, {}).get((name, ctype))
 
     def _command_ids(
         self, name: str, guild_id: int | None, ctype: int = 1
     ) -> tuple[int | None, int | None]:
-        if guild_id is not None:
-            cmd = self.world.commands.get(guild_id, {}).get((name, ctype))
-            if cmd is not None:
-                return int(cmd["id"]), guild_id
-        cmd = self.world.commands.get(None, {}).get((name, ctype))
-        if cmd is not None:
-            return int(cmd["id"]), None
-        return None, None
+        cmd = self._registered(name, guild_id, ctype)
+        if cmd is None:
+            return None, None
+        return int(cmd["id"]), int(cmd["guild_id"]) if cmd.get("guild_id") else None
 
     def _resolve(self, options: Iterable[JSON], guild: FakeGuild | None, ch: FakeChannel) -> JSON:
         resolved: JSON = {}
@@ -647,10 +727,11 @@ class FakeDiscord:
         The command id / guild id come from the commands the client synced (guild first).
         USER/CHANNEL/ROLE option values (ids) get ``resolved`` data from the world.
         """
-        ctx = self.interaction_context(channel, user)
+        ch = channel if isinstance(channel, FakeChannel) else self.world.channel(channel)
+        cmd = self._registered(name, ch.guild_id)
+        ctx = self.interaction_context(ch, user, command=cmd)
         opts = list(options)
         cid, cguild = self._command_ids(name, ctx.guild_id)
-        ch = self._channel_of_ctx(ctx)
         guild = self.world.guild_of(ch)
         payload = payloads.slash_command(
             ctx,
@@ -672,7 +753,8 @@ class FakeDiscord:
         command_guild_id: int | None = None,
     ) -> PendingInteraction:
         """Dispatch an autocomplete request; mark the typed option with ``payloads.focused``."""
-        ctx = self.interaction_context(channel, user)
+        ch = channel if isinstance(channel, FakeChannel) else self.world.channel(channel)
+        ctx = self.interaction_context(ch, user, command=self._registered(name, ch.guild_id))
         cid, cguild = self._command_ids(name, ctx.guild_id)
         payload = payloads.autocomplete(
             ctx,
@@ -682,6 +764,31 @@ class FakeDiscord:
             command_guild_id=command_guild_id if command_guild_id is not None else cguild,
         )
         return await self.dispatch_interaction(payload)
+
+    async def send_message_command(
+        self,
+        name: str,
+        message: JSON | int,
+        *,
+        user: int | str | FakeUser = "alice",
+    ) -> PendingInteraction:
+        """Dispatch a message context-menu command that ``user`` ran on ``message`` (a stored
+        message, or its id), in the message's channel. The target message is sent whole in
+        ``resolved``, content included (see :func:`payloads.message_command`)."""
+        msg, ch = self._component_message(message)
+        cmd = self._registered(name, ch.guild_id, ctype=3)
+        ctx = self.interaction_context(ch, user, command=cmd)
+        cid, cguild = self._command_ids(name, ctx.guild_id, ctype=3)
+        payload = payloads.message_command(ctx, name, msg, command_id=cid, command_guild_id=cguild)
+        return await self.dispatch_interaction(payload)
+
+    @staticmethod
+    def _message_owners(msg: JSON) -> dict[str, str] | None:
+        """A component on an interaction's message answers to the installs of that
+        interaction (``interaction_metadata.authorizing_integration_owners``)."""
+        meta = msg.get("interaction_metadata") or {}
+        owners = meta.get("authorizing_integration_owners")
+        return dict(owners) if owners else None
 
     def _component_message(self, message: JSON | int) -> tuple[JSON, FakeChannel]:
         msg = message if isinstance(message, dict) else self.world.find_message(int(message))
@@ -698,7 +805,7 @@ class FakeDiscord:
     ) -> PendingInteraction:
         """Dispatch a button click on ``message`` (payload or id of a stored message)."""
         msg, ch = self._component_message(message)
-        ctx = self.interaction_context(ch, user)
+        ctx = self.interaction_context(ch, user, owners=self._message_owners(msg))
         return await self.dispatch_interaction(payloads.button_click(ctx, custom_id, message=msg))
 
     async def choose_select(
@@ -712,7 +819,7 @@ class FakeDiscord:
     ) -> PendingInteraction:
         """Dispatch a select-menu choice on ``message``."""
         msg, ch = self._component_message(message)
-        ctx = self.interaction_context(ch, user)
+        ctx = self.interaction_context(ch, user, owners=self._message_owners(msg))
         payload = payloads.string_select(
             ctx, custom_id, values, message=msg, component_type=component_type
         )
@@ -1080,8 +1187,8 @@ class FakeDiscord:
         *,
         message_author_id: int | None = None,
     ) -> None:
-        if not self.echo_events:
-            return
+        if not self.echo_events or not self.world.bot_present(ch):
+            return  # the bot user only hears of channels it is in
         guild_id = ch.guild_id
         bot_id = self.world.bot.id
 

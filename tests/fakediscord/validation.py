@@ -273,6 +273,32 @@ def _option_errors(
     return errors
 
 
+#: Discord's application integration types (``integration_types``: 0 server install, 1 user
+#: install) and interaction context types (``contexts``: 0 server, 1 the bot's DM, 2 other
+#: DMs and group DMs).
+INTEGRATION_TYPES = frozenset({0, 1})
+CONTEXT_TYPES = frozenset({0, 1, 2})
+
+
+def _enum_list_errors(
+    value: Any, path: tuple[str | int, ...], allowed: frozenset[int]
+) -> list[FieldError]:
+    """A nullable array of enum values (``integration_types``, ``contexts``)."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        return [FieldError(path, "BASE_TYPE_ARRAY", "Must be an array.")]
+    errors = []
+    for i, item in enumerate(value):
+        if isinstance(item, bool) or not isinstance(item, int) or item not in allowed:
+            errors.append(
+                FieldError(
+                    (*path, i), "ENUM_TYPE_COERCE", f'Value "{item}" is not a valid enum value.'
+                )
+            )
+    return errors
+
+
 def command_errors(commands: Sequence[JSON]) -> list[FieldError]:
     """Validate a bulk-overwrite (PUT) command list."""
     errors: list[FieldError] = []
@@ -304,6 +330,12 @@ def command_errors(commands: Sequence[JSON]) -> list[FieldError]:
                         "Context menu commands cannot have description",
                     )
                 )
+        errors.extend(
+            _enum_list_errors(
+                cmd.get("integration_types"), (i, "integration_types"), INTEGRATION_TYPES
+            )
+        )
+        errors.extend(_enum_list_errors(cmd.get("contexts"), (i, "contexts"), CONTEXT_TYPES))
         if key in seen:
             errors.append(
                 FieldError(

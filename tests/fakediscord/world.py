@@ -95,6 +95,7 @@ class ChannelType:
     GUILD_TEXT = 0
     DM = 1
     GUILD_VOICE = 2
+    GROUP_DM = 3
     GUILD_CATEGORY = 4
     GUILD_ANNOUNCEMENT = 5
     PUBLIC_THREAD = 11
@@ -103,6 +104,27 @@ class ChannelType:
 
 
 THREAD_TYPES = (ChannelType.PUBLIC_THREAD, ChannelType.PRIVATE_THREAD)
+PRIVATE_TYPES = (ChannelType.DM, ChannelType.GROUP_DM)
+
+
+class InteractionContextType:
+    """Where an interaction happens (Discord's ``context`` field)."""
+
+    GUILD = 0
+    BOT_DM = 1  # the DM between a user and the app's bot user
+    PRIVATE_CHANNEL = 2  # group DMs, and DMs between users
+
+
+class IntegrationType:
+    """How the app was installed (keys of ``authorizing_integration_owners``)."""
+
+    GUILD_INSTALL = 0
+    USER_INSTALL = 1
+
+
+#: What ``app_permissions`` always holds where the app has no bot user present (DMs between
+#: users, group DMs, servers without the bot): an interaction response may embed and attach.
+RESPONSE_PERMISSIONS = int(Perm.ATTACH_FILES | Perm.EMBED_LINKS | Perm.MENTION_EVERYONE)
 
 
 class SnowflakeGenerator:
@@ -144,6 +166,9 @@ class FakeUser:
     avatar: str | None = None
     #: When False, POST /channels/{dm}/messages answers 403 code 50007.
     accepts_dms: bool = True
+    #: The user installed the app to their account: its user-install commands follow them
+    #: into DMs, group DMs and servers without the bot.
+    app_installed: bool = False
 
 
 @dataclass
@@ -185,7 +210,8 @@ class FakeChannel:
     last_message_id: int | None = None
     #: Deleted channels answer 404 Unknown Channel (10003) and vanish from GUILD_CREATE.
     deleted: bool = False
-    #: DM channels only.
+    #: DM channels: the other user (a DM with the bot) or both users (a DM between users);
+    #: group DMs: every member.
     recipients: list[int] = field(default_factory=list)
     #: Threads only.
     owner_id: int | None = None
@@ -198,6 +224,15 @@ class FakeChannel:
     @property
     def is_thread(self) -> bool:
         return self.type in THREAD_TYPES
+
+    @property
+    def is_private(self) -> bool:
+        return self.type in PRIVATE_TYPES
+
+    @property
+    def is_bot_dm(self) -> bool:
+        """A DM with the bot (its one recipient is the other user)."""
+        return self.type == ChannelType.DM and len(self.recipients) == 1
 
 
 @dataclass
@@ -378,6 +413,26 @@ class World:
     def bot_permissions(self, channel: FakeChannel) -> int:
         return self.permissions_for(self.bot.id, channel)
 
+    def bot_present(self, channel: FakeChannel) -> bool:
+        """Whether the bot user is in *channel*: a member of its guild, or its DM partner.
+        (An app installed to a user's account reaches channels where it is not.)"""
+        guild = self.guild_of(channel)
+        if guild is not None:
+            return self.bot.id in guild.members
+        return channel.is_bot_dm
+
+    def app_permissions(self, channel: FakeChannel) -> int:
+        """The ``app_permissions`` of an interaction in *channel*, as Discord computes them:
+        the bot's own where it is present; elsewhere what @everyone may do there (in a
+        server) plus :data:`RESPONSE_PERMISSIONS`."""
+        if self.bot_present(channel):
+            return self.bot_permissions(channel)
+        guild = self.guild_of(channel)
+        if guild is None:
+            return RESPONSE_PERMISSIONS
+        everyone = channel_permissions(guild, FakeMember(user_id=0), channel)
+        return everyone | RESPONSE_PERMISSIONS
+
     def find_message(self, message_id: int) -> dict[str, Any] | None:
         for msgs in self.messages.values():
             if message_id in msgs:
@@ -443,6 +498,61 @@ class World:
             **kwargs,
         )
         g.channels[channel.id] = channel
+        return channel
+
+    def add_guild(
+        self,
+        name: str,
+        *,
+        owner: FakeUser,
+        members: Iterable[FakeUser] = (),
+        channel: str,
+        bot: bool = False,
+        app_installed: bool | None = None,
+    ) -> FakeGuild:
+        """A server with @everyone (Discord's defaults) and one text channel named *channel*.
+
+        *bot*: the bot user is a member (it gets GUILD_CREATE). *app_installed* (default: as
+        *bot*): the app is installed to the server, so its guild-install commands are there
+        even without the bot user (``authorizing_integration_owners`` has key ``"0"``).
+        """
+        guild = FakeGuild(id=self.snowflakes.next(), name=name, owner_id=owner.id)
+        guild.roles[guild.id] = FakeRole(
+            id=guild.id, name="@everyone", permissions=int(DEFAULT_EVERYONE)
+        )
+        guild.applications_commands_scope = bot if app_installed is None else app_installed
+        self.guilds[guild.id] = guild
+        for user in (owner, *members):
+            guild.members[user.id] = FakeMember(user_id=user.id)
+        if bot:
+            guild.members[self.bot.id] = FakeMember(user_id=self.bot.id)
+        self.add_text_channel(channel, guild)
+        return guild
+
+    def bot_dm(self, user: FakeUser) -> FakeChannel:
+        """The DM between *user* and the bot (created like POST /users/@me/channels does)."""
+        for channel in self.dm_channels.values():
+            if channel.is_bot_dm and channel.recipients == [user.id]:
+                return channel
+        channel = FakeChannel(
+            id=self.snowflakes.next(), name="", type=ChannelType.DM, recipients=[user.id]
+        )
+        self.dm_channels[channel.id] = channel
+        return channel
+
+    def add_private_channel(self, *users: FakeUser, name: str | None = None) -> FakeChannel:
+        """A DM between two users (not the bot), or a group DM of three or more (*name*)."""
+        if len(users) < 2 or any(u.id == self.bot.id for u in users):
+            raise ValueError("a private channel needs two or more users, the bot not among them")
+        kind = ChannelType.DM if len(users) == 2 and name is None else ChannelType.GROUP_DM
+        channel = FakeChannel(
+            id=self.snowflakes.next(),
+            name=name or "",
+            type=kind,
+            recipients=[u.id for u in users],
+            owner_id=users[0].id,
+        )
+        self.dm_channels[channel.id] = channel
         return channel
 
     def deny_bot(self, channel: FakeChannel | str | int, permissions: int) -> None:
