@@ -94,8 +94,10 @@ class ResultsView(discord.ui.View):
     ) -> None:
         super().__init__(timeout=VIEW_TIMEOUT if timeout is None else timeout)
         self.owner_id = owner_id
-        reasons = whys or [None] * len(papers)
-        self.entries = [ResultEntry.of(i, p, w) for i, (p, w) in enumerate(zip(papers, reasons))]
+        reasons = whys if whys and len(whys) == len(papers) else [None] * len(papers)
+        self.entries = [
+            ResultEntry.of(i, p, w) for i, (p, w) in enumerate(zip(papers, reasons, strict=True))
+        ]
         self.current = papers[0]
         self.load = load
         self.query = query
