@@ -56,6 +56,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="*", type=Path, help="files to import (default: the data folder)")
     p.add_argument("--format", dest="fmt", help="skip detection and read the files as this format")
     p.add_argument("--quiet", action="store_true", help="no progress line")
+    p.add_argument(
+        "--no-vectors",
+        action="store_true",
+        help="skip making vectors for search by meaning (the bot makes them in the background)",
+    )
 
     p = sub.add_parser("search", help="search the store from the terminal")
     p.add_argument("query", nargs="+", help="words, an author, an arXiv id or URL")
@@ -266,9 +271,36 @@ async def cmd_load(args: argparse.Namespace, settings: Settings) -> int:
             print_report(report, sys.stdout)
         total = await store.papers.count()
         print(f"the store now holds {total:,} papers")
+        if settings.semantic and not args.no_vectors:
+            await make_vectors(store, quiet=args.quiet)
     finally:
         await store.close()
     return EXIT_ERROR if failed else EXIT_OK
+
+
+async def make_vectors(store: Any, *, quiet: bool) -> None:
+    """Give every paper without a vector one (search by meaning), with a progress line."""
+    from bot.semantic.backfill import Progress as VectorProgress
+    from bot.semantic.backfill import fill_vectors, prepare_model
+    from bot.semantic.model import Embedder, ModelUnavailable
+
+    try:
+        embedder = await asyncio.to_thread(Embedder.load)
+    except ModelUnavailable as exc:
+        print(f"warning: no vectors made, search by meaning is off: {exc}", file=sys.stderr)
+        return
+    await prepare_model(store, embedder)
+    line = None if quiet else Progress(sys.stderr, "vectors")
+
+    def report(state: VectorProgress) -> None:
+        if line is not None:
+            line(state.done, state.done, state.total)
+
+    made = await fill_vectors(store, embedder, report=report)
+    if line is not None:
+        line.finish()
+    done, total = await store.vectors.counts()
+    print(f"vectors: {made:,} made; {done:,} of {total:,} papers can be found by meaning")
 
 
 async def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
@@ -280,7 +312,7 @@ async def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
         raise CliError("--offset must not be negative", EXIT_USAGE)
     store = await _open_store(settings)
     try:
-        engine = SearchEngine(store.db)
+        engine = SearchEngine(store.db, meaning=await _meaning(store, settings))
         query = " ".join(args.query)
         result = await engine.search(query, sort=args.sort, limit=args.limit, offset=args.offset)
     finally:
@@ -306,6 +338,26 @@ async def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
     for i, hit in enumerate(result.hits, start=args.offset + 1):
         print(f"{i}. {format_card(hit.paper, hit.score)}\n")
     return EXIT_OK
+
+
+async def _meaning(store: Any, settings: Settings) -> Any:
+    """Search by meaning over the vectors already made (none made here), or None."""
+    if not settings.semantic:
+        return None
+    from bot.semantic.model import Embedder, ModelUnavailable
+    from bot.semantic.search import MeaningIndex
+
+    if await store.vectors.model() is None:
+        return None
+    try:
+        embedder = await asyncio.to_thread(Embedder.load)
+    except ModelUnavailable:
+        return None
+    if await store.vectors.model() != embedder.name:
+        return None
+    meaning = MeaningIndex(embedder)
+    await store.db.read(meaning.sync, snapshot=False)
+    return meaning
 
 
 def _json_extra(paper: Paper) -> dict[str, Any]:
@@ -455,6 +507,8 @@ async def cmd_fetch(args: argparse.Namespace, settings: Settings) -> int:
             )
         except ValueError as exc:
             raise CliError(str(exc), EXIT_USAGE) from None
+        if settings.semantic and any(r.new or r.updated for r in reports):
+            await make_vectors(store, quiet=True)
     finally:
         await store.close()
     for report in reports:

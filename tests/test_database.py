@@ -247,7 +247,7 @@ async def test_undo_leaves_a_later_change_by_someone_else(tmp_path: Path) -> Non
                 conn=conn,
                 journal=journal,
             )
-        await asyncio.sleep(1.1)  # updated_at has one-second resolution
+        await asyncio.sleep(0.01)  # updated_at has millisecond resolution
         await store.papers.upsert_many(
             [Paper(id="0704.0001", title="x", source="hf-daily", upvotes=12)], "hf-daily"
         )

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+import bot.semantic.model as model_module
 from bot.config import Secret, Settings
 from bot.models import Paper
 from bot.ops import backup as backup_module
@@ -247,10 +248,12 @@ async def test_doctor_all_green(healthy: Settings, sources: FakeSources) -> None
         "integrity",
         "data folder",
         "time zones",
+        "search by meaning",
         "source hf",
         "source arxiv",
     ]
     assert "2 papers" in by_name(checks)["schema"].detail
+    assert "wordllama" in by_name(checks)["search by meaning"].detail
     assert "Europe/Berlin" in by_name(checks)["time zones"].detail
     assert {r.api for r in sources.log} == {"hf", "arxiv"}
     assert all(r.headers["User-Agent"].startswith("PaperBot/") for r in sources.log)
@@ -277,6 +280,20 @@ async def test_doctor_reports_each_problem_with_a_fix(
     assert not checks["source hf"].ok and "HTTP 503" in checks["source hf"].detail
     assert not checks["source arxiv"].ok and "HTML" in checks["source arxiv"].detail
     assert checks["time zones"].ok and checks["integrity"].ok
+
+
+async def test_doctor_says_when_the_model_does_not_load(
+    healthy: Settings, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # The model's files come from the installed wordllama package: point it at a folder
+    # without them, as a broken install would leave it.
+    monkeypatch.setattr(model_module, "_package_dir", lambda: tmp_path)
+    checks = by_name(await run_doctor(replace(healthy, refresh_hf=False, refresh_arxiv=False)))
+    check = checks["search by meaning"]
+    assert not check.ok and "is missing" in check.detail and "reinstall" in check.detail
+    assert "PAPERBOT_SEMANTIC=false" in check.fix
+    off = by_name(await run_doctor(replace(healthy, semantic=False, refresh_hf=False)))
+    assert off["search by meaning"].ok and "off" in off["search by meaning"].detail
 
 
 async def test_doctor_never_creates_or_migrates_the_database(healthy: Settings) -> None:

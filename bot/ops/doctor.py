@@ -203,6 +203,29 @@ def check_time_zones() -> Check:
     return Check("time zones", True, f"{len(ZONES)} zones load (Europe/Berlin is UTC{offset})")
 
 
+async def check_semantic_model(settings: Settings) -> Check:
+    """Whether the embedding model of search by meaning loads (from the installed package)."""
+    if not settings.semantic:
+        return Check("search by meaning", True, "off (PAPERBOT_SEMANTIC=false)")
+    from bot.semantic.model import Embedder, ModelUnavailable
+
+    try:
+        embedder = await asyncio.to_thread(Embedder.load)
+    except ModelUnavailable as exc:
+        return Check(
+            "search by meaning",
+            False,
+            f"the model does not load: {exc}",
+            "reinstall PaperBot's dependencies, or set PAPERBOT_SEMANTIC=false",
+        )
+    vector = embedder.embed(["a test sentence about graphs"])[0]
+    return Check(
+        "search by meaning",
+        True,
+        f"{embedder.name} loads ({embedder.dim} dimensions, norm {float((vector**2).sum()):.2f})",
+    )
+
+
 async def check_sources(
     settings: Settings,
     *,
@@ -295,6 +318,7 @@ async def run_doctor(
     checks.extend(await check_database(settings))
     checks.append(check_data_dir(settings))
     checks.append(check_time_zones())
+    checks.append(await check_semantic_model(settings))
     checks.extend(await check_sources(settings, session=session, request_timeout=source_timeout))
     for check in checks:
         log.debug("doctor %s", check.line())

@@ -200,7 +200,8 @@ def prepare(papers: Sequence[Paper]) -> Prepared:
 
 
 def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
+    # Milliseconds: an import's undo and the vector backfill tell writes apart by this stamp.
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
 def _is_title_id(paper_id: str) -> bool:

@@ -78,7 +78,7 @@ class VectorRepo:
         """Store ``(paper, int8 vector)`` rows; returns how many were stored.
 
         A paper deleted or changed since it was read is skipped (its text is not what was
-        embedded): the backfill picks the changed one up again.
+        embedded: compared exactly): the backfill picks the changed one up again.
         """
         if not rows:
             return 0
@@ -89,9 +89,9 @@ class VectorRepo:
             before = conn.total_changes
             await conn.executemany(
                 "INSERT OR REPLACE INTO paper_vectors(pid, seq, vec) SELECT ?, ?, ? "
-                "WHERE EXISTS (SELECT 1 FROM papers WHERE pid = ? AND updated_at = ?)",
+                "WHERE EXISTS (SELECT 1 FROM papers WHERE pid = ? AND title = ? AND abstract = ?)",
                 [
-                    (p.pid, base + i, vec, p.pid, p.updated_at)
+                    (p.pid, base + i, vec, p.pid, p.title, p.abstract)
                     for i, (p, vec) in enumerate(rows, start=1)
                 ],
             )

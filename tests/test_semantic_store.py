@@ -1,0 +1,189 @@
+"""Vectors in the store: made in the background for an existing database, remade when a paper's
+text changes, dropped for another model, used by related papers and the command line."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+import bot.store.database as database_module
+from bot.models import Paper
+from bot.search import SearchEngine
+from bot.semantic.backfill import fill_vectors, prepare_model, ready_meaning
+from bot.semantic.keeper import VectorKeeper
+from bot.semantic.model import Embedder
+from bot.semantic.search import MeaningIndex
+from bot.store import Store
+from bot.store.loader import load_file
+from tests.helpers_store import ARXIV_API, SNAPSHOT, TRENDING
+
+ROOT = Path(__file__).resolve().parent.parent
+FLAKY = "2302.09330"  # Practical Flaky Test Prediction using Common Code Evolution...
+
+
+@pytest.fixture(scope="module")
+def embedder() -> Embedder:
+    return Embedder.load()
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[Store]:
+    opened = await Store.open(tmp_path / "paperbot.db")
+    await load_file(opened, TRENDING)
+    await load_file(opened, SNAPSHOT)
+    for atom in sorted(ARXIV_API.glob("*.xml")):
+        await load_file(opened, atom)
+    yield opened
+    await opened.close()
+
+
+async def test_an_existing_database_gets_its_vectors_while_search_goes_on(
+    tmp_path: Path, embedder: Embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A database from before vectors existed (schema 5), with papers in it.
+    path = tmp_path / "old.db"
+    everything = database_module.load_migrations()
+    with monkeypatch.context() as patch:
+        patch.setattr(database_module, "load_migrations", lambda: everything[:5])
+        async with await Store.open(path) as old:
+            await load_file(old, SNAPSHOT)
+    store = await Store.open(path)  # migrated: paper_vectors exists, empty
+    try:
+        assert await store.vectors.counts() == (0, 200)
+        engine = SearchEngine(store.db)
+        keeper = VectorKeeper(store)
+        attached: list[MeaningIndex] = []
+        keeper.start(
+            lambda meaning: (attached.append(meaning), setattr(engine, "meaning", meaning))
+        )
+        # Search answers meanwhile, by words.
+        first = await engine.search("pebble game")
+        assert first.hits and first.hits[0].paper.id == "0704.0002"
+        for _ in range(1200):
+            if keeper.progress.complete and attached:
+                break
+            await asyncio.sleep(0.05)
+        assert keeper.progress.complete, keeper.status
+        assert await store.vectors.counts() == (200, 200)
+        assert keeper.status == "on, 200 papers"
+        await store.db.read(attached[0].sync, snapshot=False)
+        assert len(attached[0]) == 200
+        near = await engine.search("counting edges with coloured pebbles in sparse graphs")
+        assert near.hits[0].paper.id == "0704.0002"
+        await keeper.stop()
+    finally:
+        await store.close()
+
+
+async def test_a_paper_whose_text_changes_gets_a_new_vector(
+    store: Store, embedder: Embedder
+) -> None:
+    await prepare_model(store, embedder)
+    await fill_vectors(store, embedder)
+    pid = await store.papers.get_pid("0704.0001")
+    before = await store.db.fetchval("SELECT vec FROM paper_vectors WHERE pid = ?", (pid,))
+    assert before is not None
+    changed = Paper(
+        id="0704.0001",
+        title="A completely different paper about zebrafish fins",
+        abstract="Zebrafish regrow their fins.",
+        source="arxiv-snapshot",  # as authoritative as what is stored: its text wins
+    )
+    await store.papers.upsert_many([changed], "arxiv-snapshot")
+    # Its old vector (of the old text) is gone at once...
+    assert await store.db.fetchval("SELECT vec FROM paper_vectors WHERE pid = ?", (pid,)) is None
+    # ...and the next pass makes one for the new text.
+    assert await fill_vectors(store, embedder) == 1
+    after = await store.db.fetchval("SELECT vec FROM paper_vectors WHERE pid = ?", (pid,))
+    assert after is not None and after != before
+    # An upvote change (no text change) keeps the vector.
+    await store.papers.upsert_many(
+        [Paper(id="0704.0001", title=changed.title, upvotes=5, source="hf-daily")], "hf-daily"
+    )
+    assert await store.db.fetchval("SELECT vec FROM paper_vectors WHERE pid = ?", (pid,)) == after
+
+
+async def test_vectors_of_another_model_are_rebuilt(store: Store, embedder: Embedder) -> None:
+    await prepare_model(store, embedder)
+    await fill_vectors(store, embedder)
+    done, total = await store.vectors.counts()
+    assert done == total > 0
+    assert not await store.vectors.use_model(embedder.name)  # same model: nothing dropped
+    assert await store.vectors.use_model("another-model-64")
+    assert await store.vectors.counts() == (0, total)
+    assert await store.vectors.model() == "another-model-64"
+
+
+async def test_a_vector_for_a_paper_changed_meanwhile_is_not_stored(
+    store: Store, embedder: Embedder
+) -> None:
+    await prepare_model(store, embedder)
+    pending = await store.vectors.pending(0, 5)
+    await store.papers.upsert_many(
+        [
+            Paper(id=p.id, title="Changed after it was read", source="arxiv-snapshot")
+            for p in await store.papers.get_by_pids([pending[0].pid])
+        ],
+        "arxiv-snapshot",
+    )
+    vectors = embedder.embed([p.title for p in pending])
+    from bot.semantic.codes import to_int8
+
+    rows = [(p, to_int8(vectors[i : i + 1])[0].tobytes()) for i, p in enumerate(pending)]
+    assert await store.vectors.store(rows) == 4  # the changed one is skipped
+
+
+async def test_related_papers_are_the_nearest_in_meaning(store: Store, embedder: Embedder) -> None:
+    meaning = await ready_meaning(store, embedder)
+    engine = SearchEngine(store.db, meaning=meaning)
+    related = await engine.related(FLAKY, limit=5)
+    pid = await store.papers.get_pid(FLAKY)
+    assert pid is not None
+    nearest = await store.db.read(lambda conn: meaning.neighbours(conn, pid, 5))
+    assert [p.id for p in related] == [
+        p.id for p in await store.papers.get_by_pids([q for q, _ in nearest])
+    ]
+    assert FLAKY not in {p.id for p in related}
+    # About the same thing: the other flaky-test papers of the sample are the closest.
+    assert sum("flak" in p.title.lower() for p in related[:3]) >= 2
+
+
+def test_load_on_the_command_line_makes_the_vectors(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PAPERBOT_", "DISCORD_"))}
+    env.update(PAPERBOT_DATABASE=str(tmp_path / "db" / "p.db"), PAPERBOT_DATA_DIR=str(tmp_path))
+    run = subprocess.run(
+        [sys.executable, "-m", "bot", "--env-file", str(tmp_path / "x.env"), "load", str(SNAPSHOT)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stderr
+    assert "vectors: 200 made; 200 of 200 papers can be found by meaning" in run.stdout
+    found = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bot",
+            "--env-file",
+            str(tmp_path / "x.env"),
+            "search",
+            "counting edges with coloured pebbles in sparse graphs",
+            "--limit",
+            "1",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert found.returncode == 0, found.stderr
+    assert "pebble game" in found.stdout.lower()
