@@ -17,6 +17,7 @@ from urllib.parse import quote, urlsplit
 import discord
 
 from bot.models import Paper
+from bot.text import cut_at_sentence, readable
 
 TITLE_MAX = 256
 DESCRIPTION_MAX = 4096
@@ -31,6 +32,8 @@ CHOICE_MAX = 100  # autocomplete choice name/value, select option label, thread 
 URL_MAX = 2048
 
 CARD_ABSTRACT_CHARS = 900
+TLDR_CHARS = 280
+TAGS_SHOWN = 8
 AUTHORS_SHOWN = 8
 COLOR = discord.Colour(0xFFD21E)  # Hugging Face yellow: readable on dark and light themes
 ELLIPSIS = "…"
@@ -64,6 +67,24 @@ def escape(text: str) -> str:
     text = discord.utils.escape_markdown(clean(text), as_needed=False)
     # Mentions never ping (allowed mentions are off) but should not render as pings either.
     return discord.utils.escape_mentions(text)
+
+
+def shown_title(paper: Paper) -> str:
+    """The title as members read it: LaTeX as Unicode (the store keeps the original)."""
+    return readable(paper.title)
+
+
+def sentences(text: str, limit: int) -> str:
+    """*text* (already readable) escaped in at most *limit* characters, cut at a sentence end
+    when one is near the limit (:func:`bot.text.cut_at_sentence`)."""
+    room = limit
+    out = ""
+    for _ in range(4):  # escaping adds backslashes: shrink the room by what it added
+        out = escape(cut_at_sentence(text, room))
+        if len(out) <= limit:
+            return out
+        room -= len(out) - limit
+    return truncate(out, limit)
 
 
 def safe_url(url: str | None) -> str | None:
@@ -109,6 +130,16 @@ def format_authors(authors: Sequence[str], shown: int = AUTHORS_SHOWN) -> str:
     return text
 
 
+def format_tags(keywords: Sequence[str], shown: int = TAGS_SHOWN) -> str:
+    """Hugging Face's AI keywords as one line of tags (duplicates and blanks dropped)."""
+    seen: dict[str, str] = {}
+    for word in keywords:
+        text = clean(readable(word))
+        if text and text.casefold() not in seen:
+            seen[text.casefold()] = text
+    return " · ".join(f"`{t.replace('`', 'ˋ')}`" for t in list(seen.values())[:shown])
+
+
 def format_date(value: date | None) -> str:
     return value.strftime("%-d %b %Y") if value else ""
 
@@ -123,10 +154,13 @@ def paper_embed(
 ) -> discord.Embed:
     """The card for one paper: linked title, trimmed abstract, authors, date, links."""
     url = safe_url(paper.url_abs) or safe_url(paper.url_hf) or safe_url(paper.url_project)
+    description = sentences(readable(paper.abstract), abstract_chars) or "*No abstract.*"
+    if paper.ai_summary and (tldr := sentences(readable(paper.ai_summary), TLDR_CHARS)):
+        description = f"**TL;DR:** {tldr}\n\n{description}"
     embed = discord.Embed(
-        title=truncate(escape(paper.title) or "Untitled", TITLE_MAX),
+        title=truncate(escape(shown_title(paper)) or "Untitled", TITLE_MAX),
         url=url,
-        description=truncate(escape(paper.abstract), abstract_chars) or "*No abstract.*",
+        description=description,
         colour=COLOR,
     )
     if context:
@@ -147,6 +181,8 @@ def paper_embed(
         social.append(f"#{paper.source_rank} trending")
     if social:
         embed.add_field(name="Popularity", value=" · ".join(social), inline=True)
+    if tags := format_tags(paper.ai_keywords):
+        embed.add_field(name="Tags", value=truncate(tags, FIELD_VALUE_MAX), inline=False)
     if links := paper_links(paper):
         value = " · ".join(_md_link(label, link) for label, link in links)
         embed.add_field(name="Links", value=truncate(value, FIELD_VALUE_MAX), inline=False)
@@ -160,7 +196,7 @@ def paper_footer(paper: Paper) -> str:
 
 def list_line(number: int, paper: Paper) -> str:
     """One paper of a numbered list: linked title, then authors · date · upvotes · id."""
-    name = truncate(escape(paper.title), 180)
+    name = truncate(escape(shown_title(paper)), 180)
     url = safe_url(paper.url_abs) or safe_url(paper.url_hf)
     head = f"**{number}.** {_md_link(name, url) if url else name}"
     extra = []
@@ -368,3 +404,8 @@ def fit_embeds(embeds: Sequence[discord.Embed]) -> list[discord.Embed]:
 def choice_label(text: str) -> str:
     """A label for an autocomplete choice, select option or thread name (≤ 100 chars)."""
     return truncate(clean(text), CHOICE_MAX) or "Untitled"
+
+
+def title_label(title: str, prefix: str = "") -> str:
+    """A paper title as a choice label: LaTeX shown as Unicode, ≤ 100 chars."""
+    return choice_label(prefix + readable(title))

@@ -178,7 +178,7 @@ class CardButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=CARD_T
             raise KeyError(self.paper_id)
         related = await bot.search.related(self.paper_id, limit=5)
         embed = cards.list_embed(
-            f"Related to: {cards.truncate(paper.title, 200)}",
+            f"Related to: {cards.truncate(cards.shown_title(paper), 200)}",
             related,
             description=None if related else "No related papers found in the store yet.",
         )

@@ -191,7 +191,7 @@ class DiscordPoster:
         await self.limiter.acquire()
         try:
             thread = await message.create_thread(
-                name=cards.choice_label(title), auto_archive_duration=THREAD_ARCHIVE_MINUTES
+                name=cards.title_label(title), auto_archive_duration=THREAD_ARCHIVE_MINUTES
             )
         except discord.Forbidden:
             return None, "no thread: missing Create Public Threads"

@@ -66,8 +66,9 @@ class PapersCog(commands.Cog):
         if not current.strip():
             # Nothing typed yet: suggest what is trending in this server.
             papers = await self.bot.trending(interaction.guild_id, 25)
-            pairs = [(p.id, p.title) for p in papers]
+            pairs = [(p.id, cards.shown_title(p)) for p in papers]
         else:
+            # (labels are readable already: LaTeX shown as Unicode)
             suggestions = await self.bot.search.autocomplete(current, limit=25)
             pairs = [(s.id, s.label) for s in suggestions]
         return [
@@ -175,9 +176,10 @@ class PapersCog(commands.Cog):
         papers = await self.bot.store.papers.get_many(ids)
         needle = current.casefold()
         return [
-            app_commands.Choice(name=cards.choice_label(p.title), value=p.id)
+            app_commands.Choice(name=cards.title_label(p.title), value=p.id)
             for p in papers
-            if needle in p.title.casefold() and len(p.id) <= cards.CHOICE_MAX
+            if (needle in p.title.casefold() or needle in cards.shown_title(p).casefold())
+            and len(p.id) <= cards.CHOICE_MAX
         ][:25]
 
 

@@ -53,6 +53,7 @@ from bot.store.schedules import (
     Schedule,
     ScheduleRepo,
 )
+from bot.text import readable
 
 log = logging.getLogger(__name__)
 
@@ -558,7 +559,7 @@ class DailyRunner:
             status = "nothing left to post: told the channel"
             title = None
         else:
-            title = request.paper.title
+            title = readable(request.paper.title)  # for people: LaTeX as Unicode
             status = f"posted “{_short(title)}”"
         if receipt.note:
             status += f" ({receipt.note})"
