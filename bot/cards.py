@@ -16,6 +16,7 @@ from urllib.parse import quote, urlsplit
 
 import discord
 
+from bot import cite
 from bot.models import Paper
 from bot.text import cut_at_sentence, readable
 
@@ -30,6 +31,8 @@ MESSAGE_TOTAL_MAX = 6000
 EMBEDS_PER_MESSAGE = 10
 CHOICE_MAX = 100  # autocomplete choice name/value, select option label, thread name
 URL_MAX = 2048
+CONTENT_MAX = 2000  # a message's text
+APA_SHOWN_MAX = 900
 
 CARD_ABSTRACT_CHARS = 900
 TLDR_CHARS = 280
@@ -409,3 +412,40 @@ def choice_label(text: str) -> str:
 def title_label(title: str, prefix: str = "") -> str:
     """A paper title as a choice label: LaTeX shown as Unicode, ≤ 100 chars."""
     return choice_label(prefix + readable(title))
+
+
+# -- citations -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CitationMessage:
+    """A citation answer: its text (≤ 2000 characters) and, when the BibTeX entry cannot be
+    shown in it, the entry as a file (name, bytes)."""
+
+    content: str
+    file: tuple[str, bytes] | None = None
+
+
+def citation_message(paper: Paper, styles: Sequence[str] = cite.STYLES) -> CitationMessage:
+    """The paper's citation in *styles* (``bibtex``, ``apa``) as one message.
+
+    BibTeX goes in a code block (copied as is); a collaboration's thousands of authors are
+    cut to ``and others`` to fit, and an entry that cannot be shown whole (a triple backtick
+    in a title) is attached as a ``.bib`` file instead.
+    """
+    head = f"📑 **Cite:** {truncate(escape(shown_title(paper)), 150)}"
+    apa_block = ""
+    if "apa" in styles:
+        apa_block = f"**APA**\n{truncate(escape(cite.apa(paper)), APA_SHOWN_MAX)}"
+    if "bibtex" not in styles:
+        return CitationMessage(f"{head}\n{apa_block}")
+    opening, closing = "**BibTeX**\n```bibtex\n", "```"
+    fixed = len(head) + 1 + len(opening) + len(closing) + (len(apa_block) + 1 if apa_block else 0)
+    entry = cite.bibtex(paper, max_chars=CONTENT_MAX - fixed)
+    if "```" not in entry and fixed + len(entry) <= CONTENT_MAX:
+        parts = [head, f"{opening}{entry}{closing}"]
+        return CitationMessage("\n".join([*parts, apa_block] if apa_block else parts))
+    whole = cite.bibtex(paper)
+    note = "**BibTeX:** attached (too long to show here)."
+    text = "\n".join(x for x in (head, note, apa_block) if x)
+    return CitationMessage(text, (f"{cite.cite_key(paper)}.bib", whole.encode("utf-8")))

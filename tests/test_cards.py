@@ -291,3 +291,39 @@ def test_tags_are_deduplicated_capped_and_inert() -> None:
     assert tags.count("`") == 2 * cards.TAGS_SHOWN
     assert tags.lower().count("diffusion") == 1
     assert "`ˋtickˋ`" in tags
+
+
+# -- citation answers (issue 11, item 3) -------------------------------------------------------
+
+
+def test_a_citation_answer_fits_one_message_or_attaches_the_entry() -> None:
+    crowd = Paper.create(
+        title="Observation of a new boson",
+        arxiv_id="1207.7235",
+        authors=[f"Physicist{i} Surname{i}" for i in range(3000)],
+        categories=["hep-ex"],
+    )
+    message = cards.citation_message(crowd)
+    assert message.file is None and len(message.content) <= cards.CONTENT_MAX
+    assert " and others},\n" in message.content and "**APA**" in message.content
+
+    fenced = Paper.create(title="Why ```code``` fences matter", arxiv_id="2401.00005")
+    message = cards.citation_message(fenced)
+    assert message.file is not None and "```" not in message.content.split("\n", 1)[1]
+    name, data = message.file
+    assert name == "anon2024why.bib" and b"```code```" in data
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    title=hostile_text.filter(lambda t: t.strip() != ""),
+    authors=st.lists(hostile_text, max_size=60),
+    journal=st.one_of(st.none(), hostile_text),
+)
+def test_any_citation_answer_fits_discord(
+    title: str, authors: list[str], journal: str | None
+) -> None:
+    paper = Paper(id="2401.00006", title=title, authors=authors, journal_ref=journal)
+    for styles in (("bibtex", "apa"), ("bibtex",), ("apa",)):
+        message = cards.citation_message(paper, styles)
+        assert 0 < len(message.content) <= cards.CONTENT_MAX
