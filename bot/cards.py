@@ -214,6 +214,17 @@ def list_line(number: int, paper: Paper) -> str:
     return head + ("\n" + " · ".join(extra) if extra else "")
 
 
+def lists_paper(text: str, paper: Paper, number: int = 1) -> bool:
+    """Whether *text* (a list embed's description) lists *paper*: its numbered title line,
+    else its link or arXiv id (the title may have changed since)."""
+    if list_line(number, paper).split("\n", 1)[0] in text:
+        return True
+    url = safe_url(paper.url_abs) or safe_url(paper.url_hf)
+    if url and _md_link("", url)[2:] in text:
+        return True
+    return bool(paper.arxiv_id) and f"`{paper.arxiv_id}`" in text
+
+
 def list_embed(
     title: str,
     papers: Sequence[Paper],
