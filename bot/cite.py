@@ -30,6 +30,7 @@ from dataclasses import dataclass
 
 from bibtexparser.entrypoint import write_string
 from bibtexparser.library import Library
+from bibtexparser.middlewares.parsestack import default_unparse_stack
 from bibtexparser.model import Entry, Field
 from bibtexparser.writer import BibtexFormat
 from pylatexenc.latexencode import UnicodeToLatexEncoder
@@ -57,6 +58,8 @@ _NON_ASCII = UnicodeToLatexEncoder(
     unknown_char_policy="keep",
     unknown_char_warning=False,
 )
+# The ASCII characters the plain encoder changes (", #, $, %, &, <, >, \\, ^, _, {, }, ~).
+_PLAIN_CHANGES = frozenset(c for c in map(chr, range(32, 127)) if _PLAIN.unicode_to_latex(c) != c)
 _BARE_SPECIAL = re.compile(r"(?<!\\)([%&#])")
 _KEY_WORD = re.compile(r"[a-z0-9]+")
 _KEY_SKIP = frozenset(
@@ -175,12 +178,17 @@ def latex_value(text: str) -> str:
     text = clean_text(text)
     if not _balanced(text):
         return plain_value(readable(text))
-    return str(_NON_ASCII.unicode_to_latex(_BARE_SPECIAL.sub(r"\\\1", text)))
+    text = _BARE_SPECIAL.sub(r"\\\1", text)
+    # (the encoder walks every character: most of arXiv is ASCII, which it leaves as it is)
+    return text if text.isascii() else str(_NON_ASCII.unicode_to_latex(text))
 
 
 def plain_value(text: str) -> str:
     """A plain-text field for BibTeX: every LaTeX special character and non-ASCII encoded."""
-    return str(_PLAIN.unicode_to_latex(clean_text(text)))
+    text = clean_text(text)
+    if text.isascii() and _PLAIN_CHANGES.isdisjoint(text):
+        return text  # nothing the encoder would change (most names): skip its walk
+    return str(_PLAIN.unicode_to_latex(text))
 
 
 def bibtex_name(author: str) -> str:
@@ -239,7 +247,10 @@ def _format() -> BibtexFormat:
 def write_bibtex(entries: Iterable[Entry]) -> str:
     library = Library()
     library.add(list(entries))
-    return str(write_string(library, bibtex_format=_format()))
+    # The entries are made for this file only: the writer may change them in place (its
+    # default deep-copies every entry first).
+    stack = default_unparse_stack(allow_inplace_modification=True)
+    return str(write_string(library, unparse_stack=stack, bibtex_format=_format()))
 
 
 def bibtex(paper: Paper, *, max_chars: int | None = None) -> str:
