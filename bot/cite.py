@@ -91,6 +91,11 @@ _OLD_ID_YEAR = re.compile(r"/(\d{2})\d{5}$")
 # -- the parts every format needs -----------------------------------------------------------
 
 
+def named(authors: Iterable[str]) -> list[str]:
+    """The authors that are names: a blank or a lone symbol (``~``) is a source's slip."""
+    return [a for a in authors if any(ch.isalnum() for ch in a)]
+
+
 def year_of(paper: Paper) -> int | None:
     """The publication year: the date when known, else the one an arXiv id carries."""
     if paper.published:
@@ -215,7 +220,7 @@ def bibtex_entry(
     """The paper as a bibtexparser :class:`Entry` (see the module docstring). *names*: the
     ``author`` list already encoded (default: every author of the paper)."""
     if names is None:
-        names = [bibtex_name(a) for a in paper.authors if a.strip()]
+        names = [bibtex_name(a) for a in named(paper.authors)]
     entry_type = "article" if paper.journal_ref else "misc"
     fields = [Field("title", latex_value(paper.title))]
     if names:
@@ -256,7 +261,7 @@ def write_bibtex(entries: Iterable[Entry]) -> str:
 def bibtex(paper: Paper, *, max_chars: int | None = None) -> str:
     """One paper's BibTeX entry; within *max_chars* by listing fewer authors (``and others``)
     when the whole list does not fit (a collaboration paper has thousands)."""
-    names = [bibtex_name(a) for a in paper.authors if a.strip()]
+    names = [bibtex_name(a) for a in named(paper.authors)]
     text = write_bibtex([bibtex_entry(paper, names=names)])
     if max_chars is None or len(text) <= max_chars:
         return text
@@ -289,7 +294,7 @@ def apa_name(name: Name) -> str:
 
 
 def apa_authors(authors: Sequence[str]) -> str:
-    names = [apa_name(split_name(a)) for a in authors if a.strip()]
+    names = [apa_name(split_name(a)) for a in named(authors)]
     names = [n for n in names if n]
     if not names:
         return ""
@@ -356,7 +361,7 @@ def ris_file(papers: Sequence[Paper]) -> str:
         add("TY", "JOUR" if paper.journal_ref else "UNPB" if paper.arxiv_id else "GEN")
         add("ID", keys[paper.id])
         add("TI", readable(paper.title))
-        for author in paper.authors:
+        for author in named(paper.authors):
             name = split_name(author)
             if name.corporate or not name.given:
                 add("AU", " ".join(name.von + name.last))
@@ -423,7 +428,7 @@ def csv_file(papers: Sequence[Paper]) -> str:
             keys[p.id],
             p.id,
             readable(p.title),
-            "; ".join(clean_text(a) for a in p.authors if a.strip()),
+            "; ".join(clean_text(a) for a in named(p.authors)),
             str(year) if year else "",
             p.published.isoformat() if p.published else "",
             " ".join(p.categories),

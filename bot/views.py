@@ -1,8 +1,8 @@
 """Buttons and selects on paper cards.
 
-The 👍 / ⭐ / Related / 📑 Cite buttons outlive restarts: they are ``DynamicItem``s registered once on
-the bot (``PaperBot.setup_hook``), matched by a custom_id template that carries the paper
-id. On messages they are rendered by :class:`_PassiveButton`, a button that is not
+The 👍 / ⭐ / Related / 📑 Cite buttons outlive restarts: they are ``DynamicItem``s registered
+once on the bot (``PaperBot.setup_hook``), matched by a custom_id template that carries the
+paper id. On messages they are rendered by :class:`_PassiveButton`, a button that is not
 dispatched through the view it sits in: discord.py drops a view's dynamic item patterns when
 that view times out, which would silently break every older card's buttons.
 """

@@ -222,7 +222,8 @@ class PapersCog(commands.Cog):
                 ephemeral=True,
             )
             return
-        made = await asyncio.to_thread(cite.export, papers, format)  # ~1 ms a paper
+        # Up to ~2 ms a paper (LaTeX to text for RIS and CSV; bench/bench_cite.py): in a thread.
+        made = await asyncio.to_thread(cite.export, papers, format)
         if len(made.data) > interaction.filesize_limit:
             await interaction.followup.send(
                 f"Your reading list is too large for one file here ({len(made.data):,} bytes); "

@@ -358,7 +358,7 @@ class DailyRunner:
         decision = timecalc.run_for(at, tz, now, weekday)
         if decision.run_date is None:
             log.info(
-                "channel %s missed its daily post on an earlier day; next at %s",
+                "channel %s missed its post on an earlier day; next at %s",
                 schedule.channel_id,
                 decision.next_run.isoformat(),
             )
