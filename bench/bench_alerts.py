@@ -9,6 +9,10 @@ whole store, before the row-id window applies. For each query this prints, as th
 few runs: the FTS5 match with the prefix in it ("index", how alerts matched before), and
 :func:`bot.fetch.alerts.find_matches` as alerts match now (prefixes checked on the new papers),
 with the number of index terms a prefix expands to; whole words are the baseline.
+
+A second table does the same for followed authors (``/alerts add author:``): the index finds
+the new papers with the surname in their authors field, then names are compared in Python;
+the alternative, comparing the names of every new paper, is the baseline.
 """
 
 from __future__ import annotations
@@ -22,12 +26,14 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from bench.corpus import OUT, CorpusGenerator, write_corpus
+from bench.corpus import _LAST, OUT, CorpusGenerator, write_corpus
 from bot.fetch.alerts import (
     ALERT_SOURCES,
     MATCHES_PER_ALERT,
     MAX_AGE_DAYS,
     AlertQuery,
+    AuthorQuery,
+    compile_author,
     compile_query,
     find_matches,
 )
@@ -92,15 +98,18 @@ async def _new_papers(store: Store, count: int) -> tuple[int, int]:
 
 async def _terms(store: Store, prefix: str) -> int:
     """How many distinct index terms start with *prefix*."""
-    await store.db.execute(
-        "CREATE VIRTUAL TABLE IF NOT EXISTS temp.bench_vocab USING fts5vocab(main, papers_fts, row)"
-    )
     end = prefix[:-1] + chr(ord(prefix[-1]) + 1)
-    return int(
-        await store.db.fetchval(
-            "SELECT count(*) FROM temp.bench_vocab WHERE term >= ? AND term < ?", (prefix, end)
+    # (a temp table lives on one connection: create and read it on the writer's)
+    async with store.db.transaction() as conn:
+        await conn.execute(
+            "CREATE VIRTUAL TABLE IF NOT EXISTS temp.bench_vocab "
+            "USING fts5vocab(main, papers_fts, row)"
         )
-    )
+        async with conn.execute(
+            "SELECT count(*) FROM temp.bench_vocab WHERE term >= ? AND term < ?", (prefix, end)
+        ) as cur:
+            row = await cur.fetchone()
+    return int(row[0]) if row else 0
 
 
 def _as_index_query(query: AlertQuery) -> str:
@@ -146,6 +155,26 @@ async def _row(store: Store, text: str, after: int, upto: int) -> tuple[float, f
     return before_ms, now_ms, now_found
 
 
+async def _author_row(store: Store, name: str, after: int, upto: int) -> tuple[float, float, int]:
+    query = compile_author(name)
+    everyone = AuthorQuery(query.text, query.name, "")  # no index: every new paper's names
+    since = datetime.now(UTC).date() - timedelta(days=MAX_AGE_DAYS)
+
+    def run(q: AuthorQuery) -> Callable[[], Awaitable[int]]:
+        async def go() -> int:
+            found, _ = await find_matches(
+                store, q, after_pid=after, upto_pid=upto, published_since=since
+            )
+            return len(found)
+
+        return go
+
+    scan_ms, scan_found = await _median_ms(run(everyone))
+    now_ms, now_found = await _median_ms(run(query))
+    assert scan_found == now_found, (name, scan_found, now_found)
+    return scan_ms, now_ms, now_found
+
+
 async def _run(size: int, seed: int) -> None:
     store, db = await _open(size, seed)
     try:
@@ -164,6 +193,15 @@ async def _run(size: int, seed: int) -> None:
                 f"| {prefix}* | {len(prefix)} | {terms:,} | {before:.1f} | {now:.1f} | {found} |",
                 flush=True,
             )
+        print("\n| followed author | every new paper's names, ms | index + names, ms | matches |")
+        print("|---|---|---|---|")
+        # Authors of the new papers: one in full, the same by initial, and a stranger.
+        newest = await store.papers.get_by_pids(range(upto, after, -1))
+        first = next(a for p in newest for a in p.authors if "." not in a)
+        given, _, surname = first.partition(" ")
+        for name in (first, f"{given[0]}. {surname}", f"Q. {_LAST[-1]}son"):
+            scan, now, found = await _author_row(store, name, after, upto)
+            print(f"| {name} | {scan:.1f} | {now:.1f} | {found} |", flush=True)
     finally:
         await store.close()
 

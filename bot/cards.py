@@ -16,7 +16,9 @@ from urllib.parse import quote, urlsplit
 
 import discord
 
+from bot import cite
 from bot.models import Paper
+from bot.text import cut_at_sentence, readable
 
 TITLE_MAX = 256
 DESCRIPTION_MAX = 4096
@@ -29,8 +31,12 @@ MESSAGE_TOTAL_MAX = 6000
 EMBEDS_PER_MESSAGE = 10
 CHOICE_MAX = 100  # autocomplete choice name/value, select option label, thread name
 URL_MAX = 2048
+CONTENT_MAX = 2000  # a message's text
+APA_SHOWN_MAX = 900
 
 CARD_ABSTRACT_CHARS = 900
+TLDR_CHARS = 280
+TAGS_SHOWN = 8
 AUTHORS_SHOWN = 8
 COLOR = discord.Colour(0xFFD21E)  # Hugging Face yellow: readable on dark and light themes
 ELLIPSIS = "…"
@@ -64,6 +70,24 @@ def escape(text: str) -> str:
     text = discord.utils.escape_markdown(clean(text), as_needed=False)
     # Mentions never ping (allowed mentions are off) but should not render as pings either.
     return discord.utils.escape_mentions(text)
+
+
+def shown_title(paper: Paper) -> str:
+    """The title as members read it: LaTeX as Unicode (the store keeps the original)."""
+    return readable(paper.title)
+
+
+def sentences(text: str, limit: int) -> str:
+    """*text* (already readable) escaped in at most *limit* characters, cut at a sentence end
+    when one is near the limit (:func:`bot.text.cut_at_sentence`)."""
+    room = limit
+    out = ""
+    for _ in range(4):  # escaping adds backslashes: shrink the room by what it added
+        out = escape(cut_at_sentence(text, room))
+        if len(out) <= limit:
+            return out
+        room -= len(out) - limit
+    return truncate(out, limit)
 
 
 def safe_url(url: str | None) -> str | None:
@@ -109,6 +133,16 @@ def format_authors(authors: Sequence[str], shown: int = AUTHORS_SHOWN) -> str:
     return text
 
 
+def format_tags(keywords: Sequence[str], shown: int = TAGS_SHOWN) -> str:
+    """Hugging Face's AI keywords as one line of tags (duplicates and blanks dropped)."""
+    seen: dict[str, str] = {}
+    for word in keywords:
+        text = clean(readable(word))
+        if text and text.casefold() not in seen:
+            seen[text.casefold()] = text
+    return " · ".join(f"`{t.replace('`', 'ˋ')}`" for t in list(seen.values())[:shown])
+
+
 def format_date(value: date | None) -> str:
     return value.strftime("%-d %b %Y") if value else ""
 
@@ -123,10 +157,13 @@ def paper_embed(
 ) -> discord.Embed:
     """The card for one paper: linked title, trimmed abstract, authors, date, links."""
     url = safe_url(paper.url_abs) or safe_url(paper.url_hf) or safe_url(paper.url_project)
+    description = sentences(readable(paper.abstract), abstract_chars) or "*No abstract.*"
+    if paper.ai_summary and (tldr := sentences(readable(paper.ai_summary), TLDR_CHARS)):
+        description = f"**TL;DR:** {tldr}\n\n{description}"
     embed = discord.Embed(
-        title=truncate(escape(paper.title) or "Untitled", TITLE_MAX),
+        title=truncate(escape(shown_title(paper)) or "Untitled", TITLE_MAX),
         url=url,
-        description=truncate(escape(paper.abstract), abstract_chars) or "*No abstract.*",
+        description=description,
         colour=COLOR,
     )
     if context:
@@ -147,6 +184,8 @@ def paper_embed(
         social.append(f"#{paper.source_rank} trending")
     if social:
         embed.add_field(name="Popularity", value=" · ".join(social), inline=True)
+    if tags := format_tags(paper.ai_keywords):
+        embed.add_field(name="Tags", value=truncate(tags, FIELD_VALUE_MAX), inline=False)
     if links := paper_links(paper):
         value = " · ".join(_md_link(label, link) for label, link in links)
         embed.add_field(name="Links", value=truncate(value, FIELD_VALUE_MAX), inline=False)
@@ -160,7 +199,7 @@ def paper_footer(paper: Paper) -> str:
 
 def list_line(number: int, paper: Paper) -> str:
     """One paper of a numbered list: linked title, then authors · date · upvotes · id."""
-    name = truncate(escape(paper.title), 180)
+    name = truncate(escape(shown_title(paper)), 180)
     url = safe_url(paper.url_abs) or safe_url(paper.url_hf)
     head = f"**{number}.** {_md_link(name, url) if url else name}"
     extra = []
@@ -173,6 +212,17 @@ def list_line(number: int, paper: Paper) -> str:
     if paper.arxiv_id:
         extra.append(f"`{paper.arxiv_id}`")
     return head + ("\n" + " · ".join(extra) if extra else "")
+
+
+def lists_paper(text: str, paper: Paper, number: int = 1) -> bool:
+    """Whether *text* (a list embed's description) lists *paper*: its numbered title line,
+    else its link or arXiv id (the title may have changed since)."""
+    if list_line(number, paper).split("\n", 1)[0] in text:
+        return True
+    url = safe_url(paper.url_abs) or safe_url(paper.url_hf)
+    if url and _md_link("", url)[2:] in text:
+        return True
+    return bool(paper.arxiv_id) and f"`{paper.arxiv_id}`" in text
 
 
 def list_embed(
@@ -368,3 +418,45 @@ def fit_embeds(embeds: Sequence[discord.Embed]) -> list[discord.Embed]:
 def choice_label(text: str) -> str:
     """A label for an autocomplete choice, select option or thread name (≤ 100 chars)."""
     return truncate(clean(text), CHOICE_MAX) or "Untitled"
+
+
+def title_label(title: str, prefix: str = "") -> str:
+    """A paper title as a choice label: LaTeX shown as Unicode, ≤ 100 chars."""
+    return choice_label(prefix + readable(title))
+
+
+# -- citations -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CitationMessage:
+    """A citation answer: its text (≤ 2000 characters) and, when the BibTeX entry cannot be
+    shown in it, the entry as a file (name, bytes)."""
+
+    content: str
+    file: tuple[str, bytes] | None = None
+
+
+def citation_message(paper: Paper, styles: Sequence[str] = cite.STYLES) -> CitationMessage:
+    """The paper's citation in *styles* (``bibtex``, ``apa``) as one message.
+
+    BibTeX goes in a code block (copied as is); a collaboration's thousands of authors are
+    cut to ``and others`` to fit, and an entry that cannot be shown whole (a triple backtick
+    in a title) is attached as a ``.bib`` file instead.
+    """
+    head = f"📑 **Cite:** {truncate(escape(shown_title(paper)), 150)}"
+    apa_block = ""
+    if "apa" in styles:
+        apa_block = f"**APA**\n{truncate(escape(cite.apa(paper)), APA_SHOWN_MAX)}"
+    if "bibtex" not in styles:
+        return CitationMessage(f"{head}\n{apa_block}")
+    opening, closing = "**BibTeX**\n```bibtex\n", "```"
+    fixed = len(head) + 1 + len(opening) + len(closing) + (len(apa_block) + 1 if apa_block else 0)
+    entry = cite.bibtex(paper, max_chars=CONTENT_MAX - fixed)
+    if "```" not in entry and fixed + len(entry) <= CONTENT_MAX:
+        parts = [head, f"{opening}{entry}{closing}"]
+        return CitationMessage("\n".join([*parts, apa_block] if apa_block else parts))
+    whole = cite.bibtex(paper)
+    note = "**BibTeX:** attached (too long to show here)."
+    text = "\n".join(x for x in (head, note, apa_block) if x)
+    return CitationMessage(text, (f"{cite.cite_key(paper)}.bib", whole.encode("utf-8")))

@@ -122,6 +122,23 @@ def clean_text(text: str) -> str:
     return " ".join(text.split())
 
 
+_DOI = re.compile(r"^10\.\d{4,9}/\S+$")
+_DOI_PREFIX = re.compile(r"^(?:https?://(?:dx\.)?doi\.org/|doi:\s*)", re.IGNORECASE)
+
+
+def clean_doi(value: str | None) -> str | None:
+    """The paper's DOI (``10.1103/PhysRevD.76.013009``) from a source's DOI field, or None.
+
+    arXiv lists an erratum's DOI after the paper's own (``10.1364/A 10.1364/B``): the first
+    is kept. A ``https://doi.org/`` or ``doi:`` prefix is dropped; anything else is not a DOI.
+    """
+    if not value:
+        return None
+    text = _DOI_PREFIX.sub("", value.strip())
+    first = text.split()[0] if text.split() else ""
+    return first if _DOI.match(first) and len(first) <= 300 else None
+
+
 @dataclass(slots=True)
 class Paper:
     """One paper, as the store keeps it. ``id`` is the arXiv id (no version) or a title id."""
@@ -142,6 +159,8 @@ class Paper:
     upvotes: int | None = None
     ai_summary: str | None = None
     ai_keywords: list[str] = field(default_factory=list)
+    doi: str | None = None  # of the published version (arXiv's metadata), e.g. 10.1103/...
+    journal_ref: str | None = None  # arXiv's free-text journal reference
 
     @property
     def arxiv_id(self) -> str | None:
@@ -210,6 +229,8 @@ class Paper:
             "url_hf",
             "source",
             "ai_summary",
+            "doi",
+            "journal_ref",
         ):
             v = values.get(name)
             if v is not None and not isinstance(v, str):
@@ -224,6 +245,13 @@ class Paper:
             if name in values and values[name] is None:
                 del values[name]
         values.setdefault("source", SOURCE_USER)
+        if values.get("doi") is not None:
+            doi = clean_doi(values["doi"])
+            if doi is None:
+                raise ValueError(f"'doi' is not a DOI: {values['doi'][:40]!r}")
+            values["doi"] = doi
+        if values.get("journal_ref") is not None:
+            values["journal_ref"] = clean_text(values["journal_ref"]) or None
         paper = cls.create(title=title, arxiv_id=arxiv, **values)
         if raw_id and not arxiv:
             paper.id = raw_id
@@ -291,7 +319,7 @@ _URL_FIELDS = ("url_abs", "url_pdf", "url_code", "url_project", "url_hf")
 def text_problem(paper: Paper) -> str | None:
     """The Unicode check of :func:`record_problem` alone: a lone surrogate (only a JSON escape
     such as ``\\ud800`` makes one) cannot be stored as UTF-8."""
-    for name in ("title", "abstract", "ai_summary", *_URL_FIELDS):
+    for name in ("title", "abstract", "ai_summary", "doi", "journal_ref", *_URL_FIELDS):
         value = getattr(paper, name)
         if value and _not_unicode(value):
             return f"'{name}' is not valid Unicode (a lone surrogate)"
@@ -311,7 +339,17 @@ def _not_unicode(text: str) -> bool:
     return False
 
 
-_BIBLIO = ("title", "abstract", "authors", "published", "categories", "url_abs", "url_pdf")
+_BIBLIO = (
+    "title",
+    "abstract",
+    "authors",
+    "published",
+    "categories",
+    "url_abs",
+    "url_pdf",
+    "doi",
+    "journal_ref",
+)
 _SOCIAL = ("source_rank", "upvotes", "ai_summary", "ai_keywords", "url_hf")
 _LINKS = ("url_code", "url_project")
 

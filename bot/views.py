@@ -1,22 +1,25 @@
 """Buttons and selects on paper cards.
 
-The 👍 / ⭐ / Related buttons outlive restarts: they are ``DynamicItem``s registered once on
-the bot (``PaperBot.setup_hook``), matched by a custom_id template that carries the paper
-id. On messages they are rendered by :class:`_PassiveButton`, a button that is not
+The 👍 / ⭐ / Related / 📑 Cite buttons outlive restarts: they are ``DynamicItem``s registered
+once on the bot (``PaperBot.setup_hook``), matched by a custom_id template that carries the
+paper id. On messages they are rendered by :class:`_PassiveButton`, a button that is not
 dispatched through the view it sits in: discord.py drops a view's dynamic item patterns when
 that view times out, which would silently break every older card's buttons.
 """
 
 from __future__ import annotations
 
+import asyncio
+import io
 import logging
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import discord
 
-from bot import cards, reach
+from bot import cards, cite, reach
 from bot.models import Paper
 
 if TYPE_CHECKING:
@@ -40,7 +43,9 @@ class CardAction:
 VOTE = CardAction("vote", "Vote", "👍")
 SAVE = CardAction("save", "Save", "⭐")
 RELATED = CardAction("rel", "Related", "🔗")
-CARD_ACTIONS: dict[str, CardAction] = {a.kind: a for a in (VOTE, SAVE, RELATED)}
+CITE = CardAction("cite", "Cite", "📑")
+# With the PDF link that makes 5 buttons: one full action row.
+CARD_ACTIONS: dict[str, CardAction] = {a.kind: a for a in (VOTE, SAVE, RELATED, CITE)}
 CARD_TEMPLATE = rf"pb:(?P<kind>{'|'.join(CARD_ACTIONS)}):(?P<id>{_ID})"
 
 
@@ -60,7 +65,7 @@ class _PassiveButton(discord.ui.Button[Any]):
 
 
 def action_buttons(paper: Paper, *, row: int | None = None) -> list[discord.ui.Item[Any]]:
-    """Vote, save, related, and a link to the PDF (or abstract) for *paper*."""
+    """Vote, save, related, cite, and a link to the PDF (or abstract) for *paper*."""
     items: list[discord.ui.Item[Any]] = []
     for action in CARD_ACTIONS.values():
         custom_id = action_id(action.kind, paper.id)
@@ -116,11 +121,12 @@ async def report_component_error(
 
 
 class CardButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=CARD_TEMPLATE):
-    """👍 / ⭐ / 🔗 on any card, sent at any time: the paper id travels in the custom_id.
+    """👍 / ⭐ / 🔗 / 📑 on any card, sent at any time: the paper id travels in the custom_id.
 
     Vote: one vote per member per paper (per server), pressing again takes it back.
     Save: add to (or remove from) the member's reading list (``/saved``).
     Related: the papers most similar to this one, privately.
+    Cite: the paper's BibTeX entry and APA reference, privately.
     Unexpected errors are logged with the traceback and answered with a short private line.
     """
 
@@ -144,7 +150,12 @@ class CardButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=CARD_T
         return cls(CARD_ACTIONS[match["kind"]], match["id"])
 
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
-        handlers = {VOTE: self._vote, SAVE: self._save, RELATED: self._related}
+        handlers = {
+            VOTE: self._vote,
+            SAVE: self._save,
+            RELATED: self._related,
+            CITE: self._cite,
+        }
         try:
             await handlers[self.action](interaction, _bot(interaction))
         except KeyError as error:
@@ -180,11 +191,34 @@ class CardButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=CARD_T
             raise KeyError(self.paper_id)
         related = await bot.search.related(self.paper_id, limit=5)
         embed = cards.list_embed(
-            f"Related to: {cards.truncate(paper.title, 200)}",
+            f"Related to: {cards.truncate(cards.shown_title(paper), 200)}",
             related,
             description=None if related else "No related papers found in the store yet.",
         )
         await interaction.followup.send(embed=embed, ephemeral=True)
+
+    async def _cite(self, interaction: discord.Interaction[Any], bot: PaperBot) -> None:
+        paper = await bot.store.papers.get(self.paper_id)
+        if paper is None:
+            raise KeyError(self.paper_id)
+        await send_citation(interaction, paper)
+
+
+async def send_citation(
+    interaction: discord.Interaction[Any], paper: Paper, styles: Sequence[str] = cite.STYLES
+) -> None:
+    """The paper's citation in *styles*, privately: a message when it fits (links not
+    unfurled), else a ``.bib`` file with the APA line."""
+    # (a collaboration's thousands of authors take a moment to encode: off the event loop)
+    message = await asyncio.to_thread(cards.citation_message, paper, styles)
+    kwargs: dict[str, Any] = {"ephemeral": True, "suppress_embeds": True}
+    if message.file is not None:
+        name, data = message.file
+        kwargs["file"] = discord.File(io.BytesIO(data), filename=name)
+    if interaction.response.is_done():
+        await interaction.followup.send(message.content, **kwargs)
+    else:
+        await interaction.response.send_message(message.content, **kwargs)
 
 
 DYNAMIC_ITEMS: tuple[type[discord.ui.DynamicItem[Any]], ...] = (CardButton,)

@@ -66,6 +66,7 @@ class Posted:
     thread_id: int | None
     at: datetime
     context: str
+    paper_ids: tuple[str, ...] = ()  # a list post's papers, in order
 
 
 @dataclass
@@ -114,6 +115,7 @@ class FakePoster:
                 thread_id=thread_id,
                 at=now,
                 context=request.context,
+                paper_ids=tuple(p.id for p in request.papers),
             )
         )
         if request.channel_id in self.hang_after:
@@ -216,10 +218,12 @@ class Harness:
         topic: str | None = None,
         thread: bool = False,
         role_id: int | None = None,
+        weekday: int | None = None,  # given: a weekly schedule on that day (0 = Monday)
     ) -> Schedule:
         zone = ZoneInfo(tz)
         now = self.clock.now()
         at: time = timecalc.parse_hhmm(hhmm)
+        weekly = weekday is not None
         return await self.repo.upsert(
             channel_id=channel_id,
             guild_id=guild_id,
@@ -228,10 +232,12 @@ class Harness:
             topic=topic,
             thread=thread,
             role_id=role_id,
-            next_run=timecalc.next_run(at, zone, now),
+            next_run=timecalc.next_run(at, zone, now, weekday),
             created_by=42,
-            today_key=today_key(tz, now),
+            today_key=today_key(tz, now, weekly=weekly),
             now=now,
+            cadence="weekly" if weekly else "daily",
+            weekday=weekday,
         )
 
     async def tick_at(self, when: datetime) -> int:

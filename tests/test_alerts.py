@@ -16,6 +16,7 @@ from bot.fetch.alerts import (
     DeliveryBlocked,
     Digest,
     QueryError,
+    compile_author,
     compile_query,
     deliver_alerts,
 )
@@ -488,3 +489,103 @@ async def test_papers_of_an_unfinished_import_wait_for_it(store: Store) -> None:
         await store.imports.finish(conn, journal)
     await deliver_alerts(store, sender, daily_cap=20, now=NOW)
     assert [p.title for d in sender.digests for p in d.papers] == ["Zebrafish fins at scale"]
+
+
+# -- followed authors (issue 11, item 5) --------------------------------------------------------
+
+
+def test_compile_author() -> None:
+    assert compile_author("J. Smith").fts == 'authors : ("smith")'
+    assert compile_author("Smith-Jones, Jane").fts == 'authors : (("smith") AND ("jones"))'
+    # accents are dropped by the index too; ø is not, so both spellings are looked for
+    assert compile_author("Gabriel García Márquez").fts == 'authors : ("marquez")'
+    assert compile_author("M. Sørensen").fts == 'authors : ("sørensen" OR "sorensen")'
+    assert compile_author("Qwen Team").name.corporate
+
+
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [
+        ("Smith", "add a first name or an initial"),
+        ("J. Smith 2", "doesn't look like a name"),
+        ('"Smith" OR x', "doesn't look like a name"),
+        ("j*", "doesn't look like a name"),
+        ("A " + "b" * 100, "at most 100 characters"),
+    ],
+)
+def test_bad_names_are_explained(name: str, reason: str) -> None:
+    with pytest.raises(QueryError, match=reason):
+        compile_author(name)
+
+
+async def follow(store: Store, user: int, name: str, *, channel: int | None = None) -> Alert:
+    alert, created = await store.alerts.add(
+        guild_id=GUILD,
+        user_id=user,
+        query=name,
+        origin_channel_id=CHANNEL,
+        channel_id=channel,
+        kind="author",
+    )
+    assert created and alert.kind == "author"
+    return alert
+
+
+def by(n: int, *authors: str, upvotes: int = 0) -> Paper:
+    paper = made_up(n, f"Paper {n} on things", upvotes=upvotes)
+    paper.authors = list(authors)
+    return paper
+
+
+async def test_an_author_alert_follows_the_person_through_initials_and_accents(
+    store: Store,
+) -> None:
+    carol, dave = 300, 400
+    await follow(store, ALICE, "G. Neubig")
+    await follow(store, BOB, "Huang, K.")
+    await follow(store, carol, "Lukasz Kaiser")
+    await follow(store, dave, "K. Schmidhuber")
+    await add(store, ALICE, "Neubig")  # the same text as a keyword alert is another alert
+    await store.papers.upsert_many(
+        [
+            *sample_papers(),  # Graham Neubig, Kexin Huang
+            by(1, "Łukasz Kaiser", "Noam Shazeer"),
+            by(2, "Jürgen Schmidhuber"),  # not K.
+            by(3, "Kai Huangfu"),  # another surname
+            by(4, "Neubig, Graham", upvotes=5),  # written surname first
+        ],
+        "hf-daily",
+    )
+    sender = RecordingSender()
+    await deliver_alerts(store, sender, daily_cap=20, now=NOW)
+    (alice,) = sender.for_target(ALICE)  # one digest for the author and the keyword alert
+    assert [p.id for p in alice.papers] == ["2603.90004", "2603.21489"]  # most popular first
+    assert {a.kind for a in alice.alerts} == {"author", "keywords"}
+    (bob,) = sender.for_target(BOB)
+    assert [p.id for p in bob.papers] == ["2603.22117"]  # Kexin Huang; not Kai Huangfu
+    (kaiser,) = sender.for_target(carol)
+    assert [p.id for p in kaiser.papers] == ["2603.90001"]
+    assert sender.for_target(dave) == []
+
+    # Never twice: a later run sends nothing again.
+    await deliver_alerts(store, sender, daily_cap=20, now=NOW + timedelta(hours=1))
+    assert len(sender.digests) == 3
+
+
+async def test_author_alerts_keep_the_daily_cap_and_pause_on_closed_dms(store: Store) -> None:
+    await follow(store, ALICE, "A. Author")  # every made-up paper's author
+    await store.papers.upsert_many(
+        [made_up(i, f"Study {i}", upvotes=i) for i in range(5)], "hf-daily"
+    )
+    sender = RecordingSender()
+    report = await deliver_alerts(store, sender, daily_cap=2, now=NOW)
+    (digest,) = sender.digests
+    assert [p.id for p in digest.papers] == ["2603.90004", "2603.90003"]
+    assert digest.held_back == report.held_back == 3
+
+    await follow(store, BOB, "A. Author")
+    await store.papers.upsert_many([made_up(9, "Study nine")], "hf-daily")
+    sender.blocked_users.add(BOB)
+    report = await deliver_alerts(store, sender, daily_cap=2, now=NOW)
+    assert report.blocked == 1 and [a.user_id for a in sender.notices] == [BOB]
+    assert all(a.paused for a in await store.alerts.for_member(GUILD, BOB))

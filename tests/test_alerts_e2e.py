@@ -354,3 +354,46 @@ async def test_an_old_short_prefix_alert_is_paused_and_explained(
     assert [
         a.paused for a in await bot.store.alerts.for_member(fake_discord.world.guild.id, alice.id)
     ] == [True]
+
+
+async def test_following_an_author_sends_their_new_papers_by_dm(
+    fake_discord: FakeDiscord, bot: PaperBot
+) -> None:
+    added = await run(fake_discord, "alice", "add", payloads.option("author", "Neubig, G."))
+    assert "Alert added: new papers by Neubig, G. will be sent by DM" in text_of(added)
+    both = await run(
+        fake_discord,
+        "bob",
+        "add",
+        payloads.option("query", "agents"),
+        payloads.option("author", "G. Neubig"),
+    )
+    assert "either a `query`" in text_of(both)
+    alone = await run(fake_discord, "bob", "add", payloads.option("author", "Huang"))
+    assert "won't work: add a first name or an initial" in text_of(alone)
+    await run(fake_discord, "bob", "add", payloads.option("author", "K. Huang"))
+    await run(fake_discord, "bob", "add", payloads.option("author", "H. Neubig"))  # not Graham
+    await run(fake_discord, "carol", "add", payloads.option("author", "Graham Neubig"))
+
+    reports, alerts = await refresher(bot).run_once(due_only=False)
+    assert reports[0].ok and (alerts.digests, alerts.papers, alerts.blocked) == (2, 2, 1)
+
+    (dm,) = dm_messages(fake_discord, "alice")
+    (embed,) = dm["embeds"]
+    assert embed["title"] == "🔔 New papers for your alert"
+    assert embed["description"].startswith("By Neubig, G.\n\n**1.** [Effective Strategies")
+    assert "Graham Neubig" in embed["description"]
+    (dm,) = dm_messages(fake_discord, "bob")
+    assert dm["embeds"][0]["description"].startswith(
+        "By K. Huang.\n\n**1.** [On the Direction of RLVR Updates for LLM Reasoning"
+    )
+    assert "Kexin Huang" in dm["embeds"][0]["description"]
+    assert "**2.**" not in dm["embeds"][0]["description"]
+    # Carol's DMs are closed: told once where she made the alert, the alert paused.
+    notices = [m for m in fake_discord.messages("general") if "paused" in m["content"]]
+    assert len(notices) == 1 and dm_messages(fake_discord, "carol") == []
+
+    listed = await run(fake_discord, "alice", "list")
+    assert "author: Neubig, G. → DM" in text_of(listed)
+    removed = await run(fake_discord, "alice", "remove", payloads.option("alert", "Neubig, G."))
+    assert "Alert by Neubig, G. removed." in text_of(removed)

@@ -1,5 +1,6 @@
 """Card building: content, escaping, and Discord's embed limits on hostile records."""
 
+import json
 from datetime import date
 
 import discord
@@ -204,3 +205,125 @@ def test_list_messages_split_a_long_list_without_cutting_a_paper() -> None:
     assert {e.title for m in messages for e in m.embeds[1:]} | {
         m.embeds[0].title for m in messages[1:]
     } == {"More"}
+
+
+# -- readable cards (issue 11, item 4) ---------------------------------------------------------
+
+
+def snapshot_paper(paper_id: str) -> Paper:
+    from bot.ingest import arxiv_snapshot
+    from tests.helpers_store import SNAPSHOT
+
+    for line in SNAPSHOT.read_text(encoding="utf-8").splitlines():
+        if f'"id":"{paper_id}"' in line.replace(" ", ""):
+            item = arxiv_snapshot.parse_record(json.loads(line))
+            assert isinstance(item, Paper)
+            return item
+    raise KeyError(paper_id)
+
+
+def daily_paper(paper_id: str) -> Paper:
+    from bot.ingest import hf_daily
+    from tests.helpers_store import DAILY
+
+    for item in hf_daily.parse_bytes(DAILY.read_bytes()):
+        if isinstance(item, Paper) and item.id == paper_id:
+            return item
+    raise KeyError(paper_id)
+
+
+def test_a_latex_heavy_real_abstract_reads_as_unicode_on_the_card() -> None:
+    paper = snapshot_paper("0704.0012")
+    assert "$" in paper.abstract and "\\Gamma_0" in paper.abstract  # the original, as stored
+    embed = cards.paper_embed(paper)
+    text = embed.description or ""
+    assert "Γ₀(N)" in text and "ℤ" in text and "∞" in text
+    assert "$" not in text and "\\Gamma" not in text and "\\mathbb" not in text
+    assert paper.abstract.startswith("Recently, Bruinier")  # the card never changes the paper
+    assert_within_limits(embed)
+
+    title = cards.paper_embed(snapshot_paper("0704.0013")).title
+    assert title == "p-adic Limit of Weakly Holomorphic Modular Forms of Half Integral Weight"
+    accent = snapshot_paper("0704.0073")
+    assert (
+        cards.paper_embed(accent).title
+        == "A transcendental approach to Kollár's injectivity theorem"
+    )
+    line = cards.list_line(1, accent)
+    assert "Kollár" in line and "\\'" not in line
+    assert cards.title_label(snapshot_paper("0704.0119").title).endswith("CeAg₂Ge₂ single crystal")
+
+
+def test_a_long_abstract_is_cut_at_a_sentence() -> None:
+    paper = snapshot_paper("0704.0053")  # 1,367 characters with 40 dollar signs
+    shown = cards.paper_embed(paper).description or ""
+    assert len(shown) <= cards.CARD_ABSTRACT_CHARS
+    assert shown.endswith(".") and not shown.endswith("…")
+    assert "$" not in shown
+    # it is the start of the readable abstract, whole sentences of it
+    from bot.text import readable
+
+    assert readable(paper.abstract).startswith(shown.replace("\\", "")[:200])
+
+
+def test_hugging_face_summary_and_keywords_show_as_tldr_and_tags() -> None:
+    paper = daily_paper("2603.21489")
+    assert paper.ai_summary and paper.ai_keywords
+    embed = cards.paper_embed(paper)
+    description = embed.description or ""
+    first, _, rest = description.partition("\n\n")
+    assert first.startswith("**TL;DR:** Multi-agent collaboration framework")
+    assert "\n" not in first and len(first) <= cards.TLDR_CHARS + 20
+    assert rest.startswith(cards.escape(paper.abstract[:40]))
+    tags = next(f.value for f in embed.fields if f.name == "Tags")
+    assert tags == " · ".join(f"`{k}`" for k in paper.ai_keywords)
+    assert_within_limits(embed)
+
+    plain = snapshot_paper("0704.0001")  # arXiv only: no summary, no tags
+    embed = cards.paper_embed(plain)
+    assert "TL;DR" not in (embed.description or "")
+    assert "Tags" not in {f.name for f in embed.fields}
+
+
+def test_tags_are_deduplicated_capped_and_inert() -> None:
+    words = ["Diffusion", "diffusion", "`tick`", "@everyone", *[f"w{i}" for i in range(20)]]
+    tags = cards.format_tags(words)
+    assert tags.count("`") == 2 * cards.TAGS_SHOWN
+    assert tags.lower().count("diffusion") == 1
+    assert "`ˋtickˋ`" in tags
+
+
+# -- citation answers (issue 11, item 3) -------------------------------------------------------
+
+
+def test_a_citation_answer_fits_one_message_or_attaches_the_entry() -> None:
+    crowd = Paper.create(
+        title="Observation of a new boson",
+        arxiv_id="1207.7235",
+        authors=[f"Physicist{i} Surname{i}" for i in range(3000)],
+        categories=["hep-ex"],
+    )
+    message = cards.citation_message(crowd)
+    assert message.file is None and len(message.content) <= cards.CONTENT_MAX
+    assert " and others},\n" in message.content and "**APA**" in message.content
+
+    fenced = Paper.create(title="Why ```code``` fences matter", arxiv_id="2401.00005")
+    message = cards.citation_message(fenced)
+    assert message.file is not None and "```" not in message.content.split("\n", 1)[1]
+    name, data = message.file
+    assert name == "anon2024why.bib" and b"```code```" in data
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    title=hostile_text.filter(lambda t: t.strip() != ""),
+    authors=st.lists(hostile_text, max_size=60),
+    journal=st.one_of(st.none(), hostile_text),
+)
+def test_any_citation_answer_fits_discord(
+    title: str, authors: list[str], journal: str | None
+) -> None:
+    paper = Paper(id="2401.00006", title=title, authors=authors, journal_ref=journal)
+    for styles in (("bibtex", "apa"), ("bibtex",), ("apa",)):
+        message = cards.citation_message(paper, styles)
+        assert 0 < len(message.content) <= cards.CONTENT_MAX

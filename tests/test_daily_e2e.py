@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from bot import cards
 from bot.app import PaperBot
 from bot.cogs.daily import DailyCog
 from bot.config import Settings
@@ -571,3 +572,125 @@ async def test_a_manager_cannot_make_the_bot_post_or_ping_where_they_could_not(
     # The owner (all permissions whatever the overwrites) still can post now.
     posted = await run(fake, "post-now", payloads.option("channel", "papers"))
     assert posted["content"].startswith("Posted “"), posted["content"]
+
+
+# -- weekly digests (issue 11, item 6) ---------------------------------------------------------
+
+
+async def test_a_weekly_post_goes_out_once_across_a_restart_between_send_and_record(
+    fake_discord: FakeDiscord,
+    store: Store,
+    connect_client: Connect,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    fake = fake_discord
+    first = PaperBot(Settings(refresh_enabled=False), store, clock=SteppedClock(berlin(7, 0)))
+    await connect_client(first)
+    data = await run(
+        fake,
+        "set",
+        channel_opt(fake, "papers"),
+        payloads.option("time", "09:00"),
+        payloads.option("timezone", "Europe/Berlin"),
+        payloads.option("cadence", "weekly"),
+        payloads.option("weekday", "wednesday"),  # 1 May 2024 is a Wednesday
+    )
+    assert data["content"].startswith("✅ Weekly top papers in <#"), data["content"]
+    assert "on Wednesdays at 09:00 Europe/Berlin" in data["content"]
+    assert "Next post: Wed 1 May 09:00 CEST" in data["content"]
+
+    # The process dies after Discord took the message, before the run is recorded as sent.
+    recording = asyncio.Event()
+
+    async def dies_before_recording(*args: Any, **kwargs: Any) -> None:
+        recording.set()
+        await asyncio.Event().wait()
+
+    monkeypatch.setattr(store.schedules, "mark_sent", dies_before_recording)
+    mark = fake.mark()
+    clock(first).set(berlin(9, 0))
+    await asyncio.wait_for(recording.wait(), timeout=10)
+    await first.close()
+    monkeypatch.undo()
+    (post,) = bot_messages(fake, "papers")
+    (create,) = [
+        r
+        for r in fake.requests[mark:]
+        if r.method == "POST" and r.route == "POST /channels/{channel_id}/messages"
+    ]
+    assert create.json["allowed_mentions"] == {"parse": []}
+    assert create.json["enforce_nonce"] is True
+    run_row = await store.schedules.get_run(fake.world.channel("papers").id, "2024-W18")
+    assert run_row is not None and run_row.state == "sending" and run_row.verify
+
+    (embed,) = post["embeds"]
+    assert embed["title"] == "🗓️ This week's top papers"
+    top = await store.papers.top_by_source_rank(5)
+    numbers = re.findall(r"^\*\*(\d+)\.\*\* (.+)$", embed["description"], re.MULTILINE)
+    assert [n for n, _ in numbers] == ["1", "2", "3", "4", "5"]
+    assert [t for _, t in numbers] == [cards.escape(p.title) for p in top]  # best first
+    assert len(embed["description"]) + len(embed["title"]) <= 6000
+
+    # A new process, half an hour later: it looks in the channel, finds the list, records it.
+    # (Past Discord's nonce dedupe window, so only that look prevents a second post.)
+    fake._nonces.clear()
+    mark = fake.mark()
+    second = PaperBot(Settings(refresh_enabled=False), store, clock=SteppedClock(berlin(9, 30)))
+    await connect_client(second)
+    run_row = None
+
+    async def recorded() -> bool:
+        nonlocal run_row
+        run_row = await store.schedules.get_run(fake.world.channel("papers").id, "2024-W18")
+        return run_row is not None and run_row.state == "sent"
+
+    for _ in range(500):
+        if await recorded():
+            break
+        await asyncio.sleep(0.01)
+    assert run_row is not None and run_row.state == "sent"
+    assert run_row.message_id == int(post["id"])
+    await ticks_after(second, berlin(9, 30))
+    assert len(bot_messages(fake, "papers")) == 1  # not posted again
+    assert any(
+        r.method == "GET" and r.route and "messages" in r.route for r in fake.requests[mark:]
+    )
+
+    # The next Wednesday: the next five, none repeated.
+    clock(second).set(berlin(9, 0, day=8))
+    await until(lambda: len(bot_messages(fake, "papers")) == 2)
+    await ticks_after(second, berlin(9, 0, day=8))
+    again = bot_messages(fake, "papers")[1]["embeds"][0]["description"]
+    assert not any(cards.escape(p.title) in again for p in top)
+    assert len(bot_messages(fake, "papers")) == 2
+
+    status = await run(fake, "status")
+    assert "weekly top papers, Wednesdays 09:00 Europe/Berlin" in status["content"]
+    assert "Last: posted 5 papers, first “" in status["content"]
+
+
+async def test_weekly_options_are_checked(fake_discord: FakeDiscord, bot: PaperBot) -> None:
+    fake = fake_discord
+    data = await run(
+        fake,
+        "set",
+        channel_opt(fake, "papers"),
+        payloads.option("time", "09:00"),
+        payloads.option("timezone", "Europe/Berlin"),
+        payloads.option("weekday", "friday"),
+    )
+    assert data["content"] == (
+        "A weekday is for weekly posts: add `cadence: weekly`, or leave out `weekday`."
+    )
+    data = await run(
+        fake,
+        "set",
+        channel_opt(fake, "papers"),
+        payloads.option("time", "09:00"),
+        payloads.option("timezone", "Europe/Berlin"),
+        payloads.option("cadence", "weekly"),
+    )
+    assert "on Mondays at 09:00 Europe/Berlin" in data["content"]  # the default day
+    preview = await run(fake, "preview", payloads.option("channel", "#papers"))
+    assert preview["content"].startswith("These are the papers <#")
+    assert preview["embeds"][0]["description"].count("\n**") == 4  # five papers

@@ -102,6 +102,8 @@ def test_snapshot_fast_path_equals_paper_create(snapshot: list[Paper]) -> None:
             published=paper.published,
             categories=paper.categories,
             source=SOURCE_ARXIV_SNAPSHOT,
+            doi=paper.doi,
+            journal_ref=paper.journal_ref,
         )
         assert paper == expected
 

@@ -22,6 +22,7 @@ from bot.ops.doctor import Check, run_doctor
 from bot.store import Store, StoreError
 from bot.store import database as database_module
 from bot.store.health import inspect_database, latest_version
+from bot.store.papers import COLUMNS, paper_to_row
 from tests.fakesources import FakeSources
 
 # Shaped like a bot token (three base64url parts), not a real one.
@@ -163,6 +164,30 @@ async def test_backups_are_private_from_the_first_byte(
 # -- migrations ------------------------------------------------------------------------------
 
 
+async def write_schema_1_papers(store: Store, items: list[Paper]) -> None:
+    """Store papers the way a PaperBot of schema 1 did: the columns of migration 0001 only
+    (later migrations add columns today's PaperRepo writes), both text indexes in sync."""
+    names = COLUMNS[: COLUMNS.index("ai_keywords") + 1]
+    marks = ", ".join("?" * (len(names) + 3))
+    rows = [
+        (pid, *paper_to_row(p)[: len(names)], "2025-01-01T00:00:00+00:00", "2025-01-01")
+        for pid, p in enumerate(items, 1)
+    ]
+    async with store.db.transaction() as conn:
+        await conn.executemany(
+            f"INSERT INTO papers(pid, {', '.join(names)}, added_at, updated_at) VALUES ({marks})",
+            rows,
+        )
+        await conn.execute(
+            "INSERT INTO papers_fts(rowid, title, authors, abstract) "
+            "SELECT pid, title, authors, abstract FROM papers"
+        )
+        await conn.execute(
+            "INSERT INTO papers_title_fts(rowid, title) SELECT pid, title FROM papers"
+        )
+        await conn.execute("INSERT INTO paper_sources(pid, source) SELECT pid, 'jsonl' FROM papers")
+
+
 async def test_old_database_upgrades_in_place_keeping_its_papers(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -172,7 +197,7 @@ async def test_old_database_upgrades_in_place_keeping_its_papers(
     monkeypatch.setattr(database_module, "load_migrations", lambda: everything[:1])
     async with await Store.open(db) as old:
         assert await old.db.schema_version() == 1
-        await old.papers.upsert_many(papers(50), "jsonl")
+        await write_schema_1_papers(old, papers(50))
     monkeypatch.undo()
 
     health = await inspect_database(db)

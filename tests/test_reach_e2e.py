@@ -31,7 +31,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(60)]
 
 FIXTURES = Path(__file__).parent / "fixtures"
 Connect = Callable[..., Awaitable[Any]]
-EVERYWHERE = ("search", "paper", "trending", "random", "about", "saved")
+EVERYWHERE = ("search", "paper", "cite", "trending", "random", "about", "saved")
 SERVER_ONLY = ("daily", "alerts")
 PAPER = "0704.0001"  # in arxiv-metadata-oai-snapshot.200.jsonl
 

@@ -22,10 +22,12 @@ from bot.fetch.alerts import (
     DeliveryBlocked,
     Digest,
     QueryError,
+    compile_alert,
+    compile_author,
     compile_query,
 )
 from bot.permissions import manages_server, member_refusal, missing_permissions, perm_names
-from bot.store.alerts import Alert
+from bot.store.alerts import AUTHOR, KEYWORDS, Alert
 
 if TYPE_CHECKING:
     from bot.app import PaperBot
@@ -41,14 +43,26 @@ def quoted(text: str, limit: int = 80) -> str:
     return f"“{cards.escape(cards.truncate(text, limit))}”"
 
 
+def what(alert: Alert, limit: int = 80) -> str:
+    """How an alert reads in a sentence: “diffusion models”, or by J. Smith."""
+    if alert.kind == AUTHOR:
+        return f"by {cards.escape(cards.truncate(alert.query, limit))}"
+    return quoted(alert.query, limit)
+
+
 def digest_messages(digest: Digest, daily_cap: int) -> list[cards.ListMessage]:
     """The digest as list cards (10 papers each), in as many messages as it takes: nothing
     is cut, and each message says which papers it shows."""
-    queries = list(dict.fromkeys(a.query for a in digest.alerts))
-    title = "🔔 New papers for your alert" + ("s" if len(queries) > 1 else "")
+    alerts = list({(a.kind, a.query): a for a in digest.alerts}.values())
+    title = "🔔 New papers for your alert" + ("s" if len(alerts) > 1 else "")
     if digest.kind == "channel":
-        title = "🔔 New papers matching " + ", ".join(quoted(q, 60) for q in queries[:3])
-    lines = ["Matching " + ", ".join(quoted(q) for q in queries[:5]) + "."]
+        title = "🔔 New papers " + " or ".join(
+            what(a, 60) if a.kind == AUTHOR else "matching " + what(a, 60) for a in alerts[:3]
+        )
+    reasons = [what(a) if a.kind == AUTHOR else "matching " + what(a) for a in alerts[:5]]
+    because = " or ".join(reasons)
+    because = because[:1].upper() + because[1:]
+    lines = [because if because.endswith(".") else because + "."]
     if digest.held_back:
         lines.append(
             f"{digest.held_back} more match(es) were not sent: the limit is {daily_cap} papers "
@@ -166,10 +180,10 @@ class DiscordAlertSender:
         )
 
 
-def refusal(query: str) -> str:
-    """Why *query* is refused now ("" if it is accepted)."""
+def refusal(alert: Alert) -> str:
+    """Why *alert*'s query is refused now ("" if it is accepted)."""
     try:
-        compile_query(query)
+        compile_alert(alert)
     except QueryError as exc:
         return str(exc)
     return ""
@@ -181,7 +195,8 @@ def alert_label(alert: Alert, bot: PaperBot | None = None) -> str:
         channel = bot.get_channel(alert.channel_id) if bot else None
         where = f"#{channel.name}" if isinstance(channel, discord.abc.GuildChannel) else "channel"
     state = " (paused)" if alert.paused else ""
-    return f"{alert.query} → {where}{state}"
+    what = f"author: {alert.query}" if alert.kind == AUTHOR else alert.query
+    return f"{what} → {where}{state}"
 
 
 class AlertsCog(commands.Cog):
@@ -211,18 +226,30 @@ class AlertsCog(commands.Cog):
             ]
         return mine
 
-    @alerts.command(name="add", description="Be told about new papers matching a query")
+    @alerts.command(
+        name="add", description="Be told about new papers matching a query, or by an author"
+    )
     @app_commands.describe(
         query='Words that must all appear; "a phrase", word* for a prefix, -word to exclude',
+        author="Follow an author instead: a name such as J. Smith or Smith, Jane",
         channel="Post matches in this channel instead of a DM (needs Manage Server)",
     )
     async def add(
         self,
         interaction: discord.Interaction[PaperBot],
-        query: app_commands.Range[str, 2, 100],
+        query: app_commands.Range[str, 2, 100] | None = None,
+        author: app_commands.Range[str, 2, 100] | None = None,
         channel: discord.TextChannel | None = None,
     ) -> None:
-        query = " ".join(query.split())
+        if (query is None) == (author is None):
+            await interaction.response.send_message(
+                "Give either a `query` (words to look for) or an `author` to follow, "
+                "not both. Add one alert for each.",
+                ephemeral=True,
+            )
+            return
+        kind = KEYWORDS if query is not None else AUTHOR
+        query = " ".join((query or author or "").split())
         if not self.bot.settings.refresh_enabled:
             await interaction.response.send_message(
                 "Alerts come with the live refresh of papers, which is turned off on this bot "
@@ -231,7 +258,7 @@ class AlertsCog(commands.Cog):
             )
             return
         try:
-            compile_query(query)
+            compile_query(query) if kind == KEYWORDS else compile_author(query)
         except QueryError as exc:
             await interaction.response.send_message(
                 f"That alert won't work: {exc}.", ephemeral=True
@@ -284,12 +311,14 @@ class AlertsCog(commands.Cog):
             query=query,
             origin_channel_id=interaction.channel_id or 0,
             channel_id=channel.id if channel else None,
+            kind=kind,
         )
         cap = self.bot.settings.alerts_daily_cap
         where = f"in {channel.mention}" if channel else "by DM"
         verb = "Alert added" if created else "You already had this alert; it is active"
+        papers = "new papers matching" if kind == KEYWORDS else "new papers"
         await interaction.response.send_message(
-            f"🔔 {verb}: new papers matching {quoted(query)} will be sent {where} "
+            f"🔔 {verb}: {papers} {what(alert)} will be sent {where} "
             f"(at most {cap} a day, never the same paper twice)."
             + ("" if channel else " Keep DMs from this server's members open."),
             ephemeral=True,
@@ -313,7 +342,7 @@ class AlertsCog(commands.Cog):
                 line = f"• {cards.escape(alert_label(a, self.bot))}"
                 if a.paused_reason == PAUSE_DMS_CLOSED:
                     line += " — your DMs were closed; `/alerts resume` after opening them"
-                elif a.paused_reason == PAUSE_QUERY_REFUSED and (why := refusal(a.query)):
+                elif a.paused_reason == PAUSE_QUERY_REFUSED and (why := refusal(a)):
                     line += f" — no longer accepted: {why}; remove it and add a narrower one"
                 lines.append(line)
             text = "\n".join(lines)
@@ -337,9 +366,7 @@ class AlertsCog(commands.Cog):
             )
             return
         await self.bot.store.alerts.remove(found.id)
-        await interaction.response.send_message(
-            f"Alert {quoted(found.query)} removed.", ephemeral=True
-        )
+        await interaction.response.send_message(f"Alert {what(found)} removed.", ephemeral=True)
 
     @remove.autocomplete("alert")
     async def remove_autocomplete(

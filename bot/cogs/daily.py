@@ -1,4 +1,5 @@
-"""/daily: the daily trending paper, configured by admins; and the Discord side of posting it.
+"""/daily: the daily trending paper (or the week's top papers), configured by admins; and the
+Discord side of posting it.
 
 The schedule logic lives in :mod:`bot.schedule` (no discord there). This module holds the
 slash commands (Manage Server only, in servers only) and :class:`DiscordPoster`, the
@@ -38,7 +39,7 @@ from bot.schedule.runner import (
     today_key,
 )
 from bot.schedule.supervisor import supervise
-from bot.store.schedules import Run, Schedule
+from bot.store.schedules import WEEKLY, Run, Schedule
 from bot.views import action_id, card_view, reply_private
 
 if TYPE_CHECKING:
@@ -49,6 +50,8 @@ log = logging.getLogger(__name__)
 MAX_SCHEDULES_PER_SERVER = 25
 UNKNOWN_CHANNEL = 10003
 THREAD_ARCHIVE_MINUTES: Literal[1440] = 1440
+
+Weekday = Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
 
 # What the bot needs in a channel to post there (and, for a thread, in the thread).
 NEEDED = ("view_channel", "send_messages", "embed_links", "read_message_history")
@@ -142,8 +145,15 @@ class DiscordPoster:
             content: str | None = request.text
             kwargs["allowed_mentions"] = discord.AllowedMentions.none()
         else:
-            kwargs["embed"] = cards.paper_embed(paper, context=request.context)
-            kwargs["view"] = card_view(paper)
+            if request.papers:  # the week's top papers: one compact list
+                kwargs["embed"] = cards.list_embed(
+                    request.context,
+                    request.papers,
+                    footer="Open one with /paper · save, vote or cite it from its card",
+                )
+            else:
+                kwargs["embed"] = cards.paper_embed(paper, context=request.context)
+                kwargs["view"] = card_view(paper)
             content = None
             if request.role_id is not None:
                 # The one mention the bot ever makes: the role an admin chose, this message only.
@@ -171,7 +181,7 @@ class DiscordPoster:
             raise TransientPostError(f"network error: {type(exc).__name__}") from None
         thread_id, note = None, None
         if request.thread and paper is not None:
-            thread_id, note = await self._open_thread(channel, message, paper.title)
+            thread_id, note = await self._open_thread(channel, message, _thread_title(request))
         log.info(
             "daily post in channel %s (%s): message %s",
             request.channel_id,
@@ -191,7 +201,7 @@ class DiscordPoster:
         await self.limiter.acquire()
         try:
             thread = await message.create_thread(
-                name=cards.choice_label(title), auto_archive_duration=THREAD_ARCHIVE_MINUTES
+                name=cards.title_label(title), auto_archive_duration=THREAD_ARCHIVE_MINUTES
             )
         except discord.Forbidden:
             return None, "no thread: missing Create Public Threads"
@@ -226,7 +236,7 @@ class DiscordPoster:
                         thread_id = existing.id
                     else:
                         thread_id, note = await self._open_thread(
-                            channel, message, request.paper.title
+                            channel, message, _thread_title(request)
                         )
                 return PostReceipt(message.id, thread_id, note)
         except discord.HTTPException as exc:
@@ -239,9 +249,20 @@ class DiscordPoster:
         return missing_permissions(channel.permissions_for(channel.guild.me), thread)
 
 
+def _thread_title(request: PostRequest) -> str:
+    assert request.paper is not None
+    return request.context if request.papers else request.paper.title
+
+
 def _is_ours(message: discord.Message, request: PostRequest) -> bool:
     if request.paper is None:
         return message.content == request.text
+    if request.papers:
+        # A list: ours if it lists the first paper (never in two posts of a channel).
+        return any(
+            e.description and cards.lists_paper(e.description, request.paper)
+            for e in message.embeds
+        )
     wanted = action_id("vote", request.paper.id)
     for row in message.components:
         for item in getattr(row, "children", ()):
@@ -393,7 +414,11 @@ class DailyCog(commands.Cog):
                 if isinstance(channel, discord.abc.GuildChannel)
                 else f"deleted channel {s.channel_id}"
             )
-            label = f"{name} · {s.local_time} {s.tz}" + (" · paused" if s.paused_reason else "")
+            label = f"{name} · {s.local_time} {s.tz}"
+            if s.weekly:
+                label += f" · weekly, {_weekday(s)}s"
+            if s.paused_reason:
+                label += " · paused"
             if needle in label.casefold():
                 choices.append(
                     app_commands.Choice(name=cards.choice_label(label), value=str(s.channel_id))
@@ -444,7 +469,10 @@ class DailyCog(commands.Cog):
 
     # -- commands ---------------------------------------------------------------------------
 
-    @daily.command(name="set", description="Post the day's trending paper in a channel")
+    @daily.command(
+        name="set",
+        description="Post the day's trending paper (or the week's top papers) in a channel",
+    )
     @app_commands.describe(
         channel="Where to post",
         time="Local time, 24-hour HH:MM (e.g. 09:00)",
@@ -452,6 +480,8 @@ class DailyCog(commands.Cog):
         topic="Only papers matching this search (e.g. diffusion models)",
         thread="Open a discussion thread on each post",
         role="Ping this role with each post",
+        cadence="Daily: one paper a day. Weekly: the week's top 5 papers, once a week",
+        weekday="For a weekly post: the day it goes out (default Monday)",
     )
     async def set_(
         self,
@@ -462,12 +492,19 @@ class DailyCog(commands.Cog):
         topic: app_commands.Range[str, 2, 100] | None = None,
         thread: bool = False,
         role: discord.Role | None = None,
+        cadence: Literal["daily", "weekly"] = "daily",
+        weekday: Weekday | None = None,
     ) -> None:
         try:
             at = timecalc.parse_hhmm(time)
             zone = timecalc.resolve_zone(timezone)
         except ValueError as exc:
             raise DailyError(str(exc)) from None
+        if weekday is not None and cadence != WEEKLY:
+            raise DailyError(
+                "A weekday is for weekly posts: add `cadence: weekly`, or leave out `weekday`."
+            )
+        day = timecalc.WEEKDAYS.index(weekday or "monday") if cadence == WEEKLY else None
         self._validate_channel(interaction, channel, thread=thread, role=role)
         # The checks above are instant; what follows reads and writes the store (and may wait
         # behind an import), so acknowledge now to stay inside Discord's 3 s.
@@ -499,10 +536,12 @@ class DailyCog(commands.Cog):
             topic=topic,
             thread=thread,
             role_id=role.id if role else None,
-            next_run=timecalc.next_run(at, zone, now),
+            next_run=timecalc.next_run(at, zone, now, day),
             created_by=interaction.user.id,
-            today_key=today_key(zone.key, now),
+            today_key=today_key(zone.key, now, weekly=cadence == WEEKLY),
             now=now,
+            cadence=cadence,
+            weekday=day,
         )
         self.runner.wake()
         log.info(
@@ -514,7 +553,7 @@ class DailyCog(commands.Cog):
             interaction.user.id,
         )
         lines = [
-            f"✅ Daily trending paper in {channel.mention} at {schedule.local_time} {schedule.tz}.",
+            f"✅ {_what(schedule)} in {channel.mention} {_when(schedule)}.",
             f"Next post: {local_label(schedule.next_run, schedule.tz)} "
             f"({_ts(schedule.next_run, 'R')}).",
         ]
@@ -574,7 +613,10 @@ class DailyCog(commands.Cog):
         await reply_private(interaction, _fit("\n\n".join(blocks)))
 
     def _status_block(self, s: Schedule, trying: Run | None = None) -> str:
-        head = f"**{self._channel_label(s.channel_id)}** — {s.local_time} {s.tz}"
+        when = f"{s.local_time} {s.tz}"
+        if s.weekly:
+            when = f"weekly top papers, {_weekday(s)}s {when}"
+        head = f"**{self._channel_label(s.channel_id)}** — {when}"
         bits = []
         if s.topic:
             bits.append(f"topic “{cards.escape(s.topic)}”")
@@ -606,9 +648,9 @@ class DailyCog(commands.Cog):
     async def preview(self, interaction: discord.Interaction[PaperBot], channel: str) -> None:
         schedule = await self._schedule_for(interaction, channel)
         await interaction.response.defer(ephemeral=True, thinking=True)
-        paper = await self.runner.preview(schedule)
+        papers = await self.runner.preview_list(schedule)
         where = self._channel_label(schedule.channel_id)
-        if paper is None:
+        if not papers:
             await interaction.followup.send(
                 f"Nothing left to post in {where}: every matching paper was posted there. "
                 "Widen the topic with `/daily set` or load more papers.",
@@ -616,13 +658,15 @@ class DailyCog(commands.Cog):
             )
             return
         when = local_label(max(schedule.next_run, self.runner.clock.now()), schedule.tz)
-        embed = cards.paper_embed(
-            paper, context=f"Preview · next post in #{_name(self.bot, schedule)} · {when}"
-        )
+        context = f"Preview · next post in #{_name(self.bot, schedule)} · {when}"
+        if schedule.weekly:
+            embed = cards.list_embed(context, papers)
+            text = f"These are the papers {where} gets next"
+        else:
+            embed = cards.paper_embed(papers[0], context=context)
+            text = f"This is the paper {where} gets next"
         await interaction.followup.send(
-            f"This is the paper {where} gets next, unless votes change the ranking before then.",
-            embed=embed,
-            ephemeral=True,
+            f"{text}, unless votes change the ranking before then.", embed=embed, ephemeral=True
         )
 
     @daily.command(name="post-now", description="Post a channel's next trending paper right away")
@@ -647,6 +691,8 @@ class DailyCog(commands.Cog):
         where = self._channel_label(schedule.channel_id)
         if outcome.status == "sent":
             text = f"Posted “{cards.escape(outcome.title or '')}” in {where}."
+            if schedule.weekly:
+                text = f"Posted the top {outcome.papers} paper(s) in {where}."
             if outcome.detail:
                 text += f" ({outcome.detail})"
             if schedule.paused_reason:
@@ -694,21 +740,24 @@ class DailyCog(commands.Cog):
         now = self.runner.clock.now()
         zone = timecalc.resolve_zone(schedule.tz)
         at = timecalc.parse_hhmm(schedule.local_time)
+        day = (schedule.weekday or 0) if schedule.weekly else None
         resumed = await self.bot.store.schedules.resume(
             schedule.channel_id,
-            next_run=timecalc.today_or_next(at, zone, now),
-            today_key=today_key(schedule.tz, now),
+            next_run=timecalc.today_or_next(at, zone, now, day),
+            today_key=today_key(schedule.tz, now, weekly=schedule.weekly),
             now=now,
         )
         self.runner.wake()
         if resumed is None:  # pragma: no cover - deleted in between
             raise DailyError("That daily post was just turned off.")
         was = "Resumed" if schedule.paused_reason else "It wasn't paused; checked"
-        await reply_private(
-            interaction,
-            f"{was}: the daily post in {target.mention} at {resumed.local_time} {resumed.tz}. "
-            "If today's post hasn't gone out yet, it goes out now.",
-        )
+        if resumed.weekly:
+            what = f"the weekly post in {target.mention} {_when(resumed)}"
+            pending = "this week's post is due and hasn't gone out yet"
+        else:
+            what = f"the daily post in {target.mention} at {resumed.local_time} {resumed.tz}"
+            pending = "today's post hasn't gone out yet"
+        await reply_private(interaction, f"{was}: {what}. If {pending}, it goes out now.")
 
     @off.autocomplete("channel")
     @preview.autocomplete("channel")
@@ -729,6 +778,19 @@ class DailyCog(commands.Cog):
                 channel.id, reason="the channel was deleted", now=self.runner.clock.now()
             )
             log.info("channel %s with a daily post was deleted; paused", channel.id)
+
+
+def _weekday(schedule: Schedule) -> str:
+    return timecalc.WEEKDAYS[schedule.weekday or 0].capitalize()
+
+
+def _what(schedule: Schedule) -> str:
+    return "Weekly top papers" if schedule.weekly else "Daily trending paper"
+
+
+def _when(schedule: Schedule) -> str:
+    at = f"at {schedule.local_time} {schedule.tz}"
+    return f"on {_weekday(schedule)}s {at}" if schedule.weekly else at
 
 
 def _name(bot: PaperBot, schedule: Schedule) -> str:

@@ -1,18 +1,22 @@
-"""/paper, /trending, /random, /about and /saved: one paper, the top list, the reading list."""
+"""/paper, /cite, /trending, /random, /about and /saved: one paper, its citation, the top list,
+the reading list (and its export as a BibTeX, RIS or CSV file)."""
 
 from __future__ import annotations
 
+import asyncio
+import io
 import logging
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot import cards, reach
+from bot import cards, cite, reach
 from bot.config import PROJECT_URL
-from bot.views import card_view
+from bot.models import Paper
+from bot.views import card_view, send_citation
 
 if TYPE_CHECKING:
     from bot.app import PaperBot
@@ -20,6 +24,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SAVED_PAGE = 10
+# Reading lists are a few hundred papers at most; the export holds the most recent this many
+# (a few MB as BibTeX with abstracts, under Discord's smallest attachment limit).
+EXPORT_MAX = 1000
 
 
 class PapersCog(commands.Cog):
@@ -38,21 +45,9 @@ class PapersCog(commands.Cog):
     async def paper(
         self, interaction: discord.Interaction[PaperBot], paper: app_commands.Range[str, 1, 300]
     ) -> None:
-        # An autocomplete pick is an id (instant); free text needs a search, so acknowledge
-        # first to stay inside Discord's 3 s deadline on a large store.
-        # papers.get understands ids in any spelling (versions, arXiv and HF URLs).
         private = reach.private_by_default(interaction)
-        found = await self.bot.store.papers.get(paper)
+        found = await self._find(interaction, paper, private=private)
         if found is None:
-            await interaction.response.defer(ephemeral=private, thinking=True)
-            result = await self.bot.search.search(paper, limit=1)
-            found = result.hits[0].paper if result.hits else None
-        if found is None:
-            await interaction.followup.send(
-                f"No paper matches “{cards.escape(cards.truncate(paper, 100))}”. "
-                "Try `/search` with a few words from its title.",
-                ephemeral=True,
-            )
             return
         scope = reach.vote_scope(interaction)
         votes = None if scope is None else await self.bot.store.social.vote_count(scope, found.id)
@@ -64,15 +59,68 @@ class PapersCog(commands.Cog):
                 embed=embed, view=card_view(found), ephemeral=private
             )
 
+    async def _find(
+        self, interaction: discord.Interaction[PaperBot], text: str, *, private: bool = False
+    ) -> Paper | None:
+        """The paper *text* names (an id, a link, or words of its title); None after telling
+        the member nothing matched."""
+        # An autocomplete pick is an id (instant); free text needs a search, so acknowledge
+        # first to stay inside Discord's 3 s deadline on a large store.
+        # papers.get understands ids in any spelling (versions, arXiv and HF URLs).
+        found = await self.bot.store.papers.get(text)
+        if found is None:
+            await interaction.response.defer(thinking=True, ephemeral=private)
+            result = await self.bot.search.search(text, limit=1)
+            found = result.hits[0].paper if result.hits else None
+        if found is None:
+            await interaction.followup.send(
+                f"No paper matches “{cards.escape(cards.truncate(text, 100))}”. "
+                "Try `/search` with a few words from its title.",
+                ephemeral=True,
+            )
+        return found
+
+    # -- /cite ------------------------------------------------------------------------------
+
+    @app_commands.command(name="cite", description="A paper's citation: BibTeX and APA")
+    @reach.everywhere
+    @app_commands.describe(
+        paper="Start typing a title, or paste an arXiv id or link",
+        style="BibTeX, APA, or both (the default)",
+    )
+    async def cite_(
+        self,
+        interaction: discord.Interaction[PaperBot],
+        paper: app_commands.Range[str, 1, 300],
+        style: Literal["bibtex", "apa", "both"] = "both",
+    ) -> None:
+        found = await self._find(interaction, paper, private=True)
+        if found is None:
+            return
+        styles = cite.STYLES if style == "both" else (style,)
+        await send_citation(interaction, found, styles)
+
+    @cite_.autocomplete("paper")
+    async def cite_autocomplete(
+        self, interaction: discord.Interaction[PaperBot], current: str
+    ) -> list[app_commands.Choice[str]]:
+        return await self._paper_choices(interaction, current)
+
     @paper.autocomplete("paper")
     async def paper_autocomplete(
+        self, interaction: discord.Interaction[PaperBot], current: str
+    ) -> list[app_commands.Choice[str]]:
+        return await self._paper_choices(interaction, current)
+
+    async def _paper_choices(
         self, interaction: discord.Interaction[PaperBot], current: str
     ) -> list[app_commands.Choice[str]]:
         if not current.strip():
             # Nothing typed yet: suggest what is trending in this server.
             papers = await self.bot.trending(reach.trending_scope(interaction), 25)
-            pairs = [(p.id, p.title) for p in papers]
+            pairs = [(p.id, cards.shown_title(p)) for p in papers]
         else:
+            # (labels are readable already: LaTeX shown as Unicode)
             suggestions = await self.bot.search.autocomplete(current, limit=25)
             pairs = [(s.id, s.label) for s in suggestions]
         return [
@@ -172,6 +220,42 @@ class PapersCog(commands.Cog):
         )
         await interaction.response.send_message(embed=embed, ephemeral=True)
 
+    @saved.command(name="export", description="Your reading list as a file (BibTeX, RIS or CSV)")
+    @app_commands.describe(format="BibTeX for LaTeX, RIS for reference managers, CSV for sheets")
+    async def saved_export(
+        self,
+        interaction: discord.Interaction[PaperBot],
+        format: Literal["bibtex", "ris", "csv"] = "bibtex",
+    ) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        social = self.bot.store.social
+        total = await social.saved_count(interaction.user.id)
+        ids = await social.saved_ids(interaction.user.id, limit=EXPORT_MAX)
+        papers = await self.bot.store.papers.get_many(ids)
+        if not papers:
+            await interaction.followup.send(
+                "Nothing to export: your reading list is empty. Press ⭐ on any paper card "
+                "to save it.",
+                ephemeral=True,
+            )
+            return
+        # Up to ~2 ms a paper (LaTeX to text for RIS and CSV; bench/bench_cite.py): in a thread.
+        made = await asyncio.to_thread(cite.export, papers, format)
+        if len(made.data) > interaction.filesize_limit:
+            await interaction.followup.send(
+                f"Your reading list is too large for one file here ({len(made.data):,} bytes); "
+                "remove some papers with `/saved remove` and try again.",
+                ephemeral=True,
+            )
+            return
+        text = f"📚 Your reading list: {len(papers)} paper(s) as {made.description}."
+        if total > len(papers):
+            text += f" (The {len(papers)} saved most recently, of {total}.)"
+        log.info("reading list of %d paper(s) exported as %s", len(papers), format)
+        await interaction.followup.send(
+            text, file=discord.File(io.BytesIO(made.data), filename=made.filename), ephemeral=True
+        )
+
     @saved.command(name="remove", description="Remove a paper from your reading list")
     @app_commands.describe(paper="The saved paper to remove")
     async def saved_remove(self, interaction: discord.Interaction[PaperBot], paper: str) -> None:
@@ -191,9 +275,10 @@ class PapersCog(commands.Cog):
         papers = await self.bot.store.papers.get_many(ids)
         needle = current.casefold()
         return [
-            app_commands.Choice(name=cards.choice_label(p.title), value=p.id)
+            app_commands.Choice(name=cards.title_label(p.title), value=p.id)
             for p in papers
-            if needle in p.title.casefold() and len(p.id) <= cards.CHOICE_MAX
+            if (needle in p.title.casefold() or needle in cards.shown_title(p).casefold())
+            and len(p.id) <= cards.CHOICE_MAX
         ][:25]
 
 

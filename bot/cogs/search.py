@@ -67,7 +67,7 @@ class ResultEntry:
         authors = ", ".join(paper.authors[:3])
         return cls(
             paper.id,
-            cards.choice_label(f"{index + 1}. {paper.title}"),
+            cards.title_label(paper.title, prefix=f"{index + 1}. "),
             cards.choice_label(authors) if authors else None,
             why,
         )

@@ -1,4 +1,5 @@
-"""Keyword alerts: after a refresh, tell subscribers about new papers matching their query.
+"""Alerts: after a refresh, tell subscribers about new papers matching their query or written
+by an author they follow.
 
 Pure logic, no Discord: :func:`deliver_alerts` works out, per recipient (a member's DMs or a
 channel), the new papers that match any of their alerts and that they were never sent, keeps
@@ -8,11 +9,17 @@ told once, where they created the alert, and their DM alerts are paused until th
 
 Query syntax (kept small and predictable): words must all appear (title, authors or
 abstract), ``"a phrase"`` matches words in order, ``word*`` is a prefix, ``-word`` excludes.
+
+An author alert (``kind`` ``author``) follows a name: the index finds the new papers with the
+surname in their authors field, and :func:`bot.names.same_person` keeps those with an author
+who can be that person (initials and diacritics tolerated: ``J. Smith`` follows ``John Smith``
+and ``Smith, J.``). Everything else (caps, DMs, never twice) is the same as for keywords.
 """
 
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import re
 from collections.abc import Sequence
@@ -21,9 +28,10 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Protocol
 
 from bot.models import SOURCE_ARXIV_API, SOURCE_HF_DAILY, Paper
+from bot.names import Name, fold_name, same_person, split_name
 from bot.search import query as sq
 from bot.store import Store
-from bot.store.alerts import Alert, Match, RecipientKind
+from bot.store.alerts import AUTHOR, Alert, Match, RecipientKind
 
 log = logging.getLogger(__name__)
 
@@ -196,9 +204,86 @@ def compile_query(text: str, *, prefix_min: int = PREFIX_MIN) -> AlertQuery:
     )
 
 
+NAME_MAX = 100
+_NAME_CHARS = re.compile(r"^[^\W\d_]+(?:[\s.,'’-]+[^\W\d_]+)*[\s.]*$")
+
+
+@dataclass(frozen=True, slots=True)
+class AuthorQuery:
+    """A followed author: the index finds papers with the surname among their authors
+    (``fts``), :meth:`accepts` keeps those with an author who can be the person."""
+
+    text: str
+    name: Name
+    fts: str
+
+    def accepts(self, title: str, authors: str, abstract: str) -> bool:
+        try:
+            names = json.loads(authors)
+        except ValueError:
+            return False
+        if not isinstance(names, list):
+            return False
+        return any(isinstance(a, str) and same_person(self.name, split_name(a)) for a in names)
+
+
+def compile_author(text: str) -> AuthorQuery:
+    """Parse a followed author's name. Raises :class:`QueryError` with a reason for the member.
+
+    >>> compile_author("J. Smith").fts
+    'authors : ("smith")'
+    """
+    text = " ".join(text.split())
+    if len(text) < QUERY_MIN:
+        raise QueryError(f"a name needs at least {QUERY_MIN} characters")
+    if len(text) > NAME_MAX:
+        raise QueryError(f"a name can be at most {NAME_MAX} characters")
+    if not _NAME_CHARS.match(text):
+        raise QueryError(
+            "that doesn't look like a name: use letters, spaces, dots, hyphens and "
+            "apostrophes, e.g. `J. Smith` or `Smith, Jane`"
+        )
+    name = split_name(text)
+    surname = sq.tokens(" ".join(name.last))
+    if not surname or sum(map(len, surname)) < 2:
+        raise QueryError("give the author's surname, e.g. `J. Smith`")
+    if not name.given and not name.corporate:
+        raise QueryError(
+            "add a first name or an initial, e.g. `J. Smith`: a surname alone follows "
+            "everyone who has it"
+        )
+    parts = []
+    for token in surname:
+        # The index keeps letters such as ø and ł (it only drops accents): look for both.
+        forms = dict.fromkeys([token, fold_name(token)])
+        parts.append("(" + " OR ".join(sq.quote(f) for f in forms) + ")")
+    return AuthorQuery(
+        text,
+        name,
+        "authors : (" + " AND ".join(parts) + ")" if len(parts) > 1 else "authors : " + parts[0],
+    )
+
+
+class Matcher(Protocol):
+    """What an alert compiles to: an FTS5 expression for candidates ('' = every new paper)
+    and the check of each candidate's title, authors (JSON) and abstract."""
+
+    @property
+    def fts(self) -> str: ...
+
+    def accepts(self, title: str, authors: str, abstract: str) -> bool: ...
+
+
+def compile_alert(alert: Alert) -> Matcher:
+    """The alert's matcher (raises :class:`QueryError` when its query is no longer accepted)."""
+    if alert.kind == AUTHOR:
+        return compile_author(alert.query)
+    return compile_query(alert.query)
+
+
 async def find_matches(
     store: Store,
-    query: AlertQuery,
+    query: Matcher,
     *,
     after_pid: int,
     upto_pid: int,
@@ -302,7 +387,7 @@ async def deliver_alerts(
         if alert.last_pid >= upto:
             continue
         try:
-            query = compile_query(alert.query)
+            query = compile_alert(alert)
         except QueryError as exc:
             # Made before a rule that refuses it now (a short prefix): costly to run, so it
             # is paused, once; /alerts list tells the member why.

@@ -33,6 +33,7 @@ from bot.models import (
     MAX_COUNT,
     SOURCE_ARXIV_API,
     Paper,
+    clean_doi,
     clean_text,
     date_problem,
     find_arxiv_id,
@@ -57,6 +58,8 @@ _ENTRY_TEXT = {
     f"{ATOM_NS} title": "title",
     f"{ATOM_NS} summary": "summary",
     f"{ATOM_NS} published": "published",
+    f"{ARXIV_NS} doi": "doi",
+    f"{ARXIV_NS} journal_ref": "journal_ref",
 }
 _FEED_NUMBERS = {
     f"{OPENSEARCH_NS} totalResults": "total_results",
@@ -91,6 +94,8 @@ class _Entry:
     title: str = ""
     summary: str = ""
     published: str = ""
+    doi: str = ""
+    journal_ref: str = ""
     authors: list[str] = field(default_factory=list)
     primary: str | None = None
     categories: list[str] = field(default_factory=list)
@@ -291,6 +296,8 @@ def _convert(entry: _Entry) -> Item:
         url_abs=url_abs,
         url_pdf=url_pdf,
         source=SOURCE_ARXIV_API,
+        doi=clean_doi(entry.doi),
+        journal_ref=clean_text(entry.journal_ref) or None,
     )
     if why := record_problem(paper):
         return RecordError(entry.line, why, arxiv_id)

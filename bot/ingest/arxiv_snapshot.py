@@ -27,6 +27,8 @@ from bot.ingest._common import (
 from bot.models import (
     SOURCE_ARXIV_SNAPSHOT,
     Paper,
+    clean_doi,
+    clean_text,
     date_problem,
     normalize_arxiv_id,
     text_problem,
@@ -137,6 +139,13 @@ def parse_record(record: Any, line: int = 0) -> Item:
             line, "'authors_parsed' must be a list of [last, first, suffix]", arxiv_id
         )
 
+    doi = record.get("doi")
+    journal_ref = record.get("journal-ref")
+    if doi is not None and type(doi) is not str:
+        return RecordError(line, "'doi' must be a string", arxiv_id)
+    if journal_ref is not None and type(journal_ref) is not str:
+        return RecordError(line, "'journal-ref' must be a string", arxiv_id)
+
     # Paper.create(title=..., arxiv_id=...) spelled out: it would clean the title and check
     # the id a second time, which is a tenth of the budget per record. A test keeps the two equal.
     paper = Paper(
@@ -150,10 +159,17 @@ def parse_record(record: Any, line: int = 0) -> Item:
         url_pdf=_PDF + arxiv_id,
         url_hf=_HF + arxiv_id,
         source=SOURCE_ARXIV_SNAPSHOT,
+        doi=clean_doi(doi) if doi else None,
+        journal_ref=(clean_text(journal_ref) or None) if journal_ref else None,
     )
     # Text from a JSON escape such as \\ud800 cannot be stored. isascii() is O(1) on Python's
     # compact strings, so record_problem's full check runs only for the rare non-ASCII record.
-    ascii_only = title.isascii() and abstract.isascii() and all(map(str.isascii, authors))
+    ascii_only = (
+        title.isascii()
+        and abstract.isascii()
+        and all(map(str.isascii, authors))
+        and (journal_ref is None or journal_ref.isascii())
+    )
     if not ascii_only and (why := text_problem(paper)):
         return RecordError(line, why, arxiv_id)
     return paper

@@ -1,5 +1,5 @@
-"""Which paper a channel gets today: the best trending score among papers that match its
-topic and were never posted there.
+"""Which paper a channel gets today (or which papers this week): the best trending scores
+among papers that match its topic and were never posted there.
 
 Scoring is :mod:`bot.ranking`. With many channels due in the same minute the expensive
 part (the candidate pool and its order) is shared: it is cached per topic for a few
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -29,8 +29,18 @@ TopicMatcher = Callable[[str, int], Awaitable[Sequence[str | int]]]
 
 class Picker(Protocol):
     async def pick(
-        self, *, guild_id: int, channel_id: int, topic: str | None, now: datetime
+        self,
+        *,
+        guild_id: int,
+        channel_id: int,
+        topic: str | None,
+        now: datetime,
+        exclude: Collection[int] = (),
     ) -> PaperSignals | None: ...
+
+    async def pick_many(
+        self, *, guild_id: int, channel_id: int, topic: str | None, now: datetime, count: int
+    ) -> list[PaperSignals]: ...
 
 
 @dataclass(slots=True)
@@ -104,10 +114,17 @@ class TrendingPicker:
         self._votes_at = None
 
     async def pick(
-        self, *, guild_id: int, channel_id: int, topic: str | None, now: datetime
+        self,
+        *,
+        guild_id: int,
+        channel_id: int,
+        topic: str | None,
+        now: datetime,
+        exclude: Collection[int] = (),
     ) -> PaperSignals | None:
+        """The best paper for the channel now, never one posted there (nor in *exclude*)."""
         topic = topic.strip() if topic else None
-        posted = await self.repo.posted_pids(channel_id)
+        posted = await self.repo.posted_pids(channel_id) | set(exclude)
         votes = await self._guild_votes(guild_id, now)
         pool = await self._pool(topic, now)
         if topic is None:
@@ -132,6 +149,25 @@ class TrendingPicker:
             # A topic whose first matches were all posted here: look further down the list.
             pool = await self._build_topic_pool(topic, now, pool.limit * 4)
             self._keep(topic, pool)
+
+    async def pick_many(
+        self, *, guild_id: int, channel_id: int, topic: str | None, now: datetime, count: int
+    ) -> list[PaperSignals]:
+        """The *count* best papers for the channel now (fewer when fewer are left), best
+        first: the week's top papers of a weekly post."""
+        picked: list[PaperSignals] = []
+        while len(picked) < count:
+            best = await self.pick(
+                guild_id=guild_id,
+                channel_id=channel_id,
+                topic=topic,
+                now=now,
+                exclude={p.pid for p in picked},
+            )
+            if best is None:
+                break
+            picked.append(best)
+        return picked
 
     def _best(
         self,

@@ -1,4 +1,5 @@
-"""The daily-post loop: claims due schedules, picks a paper, hands it to a Poster, records it.
+"""The daily-post loop: claims due schedules, picks a paper (a weekly schedule: the week's top
+papers), hands it to a Poster, records it.
 
 Nothing here imports discord. Time comes from an injected :class:`Clock`, the Discord side
 from an injected :class:`Poster` (``bot/cogs/daily.py`` implements it with discord.py), so
@@ -24,6 +25,10 @@ Exactly once per channel per local day
    Not found: sent again with the same nonce. A paper is never posted twice to a channel
    (unique index on ``(channel, paper)``).
 
+Weekly schedules run the same machine once a week: the run is keyed by the ISO week, its papers
+(up to :data:`WEEKLY_COUNT`, one message) are written to ``run_papers`` with ``sending``, and a
+paper is never in two posts of a channel, daily or weekly.
+
 Failures: 403/404 pause the schedule (``ChannelUnavailable``; the reason shows in
 ``/daily status``; re-setting or resuming the schedule picks the day's post up again);
 transient errors (5xx, network, 429, timeouts) are retried with backoff until the local day
@@ -37,7 +42,7 @@ import contextlib
 import hashlib
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal, Protocol, TypeVar
@@ -50,15 +55,19 @@ from bot.store.schedules import (
     SENDING,
     NewRun,
     Run,
+    RunPaper,
     Schedule,
     ScheduleRepo,
 )
+from bot.text import readable
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
 CONTEXT = "📈 Trending today"
+WEEKLY_CONTEXT = "🗓️ This week's top papers"
+WEEKLY_COUNT = 5
 MANUAL_DEADLINE = timedelta(hours=1)
 # Look for an earlier attempt's message from this long before it (clock skew with Discord).
 RECONCILE_MARGIN = timedelta(minutes=2)
@@ -90,7 +99,8 @@ class PaperSource(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class PostRequest:
-    """One message for the Poster: a paper card, or (``paper`` None) the "nothing left" notice."""
+    """One message for the Poster: a paper card, a list of papers (``papers``, a weekly post;
+    ``paper`` is the first), or (``paper`` None) the "nothing left" notice."""
 
     channel_id: int
     guild_id: int
@@ -102,6 +112,7 @@ class PostRequest:
     role_id: int | None  # mention this role (the only mention the bot ever makes)
     thread: bool  # open a discussion thread on the message
     manual: bool
+    papers: tuple[Paper, ...] = ()  # a list post: these papers, in order, in one message
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,21 +176,23 @@ def retry_delay(attempts: int, retry_after: float | None, channel_id: int) -> fl
     return delay
 
 
-def notice_text(topic: str | None) -> str:
+def notice_text(topic: str | None, *, weekly: bool = False) -> str:
     if topic:
         what = f"every paper matching “{topic}”"
         fix = "widen the topic with `/daily set` or load more papers"
     else:
         what = "every paper in my library"
         fix = "load more papers (`python -m bot load`)"
+    when = "No top papers this week" if weekly else "No trending paper today"
     return (
-        f"📭 No trending paper today: I have already posted {what} here. "
+        f"📭 {when}: I have already posted {what} here. "
         f"An admin can {fix}; I'll post again as soon as there is something new."
     )
 
 
-def context_text(topic: str | None) -> str:
-    return f"{CONTEXT} · {topic}" if topic else CONTEXT
+def context_text(topic: str | None, *, weekly: bool = False) -> str:
+    head = WEEKLY_CONTEXT if weekly else CONTEXT
+    return f"{head} · {topic}" if topic else head
 
 
 def _short(title: str, limit: int = 80) -> str:
@@ -193,6 +206,7 @@ class Outcome:
     paper_id: str | None = None
     title: str | None = None
     detail: str | None = None
+    papers: int = 0  # papers in the message (a weekly list: up to WEEKLY_COUNT)
 
 
 # -- the runner ------------------------------------------------------------------------------
@@ -338,17 +352,24 @@ class DailyRunner:
                 now=now,
             )
             return None
-        decision = timecalc.run_for(at, tz, now)
+        weekday = schedule.weekday if schedule.weekly else None
+        if schedule.weekly and weekday is None:
+            weekday = 0  # (set without a day: Mondays)
+        decision = timecalc.run_for(at, tz, now, weekday)
         if decision.run_date is None:
             log.info(
-                "channel %s missed its daily post on an earlier day; next at %s",
+                "channel %s missed its post on an earlier day; next at %s",
                 schedule.channel_id,
                 decision.next_run.isoformat(),
             )
             return NewRun(
                 schedule.channel_id, schedule.guild_id, schedule.next_run, decision.next_run
             )
-        key = decision.run_date.isoformat()
+        key = (
+            timecalc.week_key(decision.run_date)
+            if schedule.weekly
+            else decision.run_date.isoformat()
+        )
         return NewRun(
             channel_id=schedule.channel_id,
             guild_id=schedule.guild_id,
@@ -430,8 +451,8 @@ class DailyRunner:
                         )
                         return await self._sent(run, request, found)
                     reconciling = False
-                if request.paper is not None and request.paper.abstract is _GONE:
-                    # its paper left the store (and was not posted): start the run over
+                if any(p.abstract is _GONE for p in request.papers or [request.paper] if p):
+                    # a paper left the store (and was not posted): start the run over
                     run = await self.repo.restart_run(run, now=now)
                     request = None
             if now >= run.deadline:
@@ -487,18 +508,35 @@ class DailyRunner:
 
     async def _request_for(self, run: Run, schedule: Schedule | None) -> PostRequest:
         topic = schedule.topic if schedule else None
+        weekly = bool(schedule and schedule.weekly)
         if run.paper_id is None:
-            return self._request(run, schedule, None, notice_text(topic))
-        paper = await self.papers.get(run.paper_id)
-        if paper is None:
-            # Gone from the store: enough of it to recognise a post already made.
-            paper = Paper(id=run.paper_id, title=run.title or "", abstract=_GONE)
+            return self._request(run, schedule, None, notice_text(topic, weekly=weekly))
+        listed = await self.repo.run_papers(run)
+        if listed:
+            papers = [await self._paper_or_stand_in(p.paper_id, p.title) for p in listed]
+            return self._request(run, schedule, None, None, papers=papers)
+        paper = await self._paper_or_stand_in(run.paper_id, run.title or "")
         return self._request(run, schedule, paper, None)
 
+    async def _paper_or_stand_in(self, paper_id: str, title: str) -> Paper:
+        paper = await self.papers.get(paper_id)
+        if paper is None:
+            # Gone from the store: enough of it to recognise a post already made.
+            paper = Paper(id=paper_id, title=title, abstract=_GONE)
+        return paper
+
     def _request(
-        self, run: Run, schedule: Schedule | None, paper: Paper | None, text: str | None
+        self,
+        run: Run,
+        schedule: Schedule | None,
+        paper: Paper | None,
+        text: str | None,
+        *,
+        papers: Sequence[Paper] = (),
     ) -> PostRequest:
         topic = schedule.topic if schedule else None
+        if papers:
+            paper = papers[0]
         return PostRequest(
             channel_id=run.channel_id,
             guild_id=run.guild_id,
@@ -506,15 +544,18 @@ class DailyRunner:
             nonce=run.nonce,
             paper=paper,
             text=text,
-            context=context_text(topic),
+            context=context_text(topic, weekly=bool(papers)),
             # A manual post (testing the set-up) never pings the role.
             role_id=schedule.role_id if schedule and paper and not run.manual else None,
             thread=bool(schedule and schedule.thread and paper),
             manual=run.manual,
+            papers=tuple(papers),
         )
 
     async def _prepare(self, run: Run, schedule: Schedule, now: datetime) -> PostRequest | Outcome:
         """Pick the paper and write ``sending`` (before Discord is called)."""
+        if schedule.weekly:
+            return await self._prepare_list(run, schedule, now)
         for _ in range(5):
             picked = await self.picker.pick(
                 guild_id=schedule.guild_id,
@@ -540,6 +581,41 @@ class DailyRunner:
             )
         raise RuntimeError("could not reserve a paper after 5 picks")
 
+    async def _prepare_list(
+        self, run: Run, schedule: Schedule, now: datetime
+    ) -> PostRequest | Outcome:
+        """Pick the week's top papers and write them with ``sending`` (before Discord)."""
+        await self.repo.clear_run_papers(run)  # an earlier attempt's picks, not sent
+        for _ in range(5):
+            picked = await self.picker.pick_many(
+                guild_id=schedule.guild_id,
+                channel_id=schedule.channel_id,
+                topic=schedule.topic,
+                now=now,
+                count=WEEKLY_COUNT,
+            )
+            if not picked:
+                return await self._nothing_left(run, schedule, now)
+            papers = [p for p in await self.papers_for([s.id for s in picked]) if p is not None]
+            if len(papers) < len(picked):
+                log.info("a picked paper is gone from the store; picking again")
+                invalidate = getattr(self.picker, "invalidate", None)
+                if callable(invalidate):
+                    invalidate()
+                continue
+            rows = [
+                RunPaper(i, s.pid, p.id, p.title)
+                for i, (s, p) in enumerate(zip(picked, papers, strict=True), 1)
+            ]
+            title = f"{len(rows)} papers: {papers[0].title}"
+            if await self.repo.begin_send_list(run, rows, title=title, now=now):
+                return self._request(run, schedule, None, None, papers=papers)
+            log.info("a paper was just taken in channel %s; picking again", run.channel_id)
+        raise RuntimeError("could not reserve the papers after 5 picks")
+
+    async def papers_for(self, ids: Sequence[str]) -> list[Paper | None]:
+        return [await self.papers.get(i) for i in ids]
+
     async def _nothing_left(
         self, run: Run, schedule: Schedule, now: datetime
     ) -> PostRequest | Outcome:
@@ -550,7 +626,9 @@ class DailyRunner:
             await self.repo.mark_exhausted_quietly(run, status=status, now=now)
             return Outcome("exhausted", detail=status)
         await self.repo.begin_notice(run, now=now)
-        return self._request(run, schedule, None, notice_text(schedule.topic))
+        return self._request(
+            run, schedule, None, notice_text(schedule.topic, weekly=schedule.weekly)
+        )
 
     async def _sent(self, run: Run, request: PostRequest, receipt: PostReceipt) -> Outcome:
         now = self.clock.now()
@@ -558,8 +636,10 @@ class DailyRunner:
             status = "nothing left to post: told the channel"
             title = None
         else:
-            title = request.paper.title
+            title = readable(request.paper.title)  # for people: LaTeX as Unicode
             status = f"posted “{_short(title)}”"
+            if request.papers:
+                status = f"posted {len(request.papers)} papers, first “{_short(title)}”"
         if receipt.note:
             status += f" ({receipt.note})"
         await self.repo.mark_sent(
@@ -577,6 +657,7 @@ class DailyRunner:
             paper_id=request.paper.id if request.paper else None,
             title=title,
             detail=receipt.note,
+            papers=len(request.papers) or (1 if request.paper else 0),
         )
 
     async def _give_up(self, run: Run, now: datetime) -> Outcome:
@@ -610,16 +691,26 @@ class DailyRunner:
 
     async def preview(self, schedule: Schedule) -> Paper | None:
         """The paper the channel would get at its next post (nothing is recorded)."""
+        papers = await self.preview_list(schedule, count=1)
+        return papers[0] if papers else None
+
+    async def preview_list(self, schedule: Schedule, count: int | None = None) -> list[Paper]:
+        """The papers the channel would get at its next post (one; a weekly schedule's
+        list), nothing recorded."""
         when = max(schedule.next_run, self.clock.now())
-        picked = await self.picker.pick(
+        count = count or (WEEKLY_COUNT if schedule.weekly else 1)
+        picked = await self.picker.pick_many(
             guild_id=schedule.guild_id,
             channel_id=schedule.channel_id,
             topic=schedule.topic,
             now=when,
+            count=count,
         )
-        return await self.papers.get(picked.id) if picked else None
+        return [p for p in await self.papers_for([s.id for s in picked]) if p is not None]
 
 
-def today_key(schedule_tz: str, now: datetime) -> str:
-    """The run key of the local day at *now* in the zone (for resuming a blocked day)."""
-    return timecalc.local_date_for(now, ZoneInfo(schedule_tz)).isoformat()
+def today_key(schedule_tz: str, now: datetime, *, weekly: bool = False) -> str:
+    """The run key at *now* in the zone: the local date, or a weekly schedule's ISO week
+    (for resuming a blocked day or week)."""
+    day = timecalc.local_date_for(now, ZoneInfo(schedule_tz))
+    return timecalc.week_key(day) if weekly else day.isoformat()

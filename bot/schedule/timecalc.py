@@ -1,4 +1,4 @@
-"""Due-time arithmetic for daily posts: pure functions over :mod:`zoneinfo`, no I/O.
+"""Due-time arithmetic for daily and weekly posts: pure functions over :mod:`zoneinfo`, no I/O.
 
 A schedule is a wall-clock time (``09:00``) in an IANA zone (``Europe/Berlin``). For a local
 date the *due instant* is that wall time on that date, with two daylight-saving rules:
@@ -11,6 +11,9 @@ date the *due instant* is that wall time on that date, with two daylight-saving 
 
 A date on which the time cannot happen at all (a zone that skipped a whole day) has no due
 instant. All instants returned are timezone-aware UTC datetimes.
+
+A weekly schedule adds a weekday (0 = Monday): only that local day of each week is due, and
+its run is keyed by the ISO week (:func:`week_key`), so one post a week whatever happens.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from rapidfuzz import fuzz
 
 __all__ = [
     "COMMON_ZONES",
+    "WEEKDAYS",
     "Decision",
     "TimeFormatError",
     "UnknownZoneError",
@@ -38,8 +42,19 @@ __all__ = [
     "run_for",
     "suggest_zones",
     "today_or_next",
+    "week_key",
     "zone_names",
 ]
+
+WEEKDAYS: tuple[str, ...] = (
+    "monday",
+    "tuesday",
+    "wednesday",
+    "thursday",
+    "friday",
+    "saturday",
+    "sunday",
+)
 
 _HHMM = re.compile(r"^\s*(\d{1,2})\s*[:.h]\s*(\d{2})\s*$")
 
@@ -217,22 +232,30 @@ def due_on(day: date, at: time, tz: ZoneInfo) -> datetime | None:
     return first.astimezone(UTC)
 
 
-def next_run(at: time, tz: ZoneInfo, after: datetime) -> datetime:
-    """The first due instant strictly after *after* (UTC)."""
+def next_run(at: time, tz: ZoneInfo, after: datetime, weekday: int | None = None) -> datetime:
+    """The first due instant strictly after *after* (UTC), on *weekday* only if given."""
     day = local_date_for(after, tz) - timedelta(days=1)
-    for _ in range(8):  # a zone never skips more than a day
-        due = due_on(day, at, tz)
-        if due is not None and due > after:
-            return due
+    for _ in range(16):  # a zone never skips more than a day: two weeks are plenty
+        if weekday is None or day.weekday() == weekday:
+            due = due_on(day, at, tz)
+            if due is not None and due > after:
+                return due
         day += timedelta(days=1)
     raise ValueError(f"no due time for {at} in {tz.key} after {after}")  # pragma: no cover
 
 
-def today_or_next(at: time, tz: ZoneInfo, now: datetime) -> datetime:
+def today_or_next(at: time, tz: ZoneInfo, now: datetime, weekday: int | None = None) -> datetime:
     """Today's due instant even if it has passed (resuming: today's post still goes out),
-    else the next one."""
-    today = due_on(local_date_for(now, tz), at, tz)
-    return today if today is not None else next_run(at, tz, now)
+    else the next one. Weekly: today only if it is the schedule's weekday."""
+    day = local_date_for(now, tz)
+    today = due_on(day, at, tz) if weekday is None or day.weekday() == weekday else None
+    return today if today is not None else next_run(at, tz, now, weekday)
+
+
+def week_key(day: date) -> str:
+    """The ISO week of *day*: ``2026-W14`` (weeks start on Monday; the year is ISO's)."""
+    year, week, _ = day.isocalendar()
+    return f"{year}-W{week:02d}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,17 +271,19 @@ class Decision:
     next_run: datetime
 
 
-def run_for(at: time, tz: ZoneInfo, now: datetime) -> Decision:
-    """Decide at *now* whether today's post (local date in *tz*) is due.
+def run_for(at: time, tz: ZoneInfo, now: datetime, weekday: int | None = None) -> Decision:
+    """Decide at *now* whether today's post (local date in *tz*) is due; with *weekday*, only
+    that day of the week can be.
 
     Catch-up rule: a post whose due instant has passed goes out only if it is still the same
     local day; missed earlier days are skipped, never flooded.
     """
     today = local_date_for(now, tz)
-    due = due_on(today, at, tz)
-    if due is not None and due <= now:
-        return Decision(today, due, next_run(at, tz, now))
-    return Decision(None, None, next_run(at, tz, now))
+    if weekday is None or today.weekday() == weekday:
+        due = due_on(today, at, tz)
+        if due is not None and due <= now:
+            return Decision(today, due, next_run(at, tz, now, weekday))
+    return Decision(None, None, next_run(at, tz, now, weekday))
 
 
 def end_of_local_day(day: date, tz: ZoneInfo) -> datetime:

@@ -39,6 +39,7 @@ from bot.search.vocab import Vocabulary
 from bot.store import search_index as ix
 from bot.store.database import Database, ReadBudgetExceeded, StoreError
 from bot.store.papers import PaperRepo
+from bot.text import readable
 
 log = logging.getLogger(__name__)
 
@@ -434,7 +435,9 @@ def _autocomplete(
         if len(pids) < limit:
             pids += ix.newest_pids(conn, limit - len(pids), exclude=pids)
         info = ix.titles(conn, pids)
-        return [Suggestion(info[p][0], trim_label(info[p][1])) for p in pids if p in info][:limit]
+        return [
+            Suggestion(info[p][0], trim_label(readable(info[p][1]))) for p in pids if p in info
+        ][:limit]
 
     partial_word = not prefix[-1:].isspace()
     full, last = words[:-1], words[-1]
@@ -456,7 +459,7 @@ def _autocomplete(
         return (not whole, _popularity(entry, pid))
 
     ranked = sorted((p for p in pool if p in info), key=rank)[:limit]
-    return [Suggestion(info[p][0], trim_label(info[p][1])) for p in ranked]
+    return [Suggestion(info[p][0], trim_label(readable(info[p][1]))) for p in ranked]
 
 
 def _matches(paper_id: str, query: str, conn: sqlite3.Connection) -> bool:

@@ -1,4 +1,5 @@
-"""Keyword alerts: subscriptions, what each matched, and what each recipient was sent.
+"""Alerts: subscriptions (a keyword query, or an author followed), what each matched, and
+what each recipient was sent.
 
 An alert remembers ``last_pid``: papers stored after it (higher row id) have not been checked
 against it yet. Deliveries are keyed by recipient and paper, so nobody is sent the same paper
@@ -17,6 +18,9 @@ from typing import Literal
 from bot.store.database import Database
 
 RecipientKind = Literal["user", "channel"]
+AlertKind = Literal["keywords", "author"]
+KEYWORDS: AlertKind = "keywords"
+AUTHOR: AlertKind = "author"
 
 
 def _now() -> str:
@@ -35,6 +39,7 @@ class Alert:
     paused_at: datetime | None
     paused_reason: str | None
     last_pid: int
+    kind: AlertKind = KEYWORDS  # the query is words to look for, or an author's name
 
     @property
     def paused(self) -> bool:
@@ -66,6 +71,7 @@ def _alert(row: sqlite3.Row) -> Alert:
         paused_at=_ts(row["paused_at"]),
         paused_reason=row["paused_reason"],
         last_pid=int(row["last_pid"]),
+        kind=AUTHOR if row["kind"] == AUTHOR else KEYWORDS,
     )
 
 
@@ -93,8 +99,10 @@ class AlertRepo:
         query: str,
         origin_channel_id: int,
         channel_id: int | None = None,
+        kind: AlertKind = KEYWORDS,
     ) -> tuple[Alert, bool]:
-        """Subscribe; returns (alert, created). The same query again resumes a paused alert.
+        """Subscribe; returns (alert, created). The same query (of the same kind) again
+        resumes a paused alert.
 
         A new or resumed alert only sees papers stored from now on.
         """
@@ -105,15 +113,15 @@ class AlertRepo:
             top = int(row[0]) if row else 0
             async with conn.execute(
                 "SELECT id, paused_at FROM alerts WHERE guild_id = ? AND user_id = ? "
-                "AND coalesce(channel_id, 0) = ? AND query = ?",
-                (guild_id, user_id, channel_id or 0, query),
+                "AND coalesce(channel_id, 0) = ? AND kind = ? AND query = ?",
+                (guild_id, user_id, channel_id or 0, kind, query),
             ) as cur:
                 existing = await cur.fetchone()
             if existing is None:
                 cur2 = await conn.execute(
                     "INSERT INTO alerts(guild_id, user_id, channel_id, origin_channel_id, query, "
-                    "created_at, last_pid) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (guild_id, user_id, channel_id, origin_channel_id, query, now, top),
+                    "created_at, last_pid, kind) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (guild_id, user_id, channel_id, origin_channel_id, query, now, top, kind),
                 )
                 alert_id, created = int(cur2.lastrowid or 0), True
             else:

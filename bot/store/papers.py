@@ -68,6 +68,8 @@ COLUMNS: tuple[str, ...] = (
     "upvotes",
     "ai_summary",
     "ai_keywords",
+    "doi",
+    "journal_ref",
 )
 _COL_INDEX = {name: i for i, name in enumerate(COLUMNS)}
 # New pids continue after the highest ever used, deleted ones included (see delete()).
@@ -152,6 +154,8 @@ def paper_to_row(paper: Paper, key: str | None = None) -> Row:
         paper.upvotes,
         paper.ai_summary,
         _dumps(paper.ai_keywords),
+        paper.doi,
+        paper.journal_ref,
     )
 
 
@@ -183,6 +187,8 @@ def row_to_paper(row: sqlite3.Row | Sequence[Any], offset: int = 0) -> Paper:
         upvotes=r[15],
         ai_summary=r[16],
         ai_keywords=_json_list(r[17]),
+        doi=r[18],
+        journal_ref=r[19],
     )
 
 
@@ -653,6 +659,8 @@ class PaperRepo:
         for pid, old_json, written_at, _, _, current in rows:
             if old_json is not None and current is not None and current == written_at:
                 old = json.loads(old_json)
+                # A row journaled before migration 0007 lacks doi and journal_ref: unknown.
+                old[-1:-1] = [None] * (len(COLUMNS) + 1 - len(old))
                 restore.append((*old[: len(COLUMNS)], old[len(COLUMNS)], int(pid)))
         if restore:
             changed = json.dumps([r[-1] for r in restore])

@@ -1,11 +1,13 @@
-"""Daily-post schedules and their runs: every query of the daily feature.
+"""Daily- and weekly-post schedules and their runs: every query of the scheduled posts.
 
 A *schedule* is one channel's configuration plus ``next_run``, the UTC instant the runner
-next has to look at it. A *run* is one post for one channel and key (a local date, or
-``now:<id>`` for a manual post) moving through ``pending -> sending -> sent`` (or
-``exhausted`` / ``blocked`` / ``failed`` / ``skipped``). The run row is the exactly-once
-guarantee: its primary key makes a second run for the same day impossible, and a unique
-index makes a second post of the same paper to the same channel impossible.
+next has to look at it. A *run* is one post for one channel and key (a local date, an ISO week
+``2026-W14`` for a weekly list, or ``now:<id>`` for a manual post) moving through
+``pending -> sending -> sent`` (or ``exhausted`` / ``blocked`` / ``failed`` / ``skipped``).
+The run row is the exactly-once guarantee: its primary key makes a second run for the same
+day (or week) impossible, and a unique index makes a second post of the same paper to the same
+channel impossible. A weekly list's papers are rows of ``run_papers`` (one per paper, unique
+per channel too); triggers keep the two tables from sharing a paper in one channel.
 
 Time values are UTC ISO strings with second precision, so they compare as text.
 """
@@ -33,6 +35,9 @@ BLOCKED = "blocked"
 FAILED = "failed"
 SKIPPED = "skipped"
 OPEN_STATES = (PENDING, SENDING)
+# Cadences
+DAILY = "daily"
+WEEKLY = "weekly"
 # Written literally (not bound) so SQLite can use the partial index daily_runs_ready.
 _OPEN_SQL = "state IN ('pending', 'sending')"
 
@@ -79,6 +84,12 @@ class Schedule:
     created_by: int | None
     created_at: datetime
     updated_at: datetime
+    cadence: str = DAILY  # DAILY: a card every day; WEEKLY: a list on `weekday`
+    weekday: int | None = None  # 0 = Monday
+
+    @property
+    def weekly(self) -> bool:
+        return self.cadence == WEEKLY
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> Schedule:
@@ -98,7 +109,19 @@ class Schedule:
             created_by=row["created_by"],
             created_at=_req_ts(row["created_at"]),
             updated_at=_req_ts(row["updated_at"]),
+            cadence=WEEKLY if row["cadence"] == WEEKLY else DAILY,
+            weekday=None if row["weekday"] is None else int(row["weekday"]),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class RunPaper:
+    """One paper of a run that posts a list (a weekly post), as picked."""
+
+    position: int
+    pid: int
+    paper_id: str
+    title: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,23 +243,27 @@ class ScheduleRepo:
         created_by: int | None,
         today_key: str,
         now: datetime,
+        cadence: str = DAILY,
+        weekday: int | None = None,
     ) -> Schedule:
         """Create or replace a channel's schedule. Clears a pause, re-arms "nothing left".
 
-        A run of *today_key* that was blocked by a pause becomes pending again (the post of
-        the day still goes out once the channel works); older blocked runs are skipped.
+        A run of *today_key* (today's date, or this week's key for a weekly schedule) that
+        was blocked by a pause becomes pending again (the post still goes out once the channel
+        works); older blocked runs are skipped.
         """
         stamp = ts(now)
         async with self.db.transaction() as conn:
             await conn.execute(
                 "INSERT INTO schedules(channel_id, guild_id, local_time, tz, topic, thread, "
-                "role_id, next_run, created_by, created_at, updated_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "role_id, next_run, created_by, created_at, updated_at, cadence, weekday) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT(channel_id) DO UPDATE SET guild_id = excluded.guild_id, "
                 "local_time = excluded.local_time, tz = excluded.tz, topic = excluded.topic, "
                 "thread = excluded.thread, role_id = excluded.role_id, "
                 "next_run = excluded.next_run, paused_reason = NULL, exhausted_at = NULL, "
-                "updated_at = excluded.updated_at",
+                "updated_at = excluded.updated_at, cadence = excluded.cadence, "
+                "weekday = excluded.weekday",
                 (
                     channel_id,
                     guild_id,
@@ -249,6 +276,8 @@ class ScheduleRepo:
                     created_by,
                     stamp,
                     stamp,
+                    WEEKLY if cadence == WEEKLY else DAILY,
+                    weekday if cadence == WEEKLY else None,
                 ),
             )
             await self._unblock(conn, channel_id, today_key, stamp)
@@ -269,6 +298,12 @@ class ScheduleRepo:
             "THEN ? ELSE ? END, next_attempt = ?, owner = NULL, updated_at = ? "
             "WHERE channel_id = ? AND state = ? AND (run_key = ? OR run_key LIKE 'now:%')",
             (SENDING, PENDING, stamp, stamp, channel_id, BLOCKED, today_key),
+        )
+        # Older blocked runs are dropped; their papers are free again unless they may be out.
+        await conn.execute(
+            "DELETE FROM run_papers WHERE (channel_id, run_key) IN (SELECT channel_id, run_key "
+            "FROM daily_runs WHERE channel_id = ? AND state = ? AND NOT verify)",
+            (channel_id, BLOCKED),
         )
         await conn.execute(
             "UPDATE daily_runs SET state = ?, pid = CASE WHEN verify THEN pid END, "
@@ -440,11 +475,16 @@ class ScheduleRepo:
 
     async def restart_run(self, run: Run, *, now: datetime) -> Run:
         """Back to ``pending`` without a paper (the picked paper left the store)."""
-        await self.db.execute(
-            "UPDATE daily_runs SET state = ?, pid = NULL, paper_id = NULL, title = NULL, "
-            "verify = 0, updated_at = ? WHERE channel_id = ? AND run_key = ?",
-            (PENDING, ts(now), run.channel_id, run.run_key),
-        )
+        async with self.db.transaction() as conn:
+            await conn.execute(
+                "DELETE FROM run_papers WHERE channel_id = ? AND run_key = ?",
+                (run.channel_id, run.run_key),
+            )
+            await conn.execute(
+                "UPDATE daily_runs SET state = ?, pid = NULL, paper_id = NULL, title = NULL, "
+                "verify = 0, updated_at = ? WHERE channel_id = ? AND run_key = ?",
+                (PENDING, ts(now), run.channel_id, run.run_key),
+            )
         fresh = await self.get_run(run.channel_id, run.run_key)
         assert fresh is not None
         return fresh
@@ -530,6 +570,65 @@ class ScheduleRepo:
             return False
         return True
 
+    async def begin_send_list(
+        self, run: Run, papers: Sequence[RunPaper], *, title: str, now: datetime
+    ) -> bool:
+        """:meth:`begin_send` for a run that posts a list (a weekly post): its papers are
+        recorded (``run_papers``, in order) with ``sending``, BEFORE Discord is called.
+
+        False when one of them is already taken in the channel (posted there, or in another
+        run's list): pick again. The run's ``paper_id`` is the first paper's (what marks it
+        as a post of papers, not a notice), ``pid`` stays NULL.
+        """
+        stamp = ts(now)
+        try:
+            async with self.db.transaction() as conn:
+                await conn.execute(
+                    "DELETE FROM run_papers WHERE channel_id = ? AND run_key = ?",
+                    (run.channel_id, run.run_key),
+                )
+                await conn.executemany(
+                    "INSERT INTO run_papers(channel_id, run_key, position, pid, paper_id, title) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    [
+                        (run.channel_id, run.run_key, p.position, p.pid, p.paper_id, p.title)
+                        for p in papers
+                    ],
+                )
+                await conn.execute(
+                    "UPDATE daily_runs SET state = ?, pid = NULL, paper_id = ?, title = ?, "
+                    "verify = 1, attempt_at = ?, updated_at = ? "
+                    "WHERE channel_id = ? AND run_key = ?",
+                    (
+                        SENDING,
+                        papers[0].paper_id,
+                        title,
+                        stamp,
+                        stamp,
+                        run.channel_id,
+                        run.run_key,
+                    ),
+                )
+        except sqlite3.IntegrityError:
+            return False
+        return True
+
+    async def run_papers(self, run: Run) -> list[RunPaper]:
+        """The papers of a list run, in order (none for a one-paper run)."""
+        rows = await self.db.fetchall(
+            "SELECT position, pid, paper_id, title FROM run_papers "
+            "WHERE channel_id = ? AND run_key = ? ORDER BY position",
+            (run.channel_id, run.run_key),
+        )
+        return [RunPaper(int(r[0]), int(r[1]), str(r[2]), str(r[3])) for r in rows]
+
+    async def clear_run_papers(self, run: Run) -> None:
+        """Forget a pending run's earlier picks (it is about to pick again)."""
+        await self.db.execute(
+            "DELETE FROM run_papers WHERE channel_id = ? AND run_key = ?",
+            (run.channel_id, run.run_key),
+        )
+
     async def begin_attempt(self, run: Run, *, now: datetime) -> None:
         """Another send attempt of a ``sending`` run is about to start (written before it)."""
         stamp = ts(now)
@@ -542,12 +641,17 @@ class ScheduleRepo:
     async def begin_notice(self, run: Run, *, now: datetime) -> None:
         """Enter ``sending`` for the "nothing left" notice (no paper)."""
         stamp = ts(now)
-        await self.db.execute(
-            "UPDATE daily_runs SET state = ?, pid = NULL, paper_id = NULL, title = NULL, "
-            "verify = 1, attempt_at = ?, updated_at = ? "
-            "WHERE channel_id = ? AND run_key = ?",
-            (SENDING, stamp, stamp, run.channel_id, run.run_key),
-        )
+        async with self.db.transaction() as conn:
+            await conn.execute(
+                "DELETE FROM run_papers WHERE channel_id = ? AND run_key = ?",
+                (run.channel_id, run.run_key),
+            )
+            await conn.execute(
+                "UPDATE daily_runs SET state = ?, pid = NULL, paper_id = NULL, title = NULL, "
+                "verify = 1, attempt_at = ?, updated_at = ? "
+                "WHERE channel_id = ? AND run_key = ?",
+                (SENDING, stamp, stamp, run.channel_id, run.run_key),
+            )
 
     async def mark_sent(
         self,
@@ -624,6 +728,11 @@ class ScheduleRepo:
         stamp = ts(now)
         async with self.db.transaction() as conn:
             await conn.execute(
+                "DELETE FROM run_papers WHERE channel_id = ? AND run_key = ? AND NOT "
+                "(SELECT verify FROM daily_runs WHERE channel_id = ? AND run_key = ?)",
+                (run.channel_id, run.run_key, run.channel_id, run.run_key),
+            )
+            await conn.execute(
                 "UPDATE daily_runs SET state = ?, owner = NULL, error = ?, "
                 "pid = CASE WHEN verify THEN pid END, updated_at = ? "
                 "WHERE channel_id = ? AND run_key = ?",
@@ -646,7 +755,9 @@ class ScheduleRepo:
     async def posted_pids(self, channel_id: int) -> set[int]:
         """Papers posted (or being posted) to the channel: never picked again there."""
         rows = await self.db.fetchall(
-            "SELECT pid FROM daily_runs WHERE channel_id = ? AND pid IS NOT NULL", (channel_id,)
+            "SELECT pid FROM daily_runs WHERE channel_id = ?1 AND pid IS NOT NULL "
+            "UNION SELECT pid FROM run_papers WHERE channel_id = ?1",
+            (channel_id,),
         )
         return {int(r[0]) for r in rows}
 
@@ -669,6 +780,8 @@ class ScheduleRepo:
         """Like :meth:`trending_pool`, among papers never posted to *channel_id*."""
         fresh = (
             "NOT EXISTS (SELECT 1 FROM daily_runs r WHERE r.channel_id = ? AND r.pid = papers.pid)"
+            " AND NOT EXISTS (SELECT 1 FROM run_papers l WHERE l.channel_id = ? "
+            "AND l.pid = papers.pid)"
         )
         rows = await self.db.fetchall(
             f"SELECT {_SIGNAL_COLUMNS} FROM papers p WHERE p.pid IN ("
@@ -682,11 +795,15 @@ class ScheduleRepo:
             "  ORDER BY pid DESC LIMIT ?))",
             (
                 channel_id,
-                per_signal,
                 channel_id,
                 per_signal,
                 channel_id,
+                channel_id,
                 per_signal,
+                channel_id,
+                channel_id,
+                per_signal,
+                channel_id,
                 channel_id,
                 per_signal,
             ),
