@@ -50,6 +50,9 @@ def methods(meaning: Meaning | None) -> dict[str, tuple[Tuning, Meaning | None]]
 def sweep(meaning: Meaning) -> dict[str, tuple[Tuning, Meaning | None]]:
     found: dict[str, tuple[Tuning, Meaning | None]] = {}
     base = Tuning()
+    found["meaning always"] = (replace(base, meaning_below=None), meaning)
+    for below in (5, 10, 25, 100):
+        found[f"meaning only below {below} hits"] = (replace(base, meaning_below=below), meaning)
     for mode in ("rrf", "tiered"):
         for lex, mean in ((1.0, 1.0), (1.0, 0.5), (1.0, 0.75), (0.75, 1.0), (1.0, 1.5)):
             tuning = replace(base, mode=mode, lexical_weight=lex, meaning_weight=mean)

@@ -117,12 +117,19 @@ def _pct(values: list[float], p: float) -> float:
 # -- worker: import + our search ------------------------------------------------------------
 
 
-async def _work(size: int, seed: int, corpus: Path, db_path: Path, reuse: bool) -> dict[str, Any]:
+async def _work(
+    size: int, seed: int, corpus: Path, db_path: Path, reuse: bool, *, import_only: bool = False
+) -> dict[str, Any]:
     from bot.search import SearchEngine
+    from bot.semantic.backfill import fill_vectors, prepare_model
+    from bot.semantic.model import Embedder
+    from bot.semantic.search import MeaningIndex
     from bot.store import Store
     from bot.store.loader import load_file
 
     imported = _previous_import(db_path) if reuse else None
+    if imported is not None and "vector_s" not in imported:
+        imported = None  # made before vectors were part of the import: make it again
     reused = imported is not None
     if imported is None:
         _remove_db(db_path)
@@ -140,11 +147,35 @@ async def _work(size: int, seed: int, corpus: Path, db_path: Path, reuse: bool) 
             "rss_import_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
             "db_mb": _db_bytes(db_path) / 1e6,
         }
+        # Vectors for search by meaning: the pass `python -m bot load` runs after the files.
+        embedder = Embedder.load()
+        await prepare_model(store, embedder)
+        began = time.perf_counter()
+        made = await fill_vectors(store, embedder)
+        imported["vector_s"] = time.perf_counter() - began
+        imported["vector_rate"] = made / imported["vector_s"]
+        imported["import_and_vectors_rate"] = report.records / (import_s + imported["vector_s"])
+        await store.db.fetchall("PRAGMA wal_checkpoint(TRUNCATE)")
+        imported["db_mb"] = _db_bytes(db_path) / 1e6
+        imported.update(await _bytes_per_paper(store, report.papers))
         _save_import(db_path, imported)
-    else:
-        store = await Store.open(db_path)
+        await store.close()
+        if import_only:
+            return imported
+    # A fresh process state for what the bot holds: the store, the vectors, the vocabulary.
+    store = await Store.open(db_path)
+    rss_open = _rss_now_mb()
+    embedder = Embedder.load()
+    meaning = MeaningIndex(embedder)
+    t0 = time.perf_counter()
+    await store.db.read(meaning.sync, snapshot=False)
+    index_s = time.perf_counter() - t0
+    rss_vectors = _rss_now_mb()
 
-    engine = SearchEngine(store.db)
+    lexical = SearchEngine(store.db)
+    await lexical.warm()
+    known = await _known_items(store, lexical, size, seed)
+    engine = SearchEngine(store.db, meaning=meaning)
     t0 = time.perf_counter()
     await engine.warm()
     warm_s = time.perf_counter() - t0
@@ -192,6 +223,12 @@ async def _work(size: int, seed: int, corpus: Path, db_path: Path, reuse: bool) 
         "size": size,
         **imported,
         "reused_db": reused,
+        "index_s": index_s,
+        "index_mb": meaning.nbytes / 1e6,
+        "rss_open_mb": rss_open,
+        "rss_vectors_mb": rss_vectors,
+        "rss_now_mb": _rss_now_mb(),
+        "known": known,
         "rss_peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "vocab_s": warm_s,
         "search": samples,
@@ -199,6 +236,52 @@ async def _work(size: int, seed: int, corpus: Path, db_path: Path, reuse: bool) 
         "autocomplete": ac,
         "related": related,
     }
+
+
+def _rss_now_mb() -> float:
+    with open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return math.nan
+
+
+async def _bytes_per_paper(store: Any, papers: int) -> dict[str, float]:
+    """Bytes a paper costs on disk: in all, and in each part (table, its indexes, FTS)."""
+    rows = await store.db.fetchall("SELECT name, sum(pgsize) FROM dbstat GROUP BY name")
+    sizes = {str(r[0]): int(r[1]) for r in rows}
+    total = sum(sizes.values())
+    fts = sum(v for k, v in sizes.items() if k.startswith(("papers_fts", "papers_title_fts")))
+    vectors = sum(v for k, v in sizes.items() if "paper_vectors" in k)
+    n = max(1, papers)
+    return {
+        "bytes_total": total / n,
+        "bytes_fts": fts / n,
+        "bytes_vectors": vectors / n,
+        "bytes_rest": (total - fts - vectors) / n,
+    }
+
+
+async def _known_items(store: Any, engine: Any, size: int, seed: int) -> dict[str, int]:
+    """Known-item search: old papers (the first 1% imported) found in the top 10 by their
+    remembered title, and by three of its rarer words."""
+    import random as _random
+
+    from bot.search import query as q
+
+    rng = _random.Random(seed)
+    pids = rng.sample(range(1, max(2, size // 100)), k=min(20, max(1, size // 100 - 1)))
+    papers = await store.papers.get_by_pids(pids)
+    vocab = await engine._vocabulary()
+    found = {"papers": len(papers), "title_top10": 0, "rare3_top10": 0}
+    for paper in papers:
+        by_title = await engine.search(paper.title, limit=10)
+        found["title_top10"] += paper.id in {h.paper.id for h in by_title.hits}
+        words = [w for w in dict.fromkeys(q.word_list(paper.title)) if w not in q.STOP_WORDS]
+        words.sort(key=lambda w: vocab.df.get(w, 0) if vocab else 0)
+        by_words = await engine.search(" ".join(words[:3]), limit=10)
+        found["rare3_top10"] += paper.id in {h.paper.id for h in by_words.hits}
+    return found
 
 
 def _stats_file(db_path: Path) -> Path:
@@ -321,7 +404,17 @@ def report_size(res: dict[str, Any], base: dict[str, Any] | None) -> str:
         f"\n== {res['size']:,} papers: import {res['import_rate']:,.0f} papers/s "
         f"({res['import_s']:.1f} s, {res['papers']:,} stored, {res['rejected']} rejected), "
         f"DB {res['db_mb']:,.0f} MB, peak RSS {res['rss_peak_mb']:.0f} MB "
-        f"(after import {res['rss_import_mb']:.0f} MB), vocabulary load {res['vocab_s']:.2f} s"
+        f"(after import {res['rss_import_mb']:.0f} MB), vocabulary load {res['vocab_s']:.2f} s",
+        f"   vectors: {res['vector_rate']:,.0f} papers/s ({res['vector_s']:.1f} s); import with "
+        f"vectors {res['import_and_vectors_rate']:,.0f} papers/s; index load {res['index_s']:.1f} s, "
+        f"{res['index_mb']:.0f} MB in memory",
+        f"   RSS: store open {res['rss_open_mb']:.0f} MB, + vectors {res['rss_vectors_mb']:.0f} MB, "
+        f"after every search {res['rss_now_mb']:.0f} MB",
+        f"   bytes per paper on disk: {res['bytes_total']:,.0f} (full text {res['bytes_fts']:,.0f}, "
+        f"vectors {res['bytes_vectors']:,.0f}, papers and indexes {res['bytes_rest']:,.0f})",
+        f"   known items (old papers): by title {res['known']['title_top10']}/"
+        f"{res['known']['papers']} in the top 10, by three rarer title words "
+        f"{res['known']['rare3_top10']}/{res['known']['papers']}",
     ]
     by_class: dict[str, list[float]] = {}
     worst: dict[str, tuple[float, str]] = {}
@@ -467,15 +560,18 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="reuse bench/out/bench-<size>.db and its import figures (search-only rerun)",
     )
-    parser.add_argument("--worker", choices=("search", "baselines"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--worker", choices=("import", "search", "baselines"), help=argparse.SUPPRESS
+    )
     parser.add_argument("--size", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
     if args.worker:
         corpus = write_corpus(args.size, args.seed)
-        if args.worker == "search":
+        if args.worker in ("import", "search"):
             db = OUT / f"bench-{args.size}.db"
-            res = asyncio.run(_work(args.size, args.seed, corpus, db, args.reuse))
+            only = args.worker == "import"
+            res = asyncio.run(_work(args.size, args.seed, corpus, db, args.reuse, import_only=only))
         else:
             res = _baselines(args.size, args.seed, corpus, _baseline_queries(args.size, args.seed))
         print(json.dumps(res))
@@ -491,9 +587,11 @@ def main(argv: list[str] | None = None) -> int:
     for size in sizes:
         t = time.perf_counter()
         write_corpus(size, args.seed)
+        if not args.reuse:  # import (and vectors) in a process of its own...
+            _run_worker(["--worker", "import", "--size", str(size), "--seed", str(args.seed)])
+        # ...then search in a fresh one, holding what the bot holds: RSS as the bot's.
         res = _run_worker(
-            ["--worker", "search", "--size", str(size), "--seed", str(args.seed)]
-            + (["--reuse"] if args.reuse else [])
+            ["--worker", "search", "--size", str(size), "--seed", str(args.seed), "--reuse"]
         )
         base = None
         if not args.no_baselines:
