@@ -73,7 +73,9 @@ from bot.app import PaperBot
 from bot.cogs.search import ResultsView
 from bot.config import Settings
 from bot.models import Paper
-from bot.store import Store
+from bot.semantic.backfill import fill_vectors, prepare_model
+from bot.semantic.model import Embedder
+from bot.store import Store, search_index
 from bot.store.loader import load_file
 from tests.fakediscord import BucketSpec, FakeDiscord, RateLimitConfig, patch_discord
 from tests.fakediscord.client import start_client, stop_client
@@ -104,7 +106,7 @@ class BenchBot(PaperBot):
 
     async def setup_hook(self) -> None:
         await super().setup_hook()  # built with auto_sync=False
-        pids = await self.search.index.newest_pids(25)
+        pids = await self.store.db.read(lambda conn: search_index.newest_pids(conn, 25))
         self.bench_papers = await self.store.papers.get_by_pids(pids)
         self.tree.add_command(bench_noop)
         await self.sync_commands(force=True)
@@ -403,6 +405,10 @@ async def _import(db_path: Path, corpus: Path) -> dict[str, Any]:
 
     try:
         report = await load_file(store, corpus, progress=progress)
+        # The bot at this size has its vectors (python -m bot load makes them too).
+        embedder = Embedder.load()
+        await prepare_model(store, embedder)
+        await fill_vectors(store, embedder)
         await store.db.fetchall("PRAGMA wal_checkpoint(TRUNCATE)")
         papers = await store.papers.count()
     finally:
