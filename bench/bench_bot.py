@@ -657,6 +657,16 @@ async def bench_size(size: int, args: argparse.Namespace, store: dict[str, Any])
                             args.max_seconds,
                         )
                     )
+            if args.burst:
+                # N members search at the same moment (a paper-reading event): one round each.
+                for kind in ("search", "noop"):
+                    print(f"  burst {kind} x{args.burst} ...", file=sys.stderr, flush=True)
+                    await asyncio.sleep(1.0)
+                    burst = await throughput(
+                        server, bot, kind, args.burst, searches, args.burst, 120.0
+                    )
+                    burst["burst"] = True
+                    runs.append(burst)
             rss = bot.rss_mb()
     finally:
         await bot.stop()
@@ -847,8 +857,16 @@ def report_size(res: dict[str, Any]) -> str:
         ss: list[Sample] = run["samples"]
         done = [s.done_ms for s in ss if not math.isnan(s.done_ms)]
         label = "/search" if run["kind"] == "search" else "baseline"
+        if run.get("burst"):
+            label += " burst"
         base = next(
-            (r for r in runs if r["kind"] == "noop" and r["concurrency"] == run["concurrency"]),
+            (
+                r
+                for r in runs
+                if r["kind"] == "noop"
+                and r["concurrency"] == run["concurrency"]
+                and r.get("burst") == run.get("burst")
+            ),
             None,
         )
         trows.append(
@@ -865,6 +883,7 @@ def report_size(res: dict[str, Any]) -> str:
                 _ms(max((s.ack_ms for s in ss), default=math.nan)),
                 _ms(pct(done, 50)),
                 _ms(pct(done, 95)),
+                _ms(pct(done, 99)),
                 _ms(max(done, default=math.nan)),
                 str(sum(s.late for s in ss)),
                 str(sum(s.outcome not in ("ok", "no results") for s in ss)),
@@ -890,6 +909,7 @@ def report_size(res: dict[str, Any]) -> str:
                 "ack max",
                 "result p50",
                 "p95",
+                "p99",
                 "max",
                 "late acks",
                 "errors",
@@ -1003,6 +1023,9 @@ def main(argv: Iterable[str] | None = None) -> int:
     parser.add_argument("--concurrency", default="1,8,32", help="interactions in flight")
     parser.add_argument("--max-interactions", type=int, default=300, help="per throughput run")
     parser.add_argument("--max-seconds", type=float, default=20.0, help="per throughput run")
+    parser.add_argument(
+        "--burst", type=int, default=0, help="also N searches dispatched at once (0: none)"
+    )
     parser.add_argument("--inproc", action="store_true", help="run the bot in this event loop")
     parser.add_argument("--rebuild", action="store_true", help="rebuild the store databases")
     parser.add_argument("--build-only", action="store_true", help="only build the stores")
