@@ -1,8 +1,13 @@
-"""The bot: a ``commands.Bot`` subclass that owns start-up.
+"""The bot: a ``commands.AutoShardedBot`` subclass that owns start-up.
 
 Resources (settings, the opened store) are created by the launcher (``bot/__main__.py``) and
 handed in. ``setup_hook`` loads an explicit list of extensions, registers the persistent card
 buttons and syncs the command tree only when it changed since the last sync.
+
+Shards: by default one process runs the number of shards Discord recommends (GET
+/gateway/bot); ``PAPERBOT_SHARD_COUNT`` fixes the total and ``PAPERBOT_SHARDS`` the ids this
+process runs, so several processes can share the servers (and the database). Every IDENTIFY
+is paced through the database (:mod:`bot.identify`), across processes.
 """
 
 from __future__ import annotations
@@ -16,15 +21,18 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
+import aiohttp
 import discord
 from discord import app_commands
 from discord.ext import commands
 
 from bot.config import Settings
+from bot.identify import IDENTIFY_INTERVAL, IdentifyPacer
 from bot.models import Paper
 from bot.schedule.picker import TrendingPicker
 from bot.schedule.runner import Clock
 from bot.search import SearchEngine
+from bot.shards import format_shard_ids
 from bot.store import Store
 from bot.views import DYNAMIC_ITEMS, GENERIC_ERROR, reply_private
 
@@ -87,7 +95,7 @@ def describe_error(error: app_commands.AppCommandError) -> str | None:
     return None
 
 
-class PaperBot(commands.Bot):
+class PaperBot(commands.AutoShardedBot):
     def __init__(
         self,
         settings: Settings,
@@ -95,10 +103,15 @@ class PaperBot(commands.Bot):
         *,
         auto_sync: bool = True,
         clock: Clock | None = None,
+        identify_interval: float = IDENTIFY_INTERVAL,
         **options: Any,
     ) -> None:
         intents = discord.Intents.none()
         intents.guilds = True  # channels and permissions; no privileged intents
+        if settings.shard_count is not None:
+            options.setdefault("shard_count", settings.shard_count)
+        if settings.shard_ids is not None:
+            options.setdefault("shard_ids", list(settings.shard_ids))
         super().__init__(
             command_prefix=commands.when_mentioned,
             intents=intents,
@@ -108,6 +121,9 @@ class PaperBot(commands.Bot):
             **options,
         )
         self.settings = settings
+        self.identify_pacer = IdentifyPacer(store.leases, interval=identify_interval)
+        self._limits_checked = False
+        self._logged_in = False
         self.store = store
         self.search = SearchEngine(store.db)
         self.picker = TrendingPicker(store.schedules, self.topic_matches)
@@ -150,7 +166,22 @@ class PaperBot(commands.Bot):
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
         await self.search.close()
-        await super().close()
+        if self._logged_in:
+            await super().close()
+            return
+        # Never logged in (``sync --dry-run``): discord.py's AutoShardedClient.close() needs
+        # the event queue that login creates. Unload what was loaded, close the plain client.
+        for extension in tuple(self.extensions):
+            with contextlib.suppress(Exception):
+                await self.unload_extension(extension)
+        for cog in tuple(self.cogs):
+            with contextlib.suppress(Exception):
+                await self.remove_cog(cog)
+        await discord.Client.close(self)
+
+    async def login(self, token: str) -> None:
+        self._logged_in = True
+        await super().login(token)
 
     async def load_extensions(self) -> None:
         for extension in EXTENSIONS:
@@ -176,8 +207,50 @@ class PaperBot(commands.Bot):
         # May fire many times (reconnects): log only, no one-time set-up here.
         user = self.user
         log.info(
-            "ready as %s (%s) in %d server(s)", user, user.id if user else "?", len(self.guilds)
+            "ready as %s (%s) in %d server(s) on %s",
+            user,
+            user.id if user else "?",
+            len(self.guilds),
+            self.shard_label,
         )
+
+    async def on_shard_ready(self, shard_id: int) -> None:
+        log.info(
+            "shard %d of %s ready: %d server(s)",
+            shard_id,
+            self.shard_count,
+            sum(1 for g in self.guilds if g.shard_id == shard_id),
+        )
+
+    # -- shards -------------------------------------------------------------------------
+
+    @property
+    def shard_label(self) -> str:
+        """``shards 0-3 of 8`` (those this process runs), for logs."""
+        count = self.shard_count or 0
+        ids = tuple(self.shard_ids) if self.shard_ids is not None else tuple(range(count))
+        if not ids:
+            return "no shard yet"
+        return f"shards {format_shard_ids(ids)} of {count}"
+
+    async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
+        """Pace IDENTIFY by Discord's rule, across every process on the database."""
+        if not self._limits_checked and (self.shard_count or 1) > 1:
+            # Several shards: learn how many may start together (large bots: 16 and more).
+            self._limits_checked = True
+            try:
+                limits = await self.fetch_session_start_limits()
+            except (discord.HTTPException, discord.GatewayNotFound, aiohttp.ClientError):
+                log.warning("could not read the session start limits; one IDENTIFY per 5 s")
+            else:
+                self.identify_pacer.max_concurrency = max(1, limits.max_concurrency)
+                log.info(
+                    "session starts: %d left of %d, %d at once",
+                    limits.remaining,
+                    limits.total,
+                    limits.max_concurrency,
+                )
+        await self.identify_pacer.wait(shard_id, initial=initial)
 
     # -- command sync -------------------------------------------------------------------
 
