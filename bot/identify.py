@@ -28,6 +28,7 @@ from bot.store.leases import LeaseRepo
 log = logging.getLogger(__name__)
 
 IDENTIFY_INTERVAL = 5.0  # seconds between two IDENTIFYs of one bucket (Discord's rule)
+MARGIN = 0.1  # kept on top of the interval
 
 
 def _utcnow() -> datetime:
@@ -60,7 +61,10 @@ class IdentifyPacer:
         name = f"identify:{self.bucket(shard_id)}"
         # A fresh owner per IDENTIFY: two shards of this process in one bucket wait too.
         owner = f"{self._process}:{shard_id}:{next(self._attempts)}"
-        ttl = timedelta(seconds=self.interval)
+        # A tenth more than the interval: between taking the lease and Discord receiving the
+        # IDENTIFY there is a busy event loop (the previous shard's servers arriving) and the
+        # network; a next IDENTIFY sent right on the interval could arrive a little early.
+        ttl = timedelta(seconds=self.interval * (1 + MARGIN))
         while True:
             now = self._now()
             try:
@@ -76,7 +80,7 @@ class IdentifyPacer:
                     await self._sleep(self.interval)
                 return
             delay = (held.until - now).total_seconds() if held is not None else 0.0
-            delay = min(max(delay, 0.01), self.interval)
+            delay = min(max(delay, 0.01), self.interval * (1 + MARGIN))
             log.debug("shard %s waits %.2f s to IDENTIFY (bucket %s)", shard_id, delay, name)
             self.waited += delay
             await self._sleep(delay)

@@ -473,13 +473,14 @@ class World:
         count: int,
         *,
         channels: int = 2,
+        roles: int = 0,
         owner: FakeUser | None = None,
         seed: int = 1,
         start_ms: int = 1_640_995_200_000,
     ) -> list[FakeGuild]:
         """Add *count* small servers cheaply (thousands per second): ``@everyone``, the bot's
-        managed role, the bot and *owner* (default: alice) as members, *channels* text
-        channels ``papers-0``... the bot may post in.
+        managed role, *roles* more plain roles, the bot and *owner* (default: alice) as
+        members, *channels* text channels ``papers-0``... the bot may post in.
 
         Server ids are snowflakes a random 1-2,000 ms apart from *start_ms* (2022-01-01), so
         they spread over shards the way real ids do (shard = ``(id >> 22) % count``).
@@ -512,6 +513,9 @@ class World:
                 bot_id=self.bot.id,
             )
             guild.roles[role.id] = role
+            for i in range(roles):
+                extra = FakeRole(id=ids.next(at), name=f"role-{i}", permissions=0, position=2 + i)
+                guild.roles[extra.id] = extra
             for i in range(channels):
                 cid = ids.next(at)
                 guild.channels[cid] = FakeChannel(
