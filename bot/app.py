@@ -17,8 +17,11 @@ import contextlib
 import hashlib
 import json
 import logging
+import os
+import socket
 import time
-from datetime import UTC, datetime
+import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
@@ -32,8 +35,9 @@ from bot.models import Paper
 from bot.schedule.picker import TrendingPicker
 from bot.schedule.runner import Clock
 from bot.search import SearchEngine
-from bot.shards import format_shard_ids
+from bot.shards import ShardClaim, format_shard_ids
 from bot.store import Store
+from bot.store.leases import Lease
 from bot.views import DYNAMIC_ITEMS, GENERIC_ERROR, reply_private
 
 log = logging.getLogger(__name__)
@@ -45,6 +49,34 @@ EXTENSIONS: tuple[str, ...] = (
     "bot.cogs.refresh",
     "bot.cogs.daily",
 )
+
+
+PROCESS_TTL = timedelta(minutes=3)  # a process's claim on its shards, renewed every minute
+PROCESS_HEARTBEAT = 60.0
+
+
+class ShardsTaken(Exception):
+    """Another live PaperBot process on this database runs (some of) the same shards."""
+
+
+def _is_stale(owner: str) -> bool:
+    """Whether a claim's *owner* (``host:pid:...``) is a process that is gone: one of this
+    machine whose pid no longer runs, or this very process (an earlier bot object, or a
+    container restarted with the same pid). A claim from elsewhere only ends by expiring."""
+    host, _, rest = owner.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False
+    pid = int(pid_text)
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 class UserFacingError(app_commands.AppCommandError):
@@ -124,6 +156,9 @@ class PaperBot(commands.AutoShardedBot):
         self.identify_pacer = IdentifyPacer(store.leases, interval=identify_interval)
         self._limits_checked = False
         self._logged_in = False
+        self.process_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.shard_claim = ShardClaim(settings.shard_count, settings.shard_ids)
+        self._claim_task: asyncio.Task[None] | None = None
         self.store = store
         self.search = SearchEngine(store.db)
         self.picker = TrendingPicker(store.schedules, self.topic_matches)
@@ -155,7 +190,69 @@ class PaperBot(commands.AutoShardedBot):
         else:
             log.info("search and trending caches ready in %.2fs", time.perf_counter() - started)
 
+    # -- one process per shard ----------------------------------------------------------
+
+    async def claim_shards(self) -> None:
+        """Tell the other processes on the database which shards this one runs; raise
+        :class:`ShardsTaken` when a live one already runs some of them (both would answer
+        every interaction of those servers)."""
+        mine = self.shard_claim
+        reasons: dict[str, str] = {}
+
+        def conflicts(lease: Lease) -> bool:
+            other = ShardClaim.parse(lease.info)
+            if other is None or _is_stale(lease.owner):
+                return False
+            why = mine.conflict(other)
+            if why is not None:
+                reasons[lease.owner] = f"{why} ({other.label} there)"
+            return why is not None
+
+        held = await self.store.leases.register(
+            f"process:{self.process_id}",
+            self.process_id,
+            ttl=PROCESS_TTL,
+            now=datetime.now(UTC),
+            info=mine.text,
+            prefix="process:",
+            conflicts=conflicts,
+        )
+        if held is not None:
+            host, _, rest = held.owner.partition(":")
+            raise ShardsTaken(
+                f"another PaperBot process (pid {rest.partition(':')[0]} on {host}) uses this "
+                f"database and {reasons.get(held.owner, 'runs the same shards')}; give each "
+                "process its own PAPERBOT_SHARDS range of the same PAPERBOT_SHARD_COUNT"
+            )
+
+    async def connect(self, *, reconnect: bool = True) -> None:
+        # Only a process that connects to the gateway runs shards (not `sync`).
+        await self.claim_shards()
+        if self._claim_task is None:
+            self._claim_task = asyncio.create_task(self._keep_claim(), name="shard-claim")
+        await super().connect(reconnect=reconnect)
+
+    async def _keep_claim(self) -> None:
+        while True:
+            await asyncio.sleep(PROCESS_HEARTBEAT)
+            try:
+                await self.claim_shards()
+            except ShardsTaken as exc:
+                log.error("%s", exc)
+            except Exception:
+                log.exception("could not renew this process's claim on its shards")
+
+    async def _release_claim(self) -> None:
+        task, self._claim_task = self._claim_task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            with contextlib.suppress(Exception):
+                await self.store.leases.release(f"process:{self.process_id}", self.process_id)
+
     async def close(self) -> None:
+        await self._release_claim()
         task = self._warm_task
         if task is not None and not task.done():
             # Let the warm-up finish (seconds at most): cancelling it would leave its reader

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-__all__ = ["ShardSet", "format_shard_ids", "parse_shard_ids", "shard_of"]
+__all__ = ["ShardClaim", "ShardSet", "format_shard_ids", "parse_shard_ids", "shard_of"]
 
 _PART = re.compile(r"^(\d+)(?:\s*-\s*(\d+))?$")
 
@@ -93,3 +93,45 @@ class ShardSet:
     @property
     def label(self) -> str:
         return f"shards {format_shard_ids(self.ids)} of {self.count}"
+
+
+@dataclass(frozen=True, slots=True)
+class ShardClaim:
+    """What a process runs, as it tells the others through the database: ``count`` None is
+    Discord's recommendation, ``ids`` None is every shard."""
+
+    count: int | None
+    ids: tuple[int, ...] | None
+
+    @property
+    def text(self) -> str:
+        count = "auto" if self.count is None else str(self.count)
+        ids = "all" if self.ids is None else format_shard_ids(self.ids)
+        return f"{count}:{ids}"
+
+    @classmethod
+    def parse(cls, text: str) -> ShardClaim | None:
+        count, _, ids = text.partition(":")
+        try:
+            return cls(
+                None if count == "auto" else int(count),
+                None if ids == "all" else parse_shard_ids(ids),
+            )
+        except ValueError:
+            return None
+
+    @property
+    def label(self) -> str:
+        ids = "every shard" if self.ids is None else f"shards {format_shard_ids(self.ids)}"
+        return ids + ("" if self.count is None else f" of {self.count}")
+
+    def conflict(self, other: ShardClaim) -> str | None:
+        """Why this process and *other* cannot both run, or None."""
+        if self.ids is None or other.ids is None:
+            return "both would run the same shards"
+        if self.count != other.count:
+            return f"PAPERBOT_SHARD_COUNT differs ({self.count} here, {other.count} there)"
+        common = sorted(set(self.ids) & set(other.ids))
+        if common:
+            return f"both would run shard {format_shard_ids(tuple(common))}"
+        return None

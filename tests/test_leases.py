@@ -7,14 +7,21 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import AsyncIterator
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from bot.app import _is_stale
 from bot.identify import IdentifyPacer
+from bot.shards import ShardClaim
 from bot.store import Store
+from bot.store.leases import Lease
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -120,3 +127,84 @@ async def test_identify_is_paced_per_bucket_across_processes(
     at = dict(starts)
     assert at[4] == at[5] == began
     assert (at[6] - at[4]).total_seconds() >= 5.0
+
+
+@pytest.mark.parametrize(
+    ("mine", "theirs", "why"),
+    [
+        (ShardClaim(8, (0, 1, 2, 3)), ShardClaim(8, (4, 5, 6, 7)), None),
+        (ShardClaim(8, (0, 1, 2, 3)), ShardClaim(8, (3, 4)), "both would run shard 3"),
+        (ShardClaim(8, (0, 1)), ShardClaim(4, (2, 3)), "PAPERBOT_SHARD_COUNT differs"),
+        (ShardClaim(None, None), ShardClaim(8, (4,)), "both would run the same shards"),
+        (ShardClaim(None, None), ShardClaim(None, None), "both would run the same shards"),
+    ],
+)
+def test_which_shard_claims_clash(mine: ShardClaim, theirs: ShardClaim, why: str | None) -> None:
+    found = mine.conflict(theirs)
+    assert (found is None) if why is None else (found is not None and why in found)
+    assert ShardClaim.parse(theirs.text) == theirs
+
+
+async def test_claims_are_checked_and_written_in_one_transaction(
+    stores: tuple[Store, Store],
+) -> None:
+    # Two processes registering at the same instant with clashing shards: exactly one wins.
+    a, b = stores
+    ttl = timedelta(minutes=3)
+    mine, theirs = ShardClaim(4, (0, 1)), ShardClaim(4, (1, 2))
+
+    def clash(claim: ShardClaim) -> Callable[[Lease], bool]:
+        def check(lease: Lease) -> bool:
+            other = ShardClaim.parse(lease.info)
+            return other is not None and claim.conflict(other) is not None
+
+        return check
+
+    held = await asyncio.gather(
+        a.leases.register(
+            "process:A",
+            "A",
+            ttl=ttl,
+            now=T0,
+            info=mine.text,
+            prefix="process:",
+            conflicts=clash(mine),
+        ),
+        b.leases.register(
+            "process:B",
+            "B",
+            ttl=ttl,
+            now=T0,
+            info=theirs.text,
+            prefix="process:",
+            conflicts=clash(theirs),
+        ),
+    )
+    assert sorted(h is None for h in held) == [False, True]
+    # A claim that was not renewed ends: the other shards' process may start then.
+    later = T0 + ttl + timedelta(seconds=1)
+    loser = "B" if held[1] is not None else "A"
+    claim = theirs if loser == "B" else mine
+    store = b if loser == "B" else a
+    assert (
+        await store.leases.register(
+            f"process:{loser}",
+            loser,
+            ttl=ttl,
+            now=later,
+            info=claim.text,
+            prefix="process:",
+            conflicts=clash(claim),
+        )
+        is None
+    )
+
+
+def test_a_claim_of_a_process_that_is_gone_is_stale() -> None:
+    host = socket.gethostname()
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    assert _is_stale(f"{host}:{gone.pid}:abcd1234")  # ended
+    assert _is_stale(f"{host}:{os.getpid()}:abcd1234")  # this process (an earlier bot)
+    assert not _is_stale(f"{host}:{os.getppid()}:abcd1234")  # alive
+    assert not _is_stale(f"elsewhere:{gone.pid}:abcd1234")  # another machine: only expiry

@@ -98,7 +98,9 @@ async def prepare(tmp_path: Path, fake: FakeDiscord) -> dict[int, int]:
     return channels
 
 
-async def start(tmp_path: Path, fake: FakeDiscord, name: str) -> asyncio.subprocess.Process:
+async def start(
+    tmp_path: Path, fake: FakeDiscord, name: str, shards: str | None = None
+) -> asyncio.subprocess.Process:
     env = {
         **os.environ,
         "DISCORD_TOKEN": TOKEN,
@@ -107,7 +109,7 @@ async def start(tmp_path: Path, fake: FakeDiscord, name: str) -> asyncio.subproc
         "PAPERBOT_REFRESH": "false",
         "PAPERBOT_LOG_LEVEL": "INFO",
         "PAPERBOT_SHARD_COUNT": str(SHARDS),
-        "PAPERBOT_SHARDS": PROCESSES[name],
+        "PAPERBOT_SHARDS": shards or PROCESSES[name],
     }
     log = (tmp_path / f"{name}.log").open("w")
     try:
@@ -170,6 +172,12 @@ async def test_two_shard_processes_post_once_per_channel_and_answer_every_shard(
                 channel: FakeChannel = next(iter(guild.channels.values()))
                 pending = await fake.send_slash_command("trending", [], channel=channel)
                 assert (await pending.wait_callback(timeout=10)).status == 200
+        # A third process by mistake with shards the others run: refused at once, saying why.
+        third = await start(tmp_path, fake, "C", shards="1-2")
+        assert await asyncio.wait_for(third.wait(), 30) == 2
+        said = (tmp_path / "C.log").read_text()
+        assert "both would run shard 1 (shards 0-1 of 4 there)" in said, said
+        assert "give each process its own PAPERBOT_SHARDS range" in said
     finally:
         for proc in procs.values():
             with contextlib.suppress(ProcessLookupError):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -26,6 +27,14 @@ class Lease:
     name: str
     owner: str
     until: datetime
+    info: str = ""  # what the holder says about itself (e.g. the shards it runs)
+
+
+def _encode(owner: str, until: datetime, info: str) -> str:
+    data = {"owner": owner, "until": until.astimezone(UTC).isoformat()}
+    if info:
+        data["info"] = info
+    return json.dumps(data, separators=(",", ":"))
 
 
 def _decode(name: str, raw: str | None) -> Lease | None:
@@ -36,7 +45,7 @@ def _decode(name: str, raw: str | None) -> Lease | None:
         until = datetime.fromisoformat(str(data["until"]))
         if until.tzinfo is None:
             raise ValueError("naive lease time")
-        return Lease(name, str(data["owner"]), until)
+        return Lease(name, str(data["owner"]), until, str(data.get("info", "")))
     except (ValueError, KeyError, TypeError):
         log.warning("lease %s holds an unreadable value; treating it as free", name)
         return None
@@ -56,10 +65,7 @@ class LeaseRepo:
             held = _decode(name, None if row is None else str(row[0]))
             if held is not None and held.owner != owner and held.until > now:
                 return False
-            value = json.dumps(
-                {"owner": owner, "until": (now + ttl).astimezone(UTC).isoformat()},
-                separators=(",", ":"),
-            )
+            value = _encode(owner, now + ttl, "")
             await conn.execute(
                 "INSERT INTO meta(key, value) VALUES (?, ?) "
                 "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
@@ -78,6 +84,39 @@ class LeaseRepo:
                 return False
             await conn.execute("DELETE FROM meta WHERE key = ?", (key,))
         return True
+
+    async def register(
+        self,
+        name: str,
+        owner: str,
+        *,
+        ttl: timedelta,
+        now: datetime,
+        info: str,
+        prefix: str,
+        conflicts: Callable[[Lease], bool],
+    ) -> Lease | None:
+        """Hold *name* (with *info*) unless a live lease under *prefix* held by another owner
+        *conflicts*: then nothing is written and that lease is returned. Checking and
+        writing are one transaction, so two processes starting together see each other."""
+        async with self.db.transaction() as conn:
+            async with conn.execute(
+                "SELECT key, value FROM meta WHERE key >= ? AND key < ?",
+                (_PREFIX + prefix, _PREFIX + prefix + "\uffff"),
+            ) as cur:
+                rows = await cur.fetchall()
+            for key, raw in rows:
+                held = _decode(str(key)[len(_PREFIX) :], str(raw))
+                if held is None or held.owner == owner or held.until <= now:
+                    continue
+                if conflicts(held):
+                    return held
+            await conn.execute(
+                "INSERT INTO meta(key, value) VALUES (?, ?) "
+                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (_PREFIX + name, _encode(owner, now + ttl, info)),
+            )
+        return None
 
     async def holder(self, name: str) -> Lease | None:
         """The current lease on *name* (it may have ended: compare ``until`` with now)."""
