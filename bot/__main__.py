@@ -441,7 +441,7 @@ async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     import aiohttp
     import discord
 
-    from bot.app import PaperBot
+    from bot.app import PaperBot, ShardsTaken
     from bot.store.loader import load_data_dir
 
     settings = _settings(args, require_token=True)
@@ -486,6 +486,8 @@ async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
                 f"cannot reach Discord ({exc.__class__.__name__}: {exc}); "
                 "check this machine's network connection and try again"
             ) from None
+        except ShardsTaken as exc:
+            raise CliError(str(exc), EXIT_USAGE) from None
         except discord.PrivilegedIntentsRequired:
             raise CliError(
                 "Discord refused an intent; PaperBot needs no privileged intents, please report this"

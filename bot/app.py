@@ -1,8 +1,13 @@
-"""The bot: a ``commands.Bot`` subclass that owns start-up.
+"""The bot: a ``commands.AutoShardedBot`` subclass that owns start-up.
 
 Resources (settings, the opened store) are created by the launcher (``bot/__main__.py``) and
 handed in. ``setup_hook`` loads an explicit list of extensions, registers the persistent card
 buttons and syncs the command tree only when it changed since the last sync.
+
+Shards: by default one process runs the number of shards Discord recommends (GET
+/gateway/bot); ``PAPERBOT_SHARD_COUNT`` fixes the total and ``PAPERBOT_SHARDS`` the ids this
+process runs, so several processes can share the servers (and the database). Every IDENTIFY
+is paced through the database (:mod:`bot.identify`), across processes.
 """
 
 from __future__ import annotations
@@ -12,23 +17,30 @@ import contextlib
 import hashlib
 import json
 import logging
+import os
+import socket
 import time
-from datetime import UTC, datetime
+import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import aiohttp
 import discord
 from discord import app_commands
 from discord.ext import commands
 
 from bot import reach
 from bot.config import Settings
+from bot.identify import IDENTIFY_INTERVAL, IdentifyPacer
 from bot.models import Paper
 from bot.schedule.picker import TrendingPicker
 from bot.schedule.runner import Clock
 from bot.search import SearchEngine
 from bot.semantic.keeper import VectorKeeper
 from bot.semantic.search import MeaningIndex
+from bot.shards import ShardClaim, format_shard_ids
 from bot.store import Store
+from bot.store.leases import Lease
 from bot.views import DYNAMIC_ITEMS, GENERIC_ERROR, reply_private
 
 log = logging.getLogger(__name__)
@@ -41,6 +53,34 @@ EXTENSIONS: tuple[str, ...] = (
     "bot.cogs.refresh",
     "bot.cogs.daily",
 )
+
+
+PROCESS_TTL = timedelta(minutes=3)  # a process's claim on its shards, renewed every minute
+PROCESS_HEARTBEAT = 60.0
+
+
+class ShardsTaken(Exception):
+    """Another live PaperBot process on this database runs (some of) the same shards."""
+
+
+def _is_stale(owner: str) -> bool:
+    """Whether a claim's *owner* (``host:pid:...``) is a process that is gone: one of this
+    machine whose pid no longer runs, or this very process (an earlier bot object, or a
+    container restarted with the same pid). A claim from elsewhere only ends by expiring."""
+    host, _, rest = owner.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False
+    pid = int(pid_text)
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 class UserFacingError(app_commands.AppCommandError):
@@ -93,7 +133,7 @@ def describe_error(error: app_commands.AppCommandError) -> str | None:
     return None
 
 
-class PaperBot(commands.Bot):
+class PaperBot(commands.AutoShardedBot):
     def __init__(
         self,
         settings: Settings,
@@ -101,10 +141,15 @@ class PaperBot(commands.Bot):
         *,
         auto_sync: bool = True,
         clock: Clock | None = None,
+        identify_interval: float = IDENTIFY_INTERVAL,
         **options: Any,
     ) -> None:
         intents = discord.Intents.none()
         intents.guilds = True  # channels and permissions; no privileged intents
+        if settings.shard_count is not None:
+            options.setdefault("shard_count", settings.shard_count)
+        if settings.shard_ids is not None:
+            options.setdefault("shard_ids", list(settings.shard_ids))
         super().__init__(
             command_prefix=commands.when_mentioned,
             intents=intents,
@@ -117,6 +162,12 @@ class PaperBot(commands.Bot):
             **options,
         )
         self.settings = settings
+        self.identify_pacer = IdentifyPacer(store.leases, interval=identify_interval)
+        self._limits_checked = False
+        self._logged_in = False
+        self.process_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.shard_claim = ShardClaim(settings.shard_count, settings.shard_ids)
+        self._claim_task: asyncio.Task[None] | None = None
         self.store = store
         self.search = SearchEngine(store.db)
         # Search by meaning joins when the model and the stored vectors are loaded.
@@ -154,7 +205,69 @@ class PaperBot(commands.Bot):
         else:
             log.info("search and trending caches ready in %.2fs", time.perf_counter() - started)
 
+    # -- one process per shard ----------------------------------------------------------
+
+    async def claim_shards(self) -> None:
+        """Tell the other processes on the database which shards this one runs; raise
+        :class:`ShardsTaken` when a live one already runs some of them (both would answer
+        every interaction of those servers)."""
+        mine = self.shard_claim
+        reasons: dict[str, str] = {}
+
+        def conflicts(lease: Lease) -> bool:
+            other = ShardClaim.parse(lease.info)
+            if other is None or _is_stale(lease.owner):
+                return False
+            why = mine.conflict(other)
+            if why is not None:
+                reasons[lease.owner] = f"{why} ({other.label} there)"
+            return why is not None
+
+        held = await self.store.leases.register(
+            f"process:{self.process_id}",
+            self.process_id,
+            ttl=PROCESS_TTL,
+            now=datetime.now(UTC),
+            info=mine.text,
+            prefix="process:",
+            conflicts=conflicts,
+        )
+        if held is not None:
+            host, _, rest = held.owner.partition(":")
+            raise ShardsTaken(
+                f"another PaperBot process (pid {rest.partition(':')[0]} on {host}) uses this "
+                f"database and {reasons.get(held.owner, 'runs the same shards')}; give each "
+                "process its own PAPERBOT_SHARDS range of the same PAPERBOT_SHARD_COUNT"
+            )
+
+    async def connect(self, *, reconnect: bool = True) -> None:
+        # Only a process that connects to the gateway runs shards (not `sync`).
+        await self.claim_shards()
+        if self._claim_task is None:
+            self._claim_task = asyncio.create_task(self._keep_claim(), name="shard-claim")
+        await super().connect(reconnect=reconnect)
+
+    async def _keep_claim(self) -> None:
+        while True:
+            await asyncio.sleep(PROCESS_HEARTBEAT)
+            try:
+                await self.claim_shards()
+            except ShardsTaken as exc:
+                log.error("%s", exc)
+            except Exception:
+                log.exception("could not renew this process's claim on its shards")
+
+    async def _release_claim(self) -> None:
+        task, self._claim_task = self._claim_task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            with contextlib.suppress(Exception):
+                await self.store.leases.release(f"process:{self.process_id}", self.process_id)
+
     async def close(self) -> None:
+        await self._release_claim()
         task = self._warm_task
         if task is not None and not task.done():
             # Let the warm-up finish (seconds at most): cancelling it would leave its reader
@@ -166,7 +279,22 @@ class PaperBot(commands.Bot):
                     await task
         await self.vectors.stop()
         await self.search.close()
-        await super().close()
+        if self._logged_in:
+            await super().close()
+            return
+        # Never logged in (``sync --dry-run``): discord.py's AutoShardedClient.close() needs
+        # the event queue that login creates. Unload what was loaded, close the plain client.
+        for extension in tuple(self.extensions):
+            with contextlib.suppress(Exception):
+                await self.unload_extension(extension)
+        for cog in tuple(self.cogs):
+            with contextlib.suppress(Exception):
+                await self.remove_cog(cog)
+        await discord.Client.close(self)
+
+    async def login(self, token: str) -> None:
+        self._logged_in = True
+        await super().login(token)
 
     async def load_extensions(self) -> None:
         for extension in EXTENSIONS:
@@ -192,8 +320,50 @@ class PaperBot(commands.Bot):
         # May fire many times (reconnects): log only, no one-time set-up here.
         user = self.user
         log.info(
-            "ready as %s (%s) in %d server(s)", user, user.id if user else "?", len(self.guilds)
+            "ready as %s (%s) in %d server(s) on %s",
+            user,
+            user.id if user else "?",
+            len(self.guilds),
+            self.shard_label,
         )
+
+    async def on_shard_ready(self, shard_id: int) -> None:
+        log.info(
+            "shard %d of %s ready: %d server(s)",
+            shard_id,
+            self.shard_count,
+            sum(1 for g in self.guilds if g.shard_id == shard_id),
+        )
+
+    # -- shards -------------------------------------------------------------------------
+
+    @property
+    def shard_label(self) -> str:
+        """``shards 0-3 of 8`` (those this process runs), for logs."""
+        count = self.shard_count or 0
+        ids = tuple(self.shard_ids) if self.shard_ids is not None else tuple(range(count))
+        if not ids:
+            return "no shard yet"
+        return f"shards {format_shard_ids(ids)} of {count}"
+
+    async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
+        """Pace IDENTIFY by Discord's rule, across every process on the database."""
+        if not self._limits_checked and (self.shard_count or 1) > 1:
+            # Several shards: learn how many may start together (large bots: 16 and more).
+            self._limits_checked = True
+            try:
+                limits = await self.fetch_session_start_limits()
+            except (discord.HTTPException, discord.GatewayNotFound, aiohttp.ClientError):
+                log.warning("could not read the session start limits; one IDENTIFY per 5 s")
+            else:
+                self.identify_pacer.max_concurrency = max(1, limits.max_concurrency)
+                log.info(
+                    "session starts: %d left of %d, %d at once",
+                    limits.remaining,
+                    limits.total,
+                    limits.max_concurrency,
+                )
+        await self.identify_pacer.wait(shard_id, initial=initial)
 
     # -- command sync -------------------------------------------------------------------
 

@@ -15,6 +15,8 @@ from pathlib import Path
 
 from dotenv import dotenv_values
 
+from bot.shards import ShardSet, format_shard_ids, parse_shard_ids
+
 log = logging.getLogger(__name__)
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -76,6 +78,18 @@ class Settings:
     contact: str = ""  # appended to the User-Agent, as arXiv asks
     semantic: bool = True  # search by meaning (bot/semantic); off for tiny hosts
     db_readers: int = 3  # read-only database connections (threads) for searches and reads
+    # Sharding: None = Discord's recommended count (GET /gateway/bot) and every shard here.
+    shard_count: int | None = None
+    shard_ids: tuple[int, ...] | None = None  # the shards this process runs (None: all)
+
+    @property
+    def shard_set(self) -> ShardSet | None:
+        """The shards of this process when it runs only some of them, else None."""
+        if self.shard_ids is None or self.shard_count is None:
+            return None
+        if len(self.shard_ids) == self.shard_count:
+            return None
+        return ShardSet(self.shard_count, self.shard_ids)
 
 
 def _env(source: Mapping[str, str | None], name: str) -> str | None:
@@ -106,6 +120,47 @@ def _int(raw: str, name: str, problems: list[str], *, minimum: int = 0) -> int |
         problems.append(f"{name} must be at least {minimum}, not {value}")
         return None
     return value
+
+
+MAX_SHARDS = 100_000  # far above any bot's need; catches a typo of a few extra digits
+
+
+def _shards(env: Mapping[str, str | None], values: dict[str, object], problems: list[str]) -> None:
+    """PAPERBOT_SHARD_COUNT (the total, across every process) and PAPERBOT_SHARDS (the ids
+    this process runs, e.g. 0-3). Without either, one process runs Discord's recommended
+    number of shards."""
+    count: int | None = None
+    if raw := _env(env, "PAPERBOT_SHARD_COUNT"):
+        count = _int(raw, "PAPERBOT_SHARD_COUNT", problems, minimum=1)
+        if count is not None and count > MAX_SHARDS:
+            problems.append(f"PAPERBOT_SHARD_COUNT must be at most {MAX_SHARDS:,}, not {count:,}")
+            count = None
+        if count is not None:
+            values["shard_count"] = count
+    raw = _env(env, "PAPERBOT_SHARDS")
+    if raw is None:
+        return
+    try:
+        ids = parse_shard_ids(raw)
+    except ValueError as exc:
+        problems.append(f"PAPERBOT_SHARDS: {exc}")
+        return
+    if count is None:
+        if _env(env, "PAPERBOT_SHARD_COUNT") is None:
+            problems.append(
+                "PAPERBOT_SHARDS needs PAPERBOT_SHARD_COUNT, the total number of shards across "
+                f"all processes (e.g. PAPERBOT_SHARDS={format_shard_ids(ids)} "
+                f"PAPERBOT_SHARD_COUNT={max(ids) + 1})"
+            )
+        return
+    beyond = [i for i in ids if i >= count]
+    if beyond:
+        problems.append(
+            f"PAPERBOT_SHARDS has shard {', '.join(map(str, beyond[:5]))} but "
+            f"PAPERBOT_SHARD_COUNT is {count}: shard ids run from 0 to {count - 1}"
+        )
+        return
+    values["shard_ids"] = ids
 
 
 def check_token(token: str) -> str | None:
@@ -221,6 +276,7 @@ def load_settings(
             problems.append(f"PAPERBOT_DB_READERS must be at most 32, not {readers}")
         elif readers is not None:
             values["db_readers"] = readers
+    _shards(env, values, problems)
 
     if problems:
         raise SettingsError(problems)

@@ -397,3 +397,48 @@ async def test_following_an_author_sends_their_new_papers_by_dm(
     assert "author: Neubig, G. → DM" in text_of(listed)
     removed = await run(fake_discord, "alice", "remove", payloads.option("alert", "Neubig, G."))
     assert "Alert by Neubig, G. removed." in text_of(removed)
+
+
+async def test_two_processes_on_one_database_refresh_and_alert_once(
+    tmp_path: Path, sources: FakeSources, fake_discord: FakeDiscord, connect_client: Connect
+) -> None:
+    # Two bot processes (two stores on one file: their own connections, like processes), both
+    # due for the refresh at the same moment: one is elected, the papers are fetched and the
+    # member's digest sent once; when it shuts down the other takes over.
+    stores = [await Store.open(tmp_path / "paperbot.db") for _ in range(2)]
+    try:
+        settings = Settings(
+            token=Secret(TOKEN),
+            database=tmp_path / "paperbot.db",
+            data_dir=tmp_path,
+            hf_api_base=sources.base,
+            arxiv_api_base=sources.base,
+        )
+        bots = [PaperBot(settings, s) for s in stores]
+        for client in bots:
+            await connect_client(client)
+        await run(fake_discord, "alice", "add", payloads.option("query", "agents"))
+        first, second = (refresher(b) for b in bots)
+        results = await asyncio.gather(
+            first.run_once(due_only=False), second.run_once(due_only=False)
+        )
+        done = [r for r in results if r is not None]
+        assert len(done) == 1, "exactly one process runs the refresh and the alerts"
+        reports, alerts = done[0]
+        assert reports[0].new == 5 and alerts.digests == 1
+        assert len(dm_messages(fake_discord, "alice")) == 1
+        assert len(sources.requests("hf")) >= 1
+        fetched = len(sources.requests("hf"))
+
+        leader, other = (first, second) if results[0] is not None else (second, first)
+        assert leader.leading and not other.leading
+        assert await other.run_once(due_only=False) is None  # still the other's turn
+        await leader.cog_unload()  # a clean shutdown hands the lease over at once
+        took_over = await other.run_once(due_only=False)
+        assert took_over is not None and other.leading
+        assert took_over[0][0].new == 0 and took_over[1].digests == 0
+        assert len(dm_messages(fake_discord, "alice")) == 1
+        assert len(sources.requests("hf")) > fetched
+    finally:
+        for s in stores:
+            await s.close()

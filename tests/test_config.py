@@ -103,3 +103,55 @@ def test_env_example_documents_every_setting() -> None:
     # Every setting in .env.example is one the bot reads (no stale names).
     documented = set(re.findall(r"^#?\s*((?:PAPERBOT|DISCORD)_[A-Z_]+)=", example, re.M))
     assert documented <= names, documented - names
+
+
+def test_shards_default_to_discords_recommendation_in_one_process() -> None:
+    s = load_settings({})
+    assert s.shard_count is None and s.shard_ids is None and s.shard_set is None
+
+
+@pytest.mark.parametrize(
+    ("shards", "count", "ids"),
+    [
+        ("0-3", "8", (0, 1, 2, 3)),
+        ("4-7", "8", (4, 5, 6, 7)),
+        ("0, 2,5", "6", (0, 2, 5)),
+        ("0-1,6-7", "8", (0, 1, 6, 7)),
+        ("3", "4", (3,)),
+    ],
+)
+def test_a_process_runs_a_range_of_the_shards(shards: str, count: str, ids: tuple[int]) -> None:
+    s = load_settings({"PAPERBOT_SHARDS": shards, "PAPERBOT_SHARD_COUNT": count})
+    assert s.shard_ids == ids and s.shard_count == int(count)
+    assert s.shard_set is not None and s.shard_set.ids == ids
+    assert s.shard_set.share == len(ids) / int(count)
+
+
+def test_every_shard_in_one_process_needs_no_filter() -> None:
+    s = load_settings({"PAPERBOT_SHARDS": "0-3", "PAPERBOT_SHARD_COUNT": "4"})
+    assert s.shard_ids == (0, 1, 2, 3) and s.shard_set is None
+    only_count = load_settings({"PAPERBOT_SHARD_COUNT": "4"})
+    assert only_count.shard_count == 4 and only_count.shard_ids is None
+    assert only_count.shard_set is None
+
+
+@pytest.mark.parametrize(
+    ("env", "fragment"),
+    [
+        ({"PAPERBOT_SHARDS": "0-3"}, "PAPERBOT_SHARDS needs PAPERBOT_SHARD_COUNT"),
+        ({"PAPERBOT_SHARDS": "0-8", "PAPERBOT_SHARD_COUNT": "8"}, "shard ids run from 0 to 7"),
+        ({"PAPERBOT_SHARDS": "3-1", "PAPERBOT_SHARD_COUNT": "8"}, "runs backwards"),
+        ({"PAPERBOT_SHARDS": "0-3,2", "PAPERBOT_SHARD_COUNT": "8"}, "more than once"),
+        ({"PAPERBOT_SHARDS": "first", "PAPERBOT_SHARD_COUNT": "8"}, "not a shard id"),
+        ({"PAPERBOT_SHARDS": "0,,1", "PAPERBOT_SHARD_COUNT": "8"}, "empty part"),
+        ({"PAPERBOT_SHARDS": "-1", "PAPERBOT_SHARD_COUNT": "8"}, "not a shard id"),
+        ({"PAPERBOT_SHARD_COUNT": "0"}, "PAPERBOT_SHARD_COUNT must be at least 1"),
+        ({"PAPERBOT_SHARD_COUNT": "eight"}, "PAPERBOT_SHARD_COUNT must be a whole number"),
+        ({"PAPERBOT_SHARD_COUNT": "10000000"}, "PAPERBOT_SHARD_COUNT must be at most"),
+    ],
+)
+def test_bad_shard_settings_say_what_to_fix(env: dict[str, str], fragment: str) -> None:
+    with pytest.raises(SettingsError) as info:
+        load_settings(env)
+    assert len(info.value.problems) == 1
+    assert fragment in info.value.problems[0]

@@ -125,3 +125,29 @@ async def test_topic_pools_are_a_bounded_lru(db: Database) -> None:
     assert built.count("hot") == 1
     await picker.pick(guild_id=1, channel_id=CH, topic="topic 0", now=NOW)
     assert built.count("topic 0") == 2
+
+
+async def test_server_votes_are_a_bounded_lru_and_each_server_keeps_its_own(
+    db: Database,
+) -> None:
+    # A process serving thousands of servers keeps the votes of at most max_vote_guilds of
+    # them; an evicted server's votes are read again when it next needs them.
+    repo = ScheduleRepo(db)
+    await add_ranked(db, 30)
+    pids = [
+        int(r[0]) for r in await db.fetchall("SELECT pid FROM papers ORDER BY source_rank DESC")
+    ]
+    stamp = (NOW - timedelta(hours=1)).isoformat(timespec="seconds")
+    for guild in range(20):  # server g votes for the paper ranked last but g
+        for user in range(4):
+            await db.execute(
+                "INSERT INTO votes(guild_id, user_id, pid, created_at) VALUES (?, ?, ?, ?)",
+                (guild, user, pids[guild], stamp),
+            )
+    picker = TrendingPicker(repo, max_vote_guilds=5)
+    for _ in range(2):
+        for guild in range(20):
+            top = await picker.ranked_for_guild(guild, NOW, 1)
+            assert top[0].pid == pids[guild], guild
+            assert picker.vote_guild_count <= 5
+    assert picker.vote_guild_count == 5

@@ -18,6 +18,7 @@ import pytest
 
 from bot.schedule.runner import ChannelUnavailable, DailyRunner, make_nonce, retry_delay
 from bot.schedule.timecalc import today_or_next
+from bot.shards import ShardSet
 from bot.store.database import Database
 from bot.store.papers import PaperRepo
 from bot.store.schedules import BLOCKED, FAILED, SENDING, SENT, ScheduleRepo
@@ -491,11 +492,11 @@ async def test_run_forever_survives_failures_and_wakes_for_due_posts(
     real_due = h.repo.due
     calls = {"n": 0}
 
-    async def flaky_due(now: datetime, limit: int):  # type: ignore[no-untyped-def]
+    async def flaky_due(now: datetime, limit: int, **kw):  # type: ignore[no-untyped-def]
         calls["n"] += 1
         if calls["n"] <= 2:
             raise OSError("disk hiccup")
-        return await real_due(now, limit)
+        return await real_due(now, limit, **kw)
 
     h.repo.due = flaky_due  # type: ignore[method-assign]
     task = asyncio.create_task(h.runner.run_forever())
@@ -517,7 +518,7 @@ async def test_run_forever_survives_failures_and_wakes_for_due_posts(
 async def test_stop_ends_the_loop_even_when_a_cancellation_is_lost(h: Harness) -> None:
     # What asyncio can do when a cancellation meets a failing TaskGroup child: the loop sees
     # an ordinary exception instead of CancelledError. stop() must end it all the same.
-    async def failing_due(now: datetime, limit: int):  # type: ignore[no-untyped-def]
+    async def failing_due(now: datetime, limit: int, **kw):  # type: ignore[no-untyped-def]
         raise ExceptionGroup("runs failed", [RuntimeError("session closed")])
 
     h.repo.due = failing_due  # type: ignore[method-assign]
@@ -628,3 +629,78 @@ async def test_a_failed_look_keeps_looking_before_any_resend(h: Harness) -> None
     await h.tick_at(run.next_attempt)
     assert looks["n"] == 2
     assert len(h.poster.messages) == 1
+
+
+# -- several processes, one database ------------------------------------------------------
+
+
+def guild_on_shard(shard: int, n: int) -> int:
+    """A server id on *shard* of 2 (Discord: shard = (id >> 22) % count)."""
+    return ((2 * n + shard) << 22) | 12345
+
+
+async def two_processes(
+    tmp_path: Path, clock: FakeClock
+) -> tuple[list[Harness], list[Database], list[FakePoster]]:
+    """Two bot processes on one SQLite file: shard 0 and shard 1 of 2, each with its own
+    connections and its own Discord connection (poster)."""
+    dbs = [await Database(tmp_path / "bot.db").open() for _ in range(2)]
+    await add_ranked(dbs[0], 10)
+    posters = [FakePoster(clock), FakePoster(clock)]
+    harnesses = [
+        Harness(dbs[i], clock, posters[i], shards=ShardSet(2, (i,)), owner=f"process-{i}")
+        for i in range(2)
+    ]
+    return harnesses, dbs, posters
+
+
+async def test_two_shard_processes_post_each_channel_once_from_the_process_of_its_server(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    (a, b), dbs, posters = await two_processes(tmp_path, clock)
+    try:
+        channels = {}
+        for n in range(6):
+            for shard in (0, 1):
+                channel = 5000 + 10 * n + shard
+                channels[channel] = shard
+                await a.set(channel, "09:00", "Europe/Berlin", guild_id=guild_on_shard(shard, n))
+        for day in (1, 2):
+            due = berlin(2024, 5, day, 9, 0)
+            # Both processes tick at the same instant, several times over the morning.
+            for minute in (0, 0, 1, 5, 30):
+                when = due + timedelta(minutes=minute)
+                await asyncio.gather(a.tick_at(when), b.tick_at(when))
+            for channel, shard in channels.items():
+                mine = [m for m in posters[shard].in_channel(channel)]
+                theirs = posters[1 - shard].in_channel(channel)
+                assert len(mine) == day and theirs == [], (channel, day)
+    finally:
+        for db in dbs:
+            await db.close()
+
+
+async def test_a_process_starting_leaves_the_runs_of_another_live_process_alone(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    (a, b), dbs, posters = await two_processes(tmp_path, clock)
+    try:
+        mine, other = 6001, 6002
+        await a.set(mine, "09:00", "Europe/Berlin", guild_id=guild_on_shard(0, 1))
+        await a.set(other, "09:00", "Europe/Berlin", guild_id=guild_on_shard(1, 1))
+        posters[0].hang_after.add(mine)  # process 0 is in the middle of posting
+        clock.set(berlin(2024, 5, 1, 9, 0))
+        task = asyncio.create_task(a.runner.tick())
+        await asyncio.wait_for(posters[0].hanging.wait(), timeout=10)
+        # Process 1 starts now: it releases the leases of its own shards' runs left by a
+        # predecessor, never the lease process 0 holds on the run it is sending.
+        await b.tick_at(berlin(2024, 5, 1, 9, 1))
+        run = await b.repo.get_run(mine, "2024-05-01")
+        assert run is not None and run.state == SENDING and run.owner == "process-0"
+        assert [m.channel_id for m in posters[1].messages] == [other]
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    finally:
+        for db in dbs:
+            await db.close()

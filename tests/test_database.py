@@ -321,3 +321,19 @@ def test_a_killed_load_is_undone_when_the_store_next_opens(tmp_path: Path) -> No
     assert running == 0
     assert after == state
     assert after_index == index
+
+
+async def test_two_processes_opening_a_new_database_at_once_both_come_up(tmp_path: Path) -> None:
+    # Two shard processes started together on a fresh file: each read "version 0", one
+    # migrates while the other waits for the write lock; the other must then see the work
+    # done, not run the migrations a second time ("table papers already exists").
+    path = tmp_path / "shared.db"
+    first, second = Database(path), Database(path)
+    try:
+        await asyncio.gather(first.open(), second.open())
+        assert await first.schema_version() == await second.schema_version() > 0
+        await first.execute("INSERT INTO meta(key, value) VALUES ('k', 'v')")
+        assert await second.fetchval("SELECT value FROM meta WHERE key = 'k'") == "v"
+    finally:
+        await first.close()
+        await second.close()

@@ -8,16 +8,18 @@ from __future__ import annotations
 import asyncio
 import gc
 import io
+import json
 import logging
 import warnings
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+import aiohttp
 import discord
 import pytest
 from discord import app_commands
 
-from tests.fakediscord import FakeDiscord, payloads
+from tests.fakediscord import FakeDiscord, World, payloads
 from tests.fakediscord.client import start_client, stop_client
 from tests.fakediscord.gateway import Op
 from tests.fakediscord.ratelimit import BucketSpec, RateLimitConfig, cloudflare_ban, server_error
@@ -769,6 +771,76 @@ async def test_auto_sharded_client_uses_gateway_bot(
     identify = fake_discord.gateway.frames_in(Op.IDENTIFY)[0].d
     assert identify["shard"] == [0, 1]
     assert client.get_guild(fake_discord.world.guild.id) is not None
+
+
+def _many_servers(count: int) -> World:
+    world = World.default()
+    world.add_guilds(count)
+    return world
+
+
+async def _identify(server: FakeDiscord, shard: list[int]) -> tuple[int | None, Any]:
+    """Open a raw gateway connection and IDENTIFY as *shard*: (close code, first reply)."""
+    async with (
+        aiohttp.ClientSession() as session,
+        session.ws_connect(server.gateway_url + "?v=10&encoding=json") as ws,
+    ):
+        hello = await ws.receive_json(timeout=5)
+        assert hello["op"] == Op.HELLO
+        await ws.send_json(
+            {"op": Op.IDENTIFY, "d": {"token": server.token, "intents": 1, "shard": shard}}
+        )
+        reply = await ws.receive(timeout=5)
+        if reply.type == aiohttp.WSMsgType.TEXT:
+            return None, json.loads(reply.data)
+        return ws.close_code, None
+
+
+@pytest.mark.parametrize(
+    "fake_discord_options", [{"world": _many_servers(2_500), "max_concurrency": 16}]
+)
+async def test_gateway_bot_recommends_one_shard_per_thousand_servers(
+    fake_discord: FakeDiscord, connect_client: ConnectClient
+) -> None:
+    client = discord.AutoShardedClient(intents=discord.Intents.none())
+    client.before_identify_hook = _no_wait  # type: ignore[method-assign]
+    await connect_client(client, timeout=20)
+    body = fake_discord.requests_for("GET", "/gateway/bot")[0].response
+    assert body["shards"] == 3 and body["session_start_limit"]["max_concurrency"] == 16
+    assert client.shard_count == 3 and len(client.guilds) == 2_501
+    sessions = [s.shard for s in fake_discord.gateway.sessions.values()]
+    assert sorted(sessions) == [(0, 3), (1, 3), (2, 3)]  # type: ignore[type-var]
+
+
+async def _no_wait(shard_id: int | None, *, initial: bool = False) -> None:
+    return None
+
+
+@pytest.mark.parametrize(
+    "fake_discord_options", [{"world": _many_servers(30), "max_guilds_per_shard": 20}]
+)
+async def test_too_many_servers_on_one_shard_is_refused_4011(fake_discord: FakeDiscord) -> None:
+    code, _ = await _identify(fake_discord, [0, 1])
+    assert code == 4011
+    code, ready = await _identify(fake_discord, [0, 2])  # about 15 each: fine
+    assert code is None and ready["t"] == "READY" and ready["d"]["shard"] == [0, 2]
+
+
+@pytest.mark.parametrize(
+    "fake_discord_options", [{"max_concurrency": 2, "identify_interval": 30.0}]
+)
+async def test_identify_too_soon_in_its_bucket_gets_invalid_session(
+    fake_discord: FakeDiscord,
+) -> None:
+    # Buckets are shard % max_concurrency: shards 0 and 1 may start together, shard 2 shares
+    # shard 0's bucket and must wait the interval.
+    for shard in (0, 1):
+        code, ready = await _identify(fake_discord, [shard, 4])
+        assert code is None and ready["t"] == "READY"
+    code, refused = await _identify(fake_discord, [2, 4])
+    assert code is None
+    assert refused == {"op": Op.INVALID_SESSION, "d": False}
+    assert fake_discord.gateway.identify_rejections == 1
 
 
 # ---------------------------------------------------------- rate limits

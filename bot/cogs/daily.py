@@ -63,6 +63,17 @@ def missing_permissions(perms: discord.Permissions, thread: bool) -> list[str]:
     return permissions.missing_permissions(perms, NEEDED + (NEEDED_FOR_THREADS if thread else ()))
 
 
+POST_RATE = 40.0  # requests/s for daily posts, under Discord's 50/s global limit per bot
+POST_BURST = 5
+
+
+def shared_limiter(share: float) -> RateLimiter:
+    """The daily posts' rate limiter for a process running *share* of the shards: Discord's
+    global limit is per bot, so processes sharing a token split it by their shards."""
+    share = min(max(share, 0.0), 1.0)
+    return RateLimiter(rate=max(POST_RATE * share, 1.0), burst=max(round(POST_BURST * share), 1))
+
+
 def _ts(when: datetime, style: str) -> str:
     return discord.utils.format_dt(when, style)  # type: ignore[arg-type]
 
@@ -313,7 +324,8 @@ class DailyCog(commands.Cog):
         concurrency: int = 50,
     ) -> None:
         self.bot = bot
-        self.limiter = limiter or RateLimiter(rate=40.0, burst=5)
+        shards = bot.settings.shard_set
+        self.limiter = limiter or shared_limiter(shards.share if shards else 1.0)
         self.poster = DiscordPoster(bot, self.limiter)
         # The bot's picker is shared with /trending (one cache of the ranked pool).
         self.picker: TrendingPicker = bot.picker
@@ -324,6 +336,8 @@ class DailyCog(commands.Cog):
             self.poster,
             clock,
             concurrency=concurrency,
+            # With PAPERBOT_SHARDS: the schedules of this process's servers only.
+            shards=shards,
         )
         self._task: asyncio.Task[None] | None = None
         self._stopping = False

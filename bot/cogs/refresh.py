@@ -3,6 +3,13 @@ enabled live sources, then send keyword alerts about them.
 
 Started when the extension loads, it waits until the bot is ready, survives any exception
 (logged, retried at the next tick) and stops with the bot.
+
+Several bot processes (``PAPERBOT_SHARDS``) share one database, and the refresh and the
+alerts must run once, not once per process: one process is elected through the lease
+``refresher`` in the database. Its holder renews it every minute (it lasts three); the others
+look every minute and take over within three minutes of the holder stopping (at once when it
+shuts down cleanly). Alerts go out through Discord's REST API, so the elected process
+reaches every server, not only those on its shards.
 """
 
 from __future__ import annotations
@@ -10,6 +17,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import socket
+import uuid
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 import aiohttp
@@ -26,12 +37,26 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 FIRST_RUN_DELAY = 30.0  # seconds after ready: let start-up (command sync, data load) settle
+LEADER_LEASE = "refresher"
+LEADER_TTL = timedelta(minutes=3)
+HEARTBEAT = 60.0  # seconds between renewals of the lease (and tries to take it over)
 
 
 class RefreshCog(commands.Cog):
-    def __init__(self, bot: PaperBot, *, first_delay: float = FIRST_RUN_DELAY) -> None:
+    def __init__(
+        self,
+        bot: PaperBot,
+        *,
+        first_delay: float = FIRST_RUN_DELAY,
+        heartbeat: float = HEARTBEAT,
+        leader_ttl: timedelta = LEADER_TTL,
+    ) -> None:
         self.bot = bot
         self.first_delay = first_delay
+        self.heartbeat = heartbeat
+        self.leader_ttl = leader_ttl
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.leading = False
         self.session: aiohttp.ClientSession | None = None
         self.task: asyncio.Task[None] | None = None
         self.lock = asyncio.Lock()
@@ -53,29 +78,83 @@ class RefreshCog(commands.Cog):
             with contextlib.suppress(asyncio.CancelledError):
                 await self.task
             self.task = None
+        await self.resign()
         if self.session is not None:
             await self.session.close()
             self.session = None
+
+    async def lead(self) -> bool:
+        """Take or renew the refresher lease; whether this process is the refresher now."""
+        try:
+            leading = await self.bot.store.leases.acquire(
+                LEADER_LEASE, self.owner, ttl=self.leader_ttl, now=datetime.now(UTC)
+            )
+        except Exception:
+            log.exception("could not renew the refresher lease")
+            leading = False
+        if leading != self.leading:
+            if leading:
+                log.info("this process now runs the refresh and the alerts (%s)", self.owner)
+            else:
+                log.info("another process runs the refresh and the alerts")
+        self.leading = leading
+        return leading
+
+    async def resign(self) -> None:
+        """Give the lease up (shutting down): another process takes over at its next look."""
+        if not self.leading:
+            return
+        self.leading = False
+        with contextlib.suppress(Exception):
+            await self.bot.store.leases.release(LEADER_LEASE, self.owner)
 
     async def _loop(self) -> None:
         await self.bot.wait_until_ready()
         await asyncio.sleep(self.first_delay)
         interval = self.bot.settings.refresh_interval_minutes * 60
         log.info("live refresh every %d min", self.bot.settings.refresh_interval_minutes)
-        while not self.bot.is_closed():
-            try:
-                await self.run_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("refresh run failed; trying again in %d min", interval // 60)
-            await asyncio.sleep(interval)
+        loop = asyncio.get_running_loop()
+        next_run = loop.time()
+        renewer: asyncio.Task[None] | None = None
+        try:
+            while not self.bot.is_closed():
+                if await self.lead() and loop.time() >= next_run:
+                    # Keep the lease while a run takes longer than its lifetime.
+                    renewer = asyncio.create_task(self._keep_leading(), name="refresher-lease")
+                    try:
+                        await self.run_once()
+                    except asyncio.CancelledError:
+                        raise
+                    except Exception:
+                        log.exception("refresh run failed; trying again in %d min", interval // 60)
+                    finally:
+                        renewer.cancel()
+                        with contextlib.suppress(asyncio.CancelledError):
+                            await renewer
+                        renewer = None
+                    next_run = loop.time() + interval
+                wait = self.heartbeat
+                if self.leading:
+                    wait = min(wait, max(next_run - loop.time(), 0.0))
+                await asyncio.sleep(wait)
+        finally:
+            if renewer is not None:
+                renewer.cancel()
+
+    async def _keep_leading(self) -> None:
+        while True:
+            await asyncio.sleep(self.heartbeat)
+            await self.lead()
 
     async def run_once(
         self, *, due_only: bool = True
-    ) -> tuple[list[RefreshReport], AlertRunReport]:
-        """One refresh of the due sources, then one round of alerts. Never overlaps itself."""
+    ) -> tuple[list[RefreshReport], AlertRunReport] | None:
+        """One refresh of the due sources, then one round of alerts. Never overlaps itself,
+        nor a run of another process: None when another process is the refresher."""
         async with self.lock:
+            if not await self.lead():
+                log.debug("the refresh and the alerts run in another process")
+                return None
             self.runs += 1
             store, settings = self.bot.store, self.bot.settings
             reports = await run_refresh(store, settings, session=self.session, due_only=due_only)

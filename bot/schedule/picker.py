@@ -81,6 +81,7 @@ class TrendingPicker:
         vote_window: timedelta = timedelta(days=30),
         vote_ttl: timedelta = timedelta(seconds=60),
         max_pools: int = 64,
+        max_vote_guilds: int = 2048,
     ) -> None:
         self.repo = repo
         self.topic_matcher = topic_matcher
@@ -94,8 +95,15 @@ class TrendingPicker:
         # candidates): every distinct topic of every server would otherwise stay forever.
         self.max_pools = max(1, max_pools)
         self._pools: OrderedDict[str | None, _Pool] = OrderedDict()
-        self._votes: dict[int, dict[int, list[datetime]]] = {}
-        self._votes_at: datetime | None = None
+        # Each server's recent votes, loaded when first needed and kept vote_ttl; only the
+        # max_vote_guilds most recently used servers are kept (a process may serve 10,000s).
+        self.max_vote_guilds = max(1, max_vote_guilds)
+        self._votes: OrderedDict[int, tuple[datetime, dict[int, list[datetime]]]] = OrderedDict()
+
+    @property
+    def vote_guild_count(self) -> int:
+        """How many servers' votes are cached (at most ``max_vote_guilds``)."""
+        return len(self._votes)
 
     @property
     def pool_count(self) -> int:
@@ -111,7 +119,7 @@ class TrendingPicker:
     def invalidate(self) -> None:
         """Forget cached pools (call after loading papers)."""
         self._pools.clear()
-        self._votes_at = None
+        self._votes.clear()
 
     async def pick(
         self,
@@ -225,10 +233,16 @@ class TrendingPicker:
         return _Pool(now, ranked, by_pid, complete, limit)
 
     async def _guild_votes(self, guild_id: int, now: datetime) -> dict[int, list[datetime]]:
-        if self._votes_at is None or not (timedelta(0) <= now - self._votes_at < self.vote_ttl):
-            self._votes = await self.repo.recent_votes(now - self.vote_window)
-            self._votes_at = now
-        return self._votes.get(guild_id, {})
+        cached = self._votes.get(guild_id)
+        if cached is not None and timedelta(0) <= now - cached[0] < self.vote_ttl:
+            self._votes.move_to_end(guild_id)
+            return cached[1]
+        votes = await self.repo.guild_votes(guild_id, now - self.vote_window)
+        self._votes[guild_id] = (now, votes)
+        self._votes.move_to_end(guild_id)
+        while len(self._votes) > self.max_vote_guilds:
+            self._votes.popitem(last=False)
+        return votes
 
     async def ranked_for_guild(
         self, guild_id: int, now: datetime, limit: int

@@ -29,6 +29,12 @@ Weekly schedules run the same machine once a week: the run is keyed by the ISO w
 (up to :data:`WEEKLY_COUNT`, one message) are written to ``run_papers`` with ``sending``, and a
 paper is never in two posts of a channel, daily or weekly.
 
+Several processes (``PAPERBOT_SHARDS``), one database: each runner claims, leases and
+releases only the runs of servers on its own shards (``shards``), so a channel's post always
+goes out from the process whose gateway cache holds that channel, and a process starting up
+never takes over the runs another live process is sending. Steps 1-6 still guard every run
+in the database, whichever process holds it.
+
 Failures: 403/404 pause the schedule (``ChannelUnavailable``; the reason shows in
 ``/daily status``; re-setting or resuming the schedule picks the day's post up again);
 transient errors (5xx, network, 429, timeouts) are retried with backoff until the local day
@@ -51,6 +57,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from bot.models import Paper
 from bot.schedule import timecalc
 from bot.schedule.picker import Picker
+from bot.shards import ShardSet
 from bot.store.schedules import (
     SENDING,
     NewRun,
@@ -227,8 +234,12 @@ class DailyRunner:
         claim_batch: int = 500,
         max_idle: float = 60.0,
         owner: str | None = None,
+        shards: ShardSet | None = None,
     ) -> None:
         self.repo = repo
+        # A process running some of the shards claims the schedules of its servers only
+        # (their channels are in its cache); None: every server (one process, all shards).
+        self.shards = shards
         self.picker = picker
         self.papers = papers
         self.poster = poster
@@ -269,7 +280,11 @@ class DailyRunner:
         """Tick until cancelled. Any exception is logged and the loop carries on (watchdog)."""
         if wait_ready is not None:
             await wait_ready()
-        log.info("daily scheduler started (runner %s)", self.owner[:8])
+        log.info(
+            "daily scheduler started (runner %s, %s)",
+            self.owner[:8],
+            self.shards.label if self.shards else "every server",
+        )
         while not self.stopping():
             try:
                 await self.tick()
@@ -304,7 +319,7 @@ class DailyRunner:
                     await task
 
     async def _idle_seconds(self) -> float:
-        upcoming = await self.repo.next_wakeup()
+        upcoming = await self.repo.next_wakeup(shards=self.shards)
         if upcoming is None:
             return self.max_idle
         seconds = (upcoming - self.clock.now()).total_seconds()
@@ -315,7 +330,7 @@ class DailyRunner:
         self._wake.clear()
         now = self.clock.now()
         if not self._released:
-            released = await self.repo.release_stale(self.owner, now)
+            released = await self.repo.release_stale(self.owner, now, shards=self.shards)
             if released:
                 log.info("reconciling %d daily post(s) left open by the previous run", released)
             self._released = True
@@ -327,7 +342,7 @@ class DailyRunner:
     async def _claim(self, now: datetime) -> int:
         created = 0
         while True:
-            due = await self.repo.due(now, self.claim_batch)
+            due = await self.repo.due(now, self.claim_batch, shards=self.shards)
             if not due:
                 return created
             items: list[NewRun] = []
@@ -388,7 +403,11 @@ class DailyRunner:
                 now = self.clock.now()
                 await self._claim(now)
                 batch = await self.repo.lease(
-                    now, owner=self.owner, lease=self.lease, limit=self.concurrency
+                    now,
+                    owner=self.owner,
+                    lease=self.lease,
+                    limit=self.concurrency,
+                    shards=self.shards,
                 )
                 if not batch:
                     break

@@ -11,6 +11,7 @@ from pathlib import Path
 from bot.store.alerts import AlertRepo
 from bot.store.database import Database, StoreError
 from bot.store.imports import ImportRepo
+from bot.store.leases import LeaseRepo
 from bot.store.meta import MetaRepo
 from bot.store.papers import PaperRepo
 from bot.store.refresh import RefreshRepo
@@ -27,6 +28,7 @@ class Store:
     def __init__(self, db: Database) -> None:
         self.db = db
         self.meta = MetaRepo(db)
+        self.leases = LeaseRepo(db)
         self.papers = PaperRepo(db)
         self.imports = ImportRepo(db, self.papers)
         self.social = SocialRepo(db)

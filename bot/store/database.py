@@ -259,8 +259,15 @@ class Database:
         for mig in migrations:
             if mig.version <= current:
                 continue
-            log.info("applying migration %s", mig.name)
             async with self.transaction() as conn:
+                # Another process sharing the file (a second shard process starting at the
+                # same time) may have applied it while we waited for the write lock.
+                async with conn.execute("PRAGMA user_version") as cur:
+                    row = await cur.fetchone()
+                if row is not None and int(row[0]) >= mig.version:
+                    log.info("migration %s was applied by another process", mig.name)
+                    continue
+                log.info("applying migration %s", mig.name)
                 # executescript would COMMIT our transaction; run statement by statement.
                 for statement in _split_sql(mig.sql):
                     await conn.execute(statement)

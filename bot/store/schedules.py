@@ -22,6 +22,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import aiosqlite
 
+from bot.shards import ShardSet
 from bot.store.database import Database
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,16 @@ DAILY = "daily"
 WEEKLY = "weekly"
 # Written literally (not bound) so SQLite can use the partial index daily_runs_ready.
 _OPEN_SQL = "state IN ('pending', 'sending')"
+
+
+def _on_shards(shards: ShardSet | None) -> tuple[str, list[int]]:
+    """`` AND <the row's server is on these shards>`` and its parameters ("" for all).
+
+    Discord's formula, ``(guild_id >> 22) % shard_count``, on the row's ``guild_id``."""
+    if shards is None:
+        return "", []
+    marks = ",".join("?" * len(shards.ids))
+    return f" AND ((guild_id >> 22) % ?) IN ({marks})", [shards.count, *shards.ids]
 
 
 def ts(value: datetime) -> str:
@@ -368,22 +379,28 @@ class ScheduleRepo:
 
     # -- the runner's side ----------------------------------------------------------------
 
-    async def due(self, now: datetime, limit: int) -> list[Schedule]:
-        """Active schedules whose next run has come, oldest first."""
+    async def due(
+        self, now: datetime, limit: int, *, shards: ShardSet | None = None
+    ) -> list[Schedule]:
+        """Active schedules whose next run has come, oldest first (of servers on *shards*:
+        a process running some of the shards posts for its own servers only)."""
+        where, params = _on_shards(shards)
         rows = await self.db.fetchall(
-            "SELECT * FROM schedules WHERE paused_reason IS NULL AND next_run <= ? "
+            f"SELECT * FROM schedules WHERE paused_reason IS NULL AND next_run <= ?{where} "
             "ORDER BY next_run, channel_id LIMIT ?",
-            (ts(now), limit),
+            (ts(now), *params, limit),
         )
         return [Schedule.from_row(r) for r in rows]
 
-    async def next_wakeup(self) -> datetime | None:
+    async def next_wakeup(self, *, shards: ShardSet | None = None) -> datetime | None:
         """The earliest instant anything becomes due (a schedule or a run's retry)."""
+        where, params = _on_shards(shards)
         row = await self.db.fetchone(
             "SELECT min(t) FROM ("
-            " SELECT min(next_run) AS t FROM schedules WHERE paused_reason IS NULL"
+            f" SELECT min(next_run) AS t FROM schedules WHERE paused_reason IS NULL{where}"
             " UNION ALL"
-            f" SELECT min(next_attempt) FROM daily_runs WHERE {_OPEN_SQL})",
+            f" SELECT min(next_attempt) FROM daily_runs WHERE {_OPEN_SQL}{where})",
+            (*params, *params),
         )
         return parse_ts(row[0]) if row and row[0] else None
 
@@ -511,18 +528,28 @@ class ScheduleRepo:
         )
         return [Run.from_row(r) for r in rows]
 
-    async def lease(self, now: datetime, *, owner: str, lease: timedelta, limit: int) -> list[Run]:
-        """Take up to *limit* ready runs for this runner until ``now + lease``.
+    async def lease(
+        self,
+        now: datetime,
+        *,
+        owner: str,
+        lease: timedelta,
+        limit: int,
+        shards: ShardSet | None = None,
+    ) -> list[Run]:
+        """Take up to *limit* ready runs for this runner until ``now + lease`` (runs of
+        servers on *shards* only).
 
         A lease that runs out (the runner died mid-run) makes the run ready again.
         """
         stamp = ts(now)
         until = ts(now + lease)
+        where, params = _on_shards(shards)
         async with self.db.transaction() as conn:
             async with conn.execute(
                 "SELECT channel_id, run_key FROM daily_runs "
-                f"WHERE {_OPEN_SQL} AND next_attempt <= ? ORDER BY next_attempt LIMIT ?",
-                (stamp, limit),
+                f"WHERE {_OPEN_SQL} AND next_attempt <= ?{where} ORDER BY next_attempt LIMIT ?",
+                (stamp, *params, limit),
             ) as cur:
                 keys = [(int(r[0]), str(r[1])) for r in await cur.fetchall()]
             await conn.executemany(
@@ -540,13 +567,20 @@ class ScheduleRepo:
                     runs.append(Run.from_row(row))
         return runs
 
-    async def release_stale(self, owner: str, now: datetime) -> int:
-        """Runs leased by an earlier process (it crashed or restarted): ready now."""
+    async def release_stale(
+        self, owner: str, now: datetime, *, shards: ShardSet | None = None
+    ) -> int:
+        """Runs leased by an earlier process (it crashed or restarted): ready now.
+
+        With *shards*, only runs of servers on those shards: the earlier process that ran
+        them is this one's predecessor; another live process (other shards) keeps its own.
+        """
         stamp = ts(now)
+        where, params = _on_shards(shards)
         return await self.db.execute(
             "UPDATE daily_runs SET owner = NULL, next_attempt = ?, updated_at = ? "
-            f"WHERE {_OPEN_SQL} AND owner IS NOT NULL AND owner != ?",
-            (stamp, stamp, owner),
+            f"WHERE {_OPEN_SQL} AND owner IS NOT NULL AND owner != ?{where}",
+            (stamp, stamp, owner, *params),
         )
 
     async def begin_send(
@@ -847,21 +881,6 @@ class ScheduleRepo:
                 continue
             if cast is not None:
                 votes.setdefault(int(row[0]), []).append(cast)
-        return votes
-
-    async def recent_votes(self, since: datetime) -> dict[int, dict[int, list[datetime]]]:
-        """Every server's 👍 votes cast since *since*: guild -> pid -> when each was cast."""
-        rows = await self.db.fetchall(
-            "SELECT guild_id, pid, created_at FROM votes WHERE created_at >= ?", (ts(since),)
-        )
-        votes: dict[int, dict[int, list[datetime]]] = {}
-        for row in rows:
-            try:
-                cast = parse_ts(row[2])
-            except ValueError:
-                continue
-            if cast is not None:
-                votes.setdefault(int(row[0]), {}).setdefault(int(row[1]), []).append(cast)
         return votes
 
     async def paper_id_for_pid(self, pid: int) -> str | None:

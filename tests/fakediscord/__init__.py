@@ -36,7 +36,17 @@ discord.py sleeps 5 s before a *re*-IDENTIFY (``Client.before_identify_hook``); 
 that hook in tests that invalidate sessions.
 
 ``FakeDiscord(world=None, *, token=..., heartbeat_interval_ms=41250, rate_limits=None,
-interaction_ack_deadline=3.0, echo_events=True, latency=0.0)``.
+interaction_ack_deadline=3.0, echo_events=True, latency=0.0, guilds_per_shard=1000,
+max_concurrency=1, max_guilds_per_shard=2500, identify_interval=None)``.
+
+Shards: GET /gateway/bot recommends ``ceil(servers / guilds_per_shard)`` shards and reports
+``max_concurrency``; each IDENTIFY with ``shard [id, count]`` gets READY and GUILD_CREATE for
+the servers with ``(guild_id >> 22) % count == id`` only; more than ``max_guilds_per_shard``
+servers on one session is closed 4011 (Sharding required); with ``identify_interval`` set,
+a second IDENTIFY in the same bucket (``id % max_concurrency``) within that many seconds
+gets op 9 (counted in ``gateway.identify_rejections``). Events of a server (interactions
+included) go to its shard's session; DMs to shard 0. ``world.add_guilds(n)`` adds n small
+servers cheaply (10,000 in about 0.2 s) with ids spread over shards like real ones.
 
 State: ``server.world``
 =======================

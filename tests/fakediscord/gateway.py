@@ -154,6 +154,10 @@ class Gateway:
         #: Bitmask of privileged intents the application may use (None = all allowed).
         self.allowed_privileged_intents: int | None = None
         self.sessions: dict[str, GatewaySession] = {}
+        #: IDENTIFYs refused with op 9 for coming too fast in their bucket.
+        self.identify_rejections = 0
+        #: bucket (shard_id % max_concurrency) -> loop time of its last accepted IDENTIFY.
+        self._last_identify: dict[int, float] = {}
         self.connections: list[GatewayConnection] = []
         self.frames: list[GatewayFrame] = []
         self._next_conn = 0
@@ -395,6 +399,23 @@ class Gateway:
         if shard is not None and not 0 <= shard[0] < shard[1]:
             await conn.close(4010, b"Invalid shard.")
             return
+        world = server.world
+        wanted = GatewaySession("", "", 0, shard)
+        # Only the servers the bot user is in: an app installed to a user's account reaches
+        # other servers through interactions alone.
+        guilds = [
+            g
+            for g in world.guilds.values()
+            if wanted.wants_guild(g.id) and world.bot.id in g.members
+        ]
+        limit = server.max_guilds_per_shard
+        if limit is not None and len(guilds) > limit:
+            await conn.close(4011, b"Sharding required.")
+            return
+        if not self._identify_allowed(shard):
+            self.identify_rejections += 1
+            await conn.send({"op": Op.INVALID_SESSION, "d": False})
+            return
         session = GatewaySession(
             id=secrets.token_hex(16),
             token=d["token"],
@@ -405,14 +426,6 @@ class Gateway:
         self.sessions[session.id] = session
         session.connection = conn
         conn.session = session
-        world = server.world
-        # Only the servers the bot user is in: an app installed to a user's account reaches
-        # other servers through interactions alone.
-        guilds = [
-            g
-            for g in world.guilds.values()
-            if session.wants_guild(g.id) and world.bot.id in g.members
-        ]
         ready: JSON = {
             "v": 10,
             "user": payloads.user(world.bot)
@@ -439,6 +452,20 @@ class Gateway:
         for g in guilds:
             if not g.unavailable:
                 await self.send_dispatch(session, "GUILD_CREATE", payloads.guild_create(world, g))
+
+    def _identify_allowed(self, shard: tuple[int, int] | None) -> bool:
+        """Discord's IDENTIFY rate limit: one per ``identify_interval`` in each bucket
+        ``shard_id % max_concurrency`` (an accepted IDENTIFY is recorded)."""
+        interval = self.server.identify_interval
+        if interval is None:
+            return True
+        bucket = (shard[0] if shard else 0) % max(1, self.server.max_concurrency)
+        now = asyncio.get_running_loop().time()
+        last = self._last_identify.get(bucket)
+        if last is not None and now - last < interval:
+            return False
+        self._last_identify[bucket] = now
+        return True
 
     async def _resume(self, conn: GatewayConnection, d: JSON) -> None:
         session = self.sessions.get(str(d.get("session_id")))

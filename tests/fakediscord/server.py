@@ -307,8 +307,23 @@ class FakeDiscord:
         interaction_ack_deadline: float | None = 3.0,
         echo_events: bool = True,
         latency: float = 0.0,
+        guilds_per_shard: int = 1000,
+        max_concurrency: int = 1,
+        max_guilds_per_shard: int | None = 2500,
+        identify_interval: float | None = None,
     ) -> None:
         self.world = world or World.default()
+        #: GET /gateway/bot recommends one shard per this many servers (Discord: ~1,000).
+        self.guilds_per_shard = guilds_per_shard
+        #: ``session_start_limit.max_concurrency``: IDENTIFYs allowed per
+        #: ``identify_interval`` in each bucket ``shard_id % max_concurrency``.
+        self.max_concurrency = max_concurrency
+        #: A session that would get more servers than this is closed with 4011 "Sharding
+        #: required", as Discord does above 2,500 (None: no limit, for baselines).
+        self.max_guilds_per_shard = max_guilds_per_shard
+        #: Seconds between two IDENTIFYs of one bucket (Discord: 5); a faster one gets op 9
+        #: (not resumable). None: not enforced (tests that re-identify at once).
+        self.identify_interval = identify_interval
         self.token = token
         self.host = host
         self.port = port
@@ -847,7 +862,8 @@ class FakeDiscord:
         """Register and dispatch a raw INTERACTION_CREATE payload."""
         since = self.mark()
         record = self._register_interaction(payload)
-        await self.gateway.dispatch("INTERACTION_CREATE", payload)
+        # On the shard of the interaction's server (DMs: shard 0), like Discord.
+        await self.gateway.dispatch("INTERACTION_CREATE", payload, guild_id=record.guild_id)
         return PendingInteraction(self, record, since)
 
     def _register_interaction(self, payload: JSON) -> InteractionRecord:
@@ -1536,16 +1552,21 @@ class FakeDiscord:
     async def h_gateway(self, ctx: Ctx) -> Reply:
         return Reply(body={"url": self.gateway_url})
 
+    @property
+    def recommended_shards(self) -> int:
+        """What GET /gateway/bot recommends: one shard per ``guilds_per_shard`` servers."""
+        return max(1, -(-len(self.world.guilds) // max(1, self.guilds_per_shard)))
+
     async def h_gateway_bot(self, ctx: Ctx) -> Reply:
         return Reply(
             body={
                 "url": self.gateway_url,
-                "shards": 1,
+                "shards": self.recommended_shards,
                 "session_start_limit": {
                     "total": 1000,
-                    "remaining": 1000 - self.gateway.identify_count,
+                    "remaining": max(0, 1000 - self.gateway.identify_count),
                     "reset_after": 86_400_000,
-                    "max_concurrency": 1,
+                    "max_concurrency": self.max_concurrency,
                 },
             }
         )

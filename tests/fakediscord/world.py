@@ -8,6 +8,7 @@ The server turns these objects into wire payloads with :mod:`tests.fakediscord.p
 from __future__ import annotations
 
 import itertools
+import random
 import threading
 import time
 from collections.abc import Iterable, Iterator
@@ -576,6 +577,65 @@ class World:
                 ow.allow &= ~int(permissions)
                 return
         ch.overwrites.append(Overwrite(id=who.id, type=kind, deny=int(permissions)))
+
+    def add_guilds(
+        self,
+        count: int,
+        *,
+        channels: int = 2,
+        roles: int = 0,
+        owner: FakeUser | None = None,
+        seed: int = 1,
+        start_ms: int = 1_640_995_200_000,
+    ) -> list[FakeGuild]:
+        """Add *count* small servers cheaply (thousands per second): ``@everyone``, the bot's
+        managed role, *roles* more plain roles, the bot and *owner* (default: alice) as
+        members, *channels* text channels ``papers-0``... the bot may post in.
+
+        Server ids are snowflakes a random 1-2,000 ms apart from *start_ms* (2022-01-01), so
+        they spread over shards the way real ids do (shard = ``(id >> 22) % count``).
+        """
+        rng = random.Random(seed)
+        who = owner or self.user("alice")
+        ids = SnowflakeGenerator(worker=3)
+        posting = int(
+            Perm.VIEW_CHANNEL
+            | Perm.SEND_MESSAGES
+            | Perm.SEND_MESSAGES_IN_THREADS
+            | Perm.CREATE_PUBLIC_THREADS
+            | Perm.EMBED_LINKS
+            | Perm.READ_MESSAGE_HISTORY
+        )
+        made: list[FakeGuild] = []
+        at = start_ms
+        start = len(self.guilds)
+        for n in range(count):
+            at += rng.randint(1, 2000)
+            gid = ids.next(at)
+            guild = FakeGuild(id=gid, name=f"Server {start + n}", owner_id=who.id)
+            guild.roles[gid] = FakeRole(id=gid, name="@everyone", permissions=int(DEFAULT_EVERYONE))
+            role = FakeRole(
+                id=ids.next(at),
+                name="PaperBot",
+                permissions=posting,
+                position=1,
+                managed=True,
+                bot_id=self.bot.id,
+            )
+            guild.roles[role.id] = role
+            for i in range(roles):
+                extra = FakeRole(id=ids.next(at), name=f"role-{i}", permissions=0, position=2 + i)
+                guild.roles[extra.id] = extra
+            for i in range(channels):
+                cid = ids.next(at)
+                guild.channels[cid] = FakeChannel(
+                    id=cid, name=f"papers-{i}", guild_id=gid, position=i
+                )
+            guild.members[self.bot.id] = FakeMember(user_id=self.bot.id, roles=[role.id])
+            guild.members[who.id] = FakeMember(user_id=who.id)
+            self.guilds[gid] = guild
+            made.append(guild)
+        return made
 
     @classmethod
     def default(cls) -> World:

@@ -1,0 +1,124 @@
+"""Named leases shared by every process on the database: who does a piece of work now.
+
+Several bot processes (one per shard range) share one SQLite file. Work that must happen
+once, whoever does it (a refresh-and-alerts cycle, Discord's IDENTIFY pacing), is guarded by
+a lease: a row ``lease:<name>`` in ``meta`` holding the owner and the instant the lease ends.
+Taking one is a read-then-write inside ``BEGIN IMMEDIATE``, so two processes can never both
+hold it; a holder that dies loses it when it expires.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from bot.store.database import Database
+
+log = logging.getLogger(__name__)
+
+_PREFIX = "lease:"
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    name: str
+    owner: str
+    until: datetime
+    info: str = ""  # what the holder says about itself (e.g. the shards it runs)
+
+
+def _encode(owner: str, until: datetime, info: str) -> str:
+    data = {"owner": owner, "until": until.astimezone(UTC).isoformat()}
+    if info:
+        data["info"] = info
+    return json.dumps(data, separators=(",", ":"))
+
+
+def _decode(name: str, raw: str | None) -> Lease | None:
+    if raw is None:
+        return None
+    try:
+        data = json.loads(raw)
+        until = datetime.fromisoformat(str(data["until"]))
+        if until.tzinfo is None:
+            raise ValueError("naive lease time")
+        return Lease(name, str(data["owner"]), until, str(data.get("info", "")))
+    except (ValueError, KeyError, TypeError):
+        log.warning("lease %s holds an unreadable value; treating it as free", name)
+        return None
+
+
+class LeaseRepo:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def acquire(self, name: str, owner: str, *, ttl: timedelta, now: datetime) -> bool:
+        """Take (or renew) *name* for *owner* until ``now + ttl`` unless another owner holds
+        it and its lease has not ended. Returns whether *owner* holds it now."""
+        key = _PREFIX + name
+        async with self.db.transaction() as conn:
+            async with conn.execute("SELECT value FROM meta WHERE key = ?", (key,)) as cur:
+                row = await cur.fetchone()
+            held = _decode(name, None if row is None else str(row[0]))
+            if held is not None and held.owner != owner and held.until > now:
+                return False
+            value = _encode(owner, now + ttl, "")
+            await conn.execute(
+                "INSERT INTO meta(key, value) VALUES (?, ?) "
+                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )
+        return True
+
+    async def release(self, name: str, owner: str) -> bool:
+        """Give *name* up if *owner* holds it (another owner's lease is left alone)."""
+        key = _PREFIX + name
+        async with self.db.transaction() as conn:
+            async with conn.execute("SELECT value FROM meta WHERE key = ?", (key,)) as cur:
+                row = await cur.fetchone()
+            held = _decode(name, None if row is None else str(row[0]))
+            if held is None or held.owner != owner:
+                return False
+            await conn.execute("DELETE FROM meta WHERE key = ?", (key,))
+        return True
+
+    async def register(
+        self,
+        name: str,
+        owner: str,
+        *,
+        ttl: timedelta,
+        now: datetime,
+        info: str,
+        prefix: str,
+        conflicts: Callable[[Lease], bool],
+    ) -> Lease | None:
+        """Hold *name* (with *info*) unless a live lease under *prefix* held by another owner
+        *conflicts*: then nothing is written and that lease is returned. Checking and
+        writing are one transaction, so two processes starting together see each other."""
+        async with self.db.transaction() as conn:
+            async with conn.execute(
+                "SELECT key, value FROM meta WHERE key >= ? AND key < ?",
+                (_PREFIX + prefix, _PREFIX + prefix + "\uffff"),
+            ) as cur:
+                rows = await cur.fetchall()
+            for key, raw in rows:
+                held = _decode(str(key)[len(_PREFIX) :], str(raw))
+                if held is None or held.owner == owner or held.until <= now:
+                    continue
+                if conflicts(held):
+                    return held
+            await conn.execute(
+                "INSERT INTO meta(key, value) VALUES (?, ?) "
+                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (_PREFIX + name, _encode(owner, now + ttl, info)),
+            )
+        return None
+
+    async def holder(self, name: str) -> Lease | None:
+        """The current lease on *name* (it may have ended: compare ``until`` with now)."""
+        raw = await self.db.fetchval("SELECT value FROM meta WHERE key = ?", (_PREFIX + name,))
+        return _decode(name, None if raw is None else str(raw))
