@@ -172,6 +172,11 @@ class PaperBot(commands.Bot):
         """Ids of papers matching a daily-post topic, best first."""
         return await self.search.candidates(topic, limit)
 
+    def gateway_connected(self) -> bool:
+        """Whether the Discord gateway is up right now (for the web site's /healthz)."""
+        ws = self.ws
+        return self.is_ready() and not self.is_closed() and ws is not None and ws.open
+
     async def on_ready(self) -> None:
         # May fire many times (reconnects): log only, no one-time set-up here.
         user = self.user

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from bot.store.alerts import AlertRepo
 from bot.store.database import Database, StoreError
+from bot.store.feeds import FeedRepo
 from bot.store.imports import ImportRepo
 from bot.store.meta import MetaRepo
 from bot.store.papers import PaperRepo
@@ -33,6 +34,7 @@ class Store:
         self.refresh = RefreshRepo(db)
         self.alerts = AlertRepo(db)
         self.schedules = ScheduleRepo(db)
+        self.feeds = FeedRepo(db)
         self.vectors = VectorRepo(db)
 
     @classmethod

@@ -1,0 +1,3 @@
+-- Number 0007 is reserved for another branch (the weekly cadence of daily posts). This empty
+-- step only keeps the numbering gap-free until that branch lands: delete this file when its
+-- 0007 arrives (the migration loader refuses two files numbered 0007).
