@@ -382,3 +382,55 @@ async def test_json_answers_are_valid_utf8_json(site: Site) -> None:
     async with site.session.get(site.url(f"/api/papers/{HOSTILE['id']}")) as resp:
         raw = await resp.read()
     assert json.loads(raw.decode("utf-8"))["paper"]["authors"][0] == 'Eve "><svg onload=alert(2)>'
+
+
+async def test_a_site_under_a_path_prefix_links_within_it(store: Store) -> None:
+    """PAPERBOT_WEB_URL=https://example.org/pb behind a proxy that strips /pb: every link
+    and redirect the site makes starts with /pb."""
+    from tests.web_support import web_settings
+
+    settings = web_settings(web_url="https://example.org/pb", web_rate_requests=0)
+    async with serve(make_context(store, settings=settings)) as site:
+        _, _, body = await site.get("/search?q=diffusion")
+        page = parse_html(body)
+        local = [h for h in page.hrefs() if not h.startswith("http")]
+        assert local and all(h.startswith("/pb/") for h in local), local
+        forms = [a["action"] for t, a in page.tags if t == "form"]
+        assert forms == ["/pb/search"]
+        status, headers, _ = await site.get("/papers/0704.0001v2")
+        assert status == 301 and headers["Location"] == "/pb/papers/0704.0001"
+        _, data = await site.json("/api/papers/0704.0001")
+        assert data["paper"]["page"] == "https://example.org/pb/papers/0704.0001"
+
+
+async def test_a_search_past_its_budget_is_a_503_saying_so(
+    site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import bot.search.engine as engine_module
+    import bot.store.database as database_module
+
+    # every search runs out of time (the clock is looked at every VM step of this small store)
+    monkeypatch.setattr(engine_module, "SEARCH_BUDGET", 1e-9)
+    monkeypatch.setattr(database_module, "_PROGRESS_STEPS", 1)
+    status, data = await site.json("/api/search?q=diffusion")
+    assert status == 503
+    assert data["error"]["message"].startswith("That search took too long.")
+    status, _, body = await site.get("/search?q=diffusion")
+    assert status == 503 and "Try fewer or more specific words." in parse_html(body).all_text
+
+
+async def test_an_unexpected_error_is_logged_and_answered_without_details(
+    site: Site, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def broken() -> int:
+        raise RuntimeError("secret internals at /srv/paperbot")
+
+    monkeypatch.setattr(site.ctx.store.papers, "count", broken)
+    status, _, body = await site.get("/")
+    assert status == 500
+    text = parse_html(body).all_text
+    assert "Something went wrong on our side; it has been logged." in text
+    assert "secret internals" not in body and "Traceback" not in body
+    (record,) = [r for r in caplog.records if r.name == "bot.web.app"]
+    assert record.exc_info is not None and "secret internals" in str(record.exc_info[1])
+    assert (await site.get("/search?q=diffusion"))[0] == 200  # the site goes on

@@ -547,11 +547,17 @@ class DailyCog(commands.Cog):
             token = await feeds.set_public(channel_id, public)
         if token is None:
             return ["Public feed: off."] if public is False else []
-        return [
+        lines = [
             f"Public feed (anyone with this link can read this channel's daily papers; keep it "
             f"private or turn it off with `public_feed:False`): "
             f"<{daily_feed_url(self.bot.settings.web_url, token)}>"
         ]
+        if not self.bot.settings.web_enabled:
+            lines.append(
+                "(This bot serves no web site itself, PAPERBOT_WEB is off: the link works "
+                "where `python -m bot web` serves this database.)"
+            )
+        return lines
 
     @set_.autocomplete("timezone")
     async def timezone_autocomplete(

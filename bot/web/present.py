@@ -7,6 +7,7 @@ text is untrusted: control and bidi-override characters are dropped, LaTeX becom
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +22,9 @@ AUTHORS_IN_LIST = 6
 AUTHORS_IN_CITATION = 20
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
+_NOT_IN_URL = re.compile(r"[\s\x00-\x1f\x7f]")
+_URL_FIELDS = ("url_abs", "url_pdf", "url_code", "url_project", "url_hf")
+_FIELDS = tuple(f.name for f in dataclasses.fields(Paper))
 
 
 def clean(text: str | None) -> str:
@@ -35,7 +39,7 @@ def safe_url(url: str | None) -> str | None:
     if not url:
         return None
     url = url.strip()
-    if len(url) > URL_MAX or any(ch.isspace() or ord(ch) < 32 for ch in url):
+    if len(url) > URL_MAX or _NOT_IN_URL.search(url):
         return None
     try:
         parts = urlsplit(url)
@@ -140,8 +144,12 @@ class PaperView:
 def paper_json(paper: Paper, base_url: str) -> dict[str, Any]:
     """The API's form of a paper: the stored record (links only when safe), its readable
     title and abstract, and its page on this site."""
-    data = paper.to_dict()
-    for key in ("url_abs", "url_pdf", "url_code", "url_project", "url_hf"):
+    # Paper.to_dict's fields, without dataclasses.asdict's deep copy (a tenth of the time)
+    data: dict[str, Any] = {name: getattr(paper, name) for name in _FIELDS}
+    for key in ("authors", "categories", "ai_keywords"):
+        data[key] = list(data[key])
+    data["published"] = paper.published.isoformat() if paper.published else None
+    for key in _URL_FIELDS:
         data[key] = safe_url(data[key])
     data["title_text"] = clean(readable(paper.title))
     data["abstract_text"] = clean(readable(paper.abstract))
