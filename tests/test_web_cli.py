@@ -62,18 +62,25 @@ async def test_run_serves_the_site_and_healthz_follows_the_gateway(
     async with FakeDiscord(token=TOKEN) as fake:
         with patch_discord(fake):
             running = asyncio.create_task(cli.cmd_run(args, cli._settings(args)))
-            await fake.gateway.wait_for(event="GUILD_CREATE", timeout=20)
-            (port,) = {m.group(1) for m in map(WEB_LINE.search, caplog.messages) if m}
-            base = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + 15
-            while (health := await aget(f"{base}/healthz"))[0] != 200:
-                assert time.monotonic() < deadline, health
-                await asyncio.sleep(0.1)
-            assert '"gateway":"connected"' in health[1]
-            status, body = await aget(f"{base}/search?q=ROICtrl")
-            assert status == 200 and "ROICtrl: Boosting Instance Control" in body
-            os.kill(os.getpid(), signal.SIGTERM)
-            assert await asyncio.wait_for(running, 10) == cli.EXIT_OK
+            try:
+                await fake.gateway.wait_for(event="GUILD_CREATE", timeout=20)
+                ports = {m.group(1) for m in map(WEB_LINE.search, caplog.messages) if m}
+                assert len(ports) == 1, caplog.messages
+                port = ports.pop()
+                base = f"http://127.0.0.1:{port}"
+                deadline = time.monotonic() + 15
+                while (health := await aget(f"{base}/healthz"))[0] != 200:
+                    assert time.monotonic() < deadline, health
+                    await asyncio.sleep(0.1)
+                assert '"gateway":"connected"' in health[1]
+                status, body = await aget(f"{base}/search?q=ROICtrl")
+                assert status == 200 and "ROICtrl: Boosting Instance Control" in body
+                os.kill(os.getpid(), signal.SIGTERM)
+                assert await asyncio.wait_for(running, 10) == cli.EXIT_OK
+            finally:
+                if not running.done():  # a failed check: stop the bot, or the test hangs
+                    os.kill(os.getpid(), signal.SIGTERM)
+                    await asyncio.wait({running}, timeout=10)
     with pytest.raises(OSError):  # the site stopped with the bot
         socket.create_connection(("127.0.0.1", int(port)), timeout=1).close()
 

@@ -357,3 +357,29 @@ async def test_healthz_reports_database_gateway_and_refresh_age(store: Store) ->
         await store.db.close()  # the database goes away under the site
         status, data = await site.json("/healthz")
         assert status == 503 and data["database"] == "unreadable" and data["refresh"] == {}
+
+
+async def test_text_xml_cannot_hold_is_dropped_from_feeds(site: Site, store: Store) -> None:
+    """A stored title with characters XML 1.0 forbids (a vertical tab, U+FFFE) still makes a
+    well-formed feed, without them."""
+    from bot.models import Paper
+
+    odd = Paper.create(
+        title="Odd\x0bcharacters \ufffein a title",
+        arxiv_id="2402.00001",
+        abstract="Form\x0cfeed and \uffff too.",
+        authors=["Null\x00Byte"],
+    )
+    await store.papers.upsert_many([odd], "jsonl")
+    await _schedule(store, CHANNEL)
+    await _post(store.schedules, CHANNEL, "2024-05-31", "2402.00001", 1)
+    token = await store.feeds.set_public(CHANNEL, True)
+    assert token is not None
+    status, _, body = await site.get(f"/feeds/daily/{token}.atom")
+    assert status == 200
+    feed = feedparser.parse(body)
+    assert not feed.bozo, feed.bozo_exception
+    (entry,) = feed.entries
+    assert entry.title == "Odd characters in a title"
+    assert entry.summary == "Form feed and too."
+    assert [a.name for a in entry.authors] == ["NullByte"]

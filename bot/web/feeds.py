@@ -36,7 +36,7 @@ _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
 def xml_text(text: str | None) -> str:
-    return _NOT_XML.sub("", clean(text))
+    return clean(_NOT_XML.sub("", text or ""))
 
 
 def daily_feed_path(root: str, token: str) -> str:
