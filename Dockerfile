@@ -8,7 +8,9 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PAPERBOT_DATABASE=/data/paperbot.db \
-    PAPERBOT_DATA_DIR=/app/data
+    PAPERBOT_DATA_DIR=/app/data \
+    PAPERBOT_WEB_HOST=0.0.0.0 \
+    PAPERBOT_WEB_PORT=8080
 
 WORKDIR /app
 
@@ -23,6 +25,8 @@ RUN pip install . \
 
 USER paperbot
 VOLUME ["/data"]
+# The read-only web site (publish it on the host's loopback: see docker-compose.yml).
+EXPOSE 8080
 
 # SIGTERM (docker stop) closes the Discord connection and the database cleanly.
 STOPSIGNAL SIGTERM

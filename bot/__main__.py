@@ -1,4 +1,4 @@
-"""Command line: ``python -m bot {run,load,search,stats,sync,fetch,doctor,backup}``.
+"""Command line: ``python -m bot {run,web,load,search,stats,sync,fetch,doctor,backup}``.
 
 Every failure a person can fix ends with one clear line on stderr and a non-zero exit code,
 never a traceback (those go to the log at DEBUG level).
@@ -50,7 +50,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    sub.add_parser("run", help="import changed files in the data folder, then run the bot")
+    sub.add_parser(
+        "run",
+        help="import changed files in the data folder, then run the bot (and the web site "
+        "unless PAPERBOT_WEB=off)",
+    )
+
+    p = sub.add_parser("web", help="serve the read-only web site alone (no Discord)")
+    p.add_argument("--host", help="address to listen on (default: PAPERBOT_WEB_HOST, 127.0.0.1)")
+    p.add_argument("--port", type=int, help="port to listen on (default: PAPERBOT_WEB_PORT, 8080)")
 
     p = sub.add_parser("load", help="import paper files into the store")
     p.add_argument("paths", nargs="*", type=Path, help="files to import (default: the data folder)")
@@ -438,10 +446,7 @@ async def cmd_sync(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
-    import aiohttp
-    import discord
-
-    from bot.app import PaperBot, ShardsTaken
+    from bot.app import PaperBot
     from bot.store.loader import load_data_dir
 
     settings = _settings(args, require_token=True)
@@ -463,38 +468,97 @@ async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
                     report.rejected,
                 )
         bot = PaperBot(settings, store)
+        site = await _start_web(settings, store, bot) if settings.web_enabled else None
+        try:
+            return await _run_bot(bot, settings)
+        finally:
+            if site is not None:
+                await site.stop()
+    finally:
+        await store.close()
+
+
+async def _start_web(settings: Settings, store: Any, bot: Any) -> Any:
+    """The web site beside the bot, sharing its search engine and trending caches."""
+    from bot.web import WebContext, WebStartError, start_site
+
+    ctx = WebContext(store, bot.search, bot.picker, settings, gateway=bot.gateway_connected)
+    try:
+        return await start_site(ctx)
+    except WebStartError as exc:
+        raise CliError(str(exc)) from None
+
+
+async def _run_bot(bot: Any, settings: Settings) -> int:
+    import aiohttp
+    import discord
+
+    from bot.app import ShardsTaken
+
+    loop = asyncio.get_running_loop()
+    closing: list[asyncio.Task[None]] = []
+
+    def _stop(signame: str) -> None:
+        if not closing:
+            log.info("received %s, shutting down", signame)
+            closing.append(loop.create_task(bot.close()))
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, _stop, sig.name)
+    try:
+        async with bot:
+            await bot.start(settings.token.get())
+    except discord.LoginFailure:
+        raise CliError(
+            "Discord rejected DISCORD_TOKEN; reset it in the developer portal and update .env"
+        ) from None
+    except (aiohttp.ClientError, OSError) as exc:
+        raise CliError(
+            f"cannot reach Discord ({exc.__class__.__name__}: {exc}); "
+            "check this machine's network connection and try again"
+        ) from None
+    except ShardsTaken as exc:
+        raise CliError(str(exc), EXIT_USAGE) from None
+    except discord.PrivilegedIntentsRequired:
+        raise CliError(
+            "Discord refused an intent; PaperBot needs no privileged intents, please report this"
+        ) from None
+    log.info("stopped")
+    return EXIT_OK
+
+
+async def cmd_web(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.schedule.picker import TrendingPicker
+    from bot.search import SearchEngine
+    from bot.web import WebContext, WebStartError, start_site
+
+    if args.port is not None and not 0 <= args.port <= 65535:
+        raise CliError("--port must be between 0 and 65535", EXIT_USAGE)
+    setup_logging(settings.log_level)
+    store = await _open_store(settings)
+    engine = SearchEngine(store.db, meaning=await _meaning(store, settings))
+    try:
+        ctx = WebContext(
+            store, engine, TrendingPicker(store.schedules, engine.candidates), settings
+        )
+        try:
+            site = await start_site(ctx, args.host, args.port)
+        except WebStartError as exc:
+            raise CliError(str(exc)) from None
+        stop = asyncio.Event()
         loop = asyncio.get_running_loop()
-        closing: list[asyncio.Task[None]] = []
-
-        def _stop(signame: str) -> None:
-            if not closing:
-                log.info("received %s, shutting down", signame)
-                closing.append(loop.create_task(bot.close()))
-
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError):
-                loop.add_signal_handler(sig, _stop, sig.name)
+                loop.add_signal_handler(sig, stop.set)
         try:
-            async with bot:
-                await bot.start(settings.token.get())
-        except discord.LoginFailure:
-            raise CliError(
-                "Discord rejected DISCORD_TOKEN; reset it in the developer portal and update .env"
-            ) from None
-        except (aiohttp.ClientError, OSError) as exc:
-            raise CliError(
-                f"cannot reach Discord ({exc.__class__.__name__}: {exc}); "
-                "check this machine's network connection and try again"
-            ) from None
-        except ShardsTaken as exc:
-            raise CliError(str(exc), EXIT_USAGE) from None
-        except discord.PrivilegedIntentsRequired:
-            raise CliError(
-                "Discord refused an intent; PaperBot needs no privileged intents, please report this"
-            ) from None
-        log.info("stopped")
+            await stop.wait()
+            log.info("shutting down the web site")
+        finally:
+            await site.stop()
         return EXIT_OK
     finally:
+        await engine.close()
         await store.close()
 
 
@@ -544,6 +608,7 @@ async def cmd_backup(args: argparse.Namespace, settings: Settings) -> int:
 
 COMMANDS = {
     "run": cmd_run,
+    "web": cmd_web,
     "load": cmd_load,
     "search": cmd_search,
     "stats": cmd_stats,
@@ -559,7 +624,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         settings = _settings(args)
-        if args.command != "run":
+        if args.command not in ("run", "web"):
             setup_logging("WARNING" if settings.log_level == "INFO" else settings.log_level)
         return asyncio.run(COMMANDS[args.command](args, settings))
     except CliError as exc:

@@ -316,6 +316,14 @@ class PaperBot(commands.AutoShardedBot):
         """Ids of papers matching a daily-post topic, best first."""
         return await self.search.candidates(topic, limit)
 
+    def gateway_connected(self) -> bool:
+        """Whether the Discord gateway is up right now (for the web site's /healthz): every
+        shard of this process connected."""
+        if not self.is_ready() or self.is_closed():
+            return False
+        shards = self.shards
+        return bool(shards) and not any(info.is_closed() for info in shards.values())
+
     async def on_ready(self) -> None:
         # May fire many times (reconnects): log only, no one-time set-up here.
         user = self.user

@@ -6,12 +6,14 @@ one go. The token is kept in a :class:`Secret` that never shows its value in a r
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
 
@@ -90,6 +92,15 @@ class Settings:
         if len(self.shard_ids) == self.shard_count:
             return None
         return ShardSet(self.shard_count, self.shard_ids)
+
+    # The read-only web site (bot/web): pages, JSON API, Atom feeds, /healthz.
+    web_enabled: bool = True
+    web_host: str = "127.0.0.1"
+    web_port: int = 8080
+    web_url: str = "http://127.0.0.1:8080"  # the public base URL, for feed links
+    web_rate_requests: int = 60  # per client: a bucket of this many requests...
+    web_rate_seconds: float = 60.0  # ...refilled over this many seconds (0 requests: off)
+    web_trusted_proxies: tuple[str, ...] = ()  # addresses/networks whose X-Forwarded-For counts
 
 
 def _env(source: Mapping[str, str | None], name: str) -> str | None:
@@ -278,6 +289,76 @@ def load_settings(
             values["db_readers"] = readers
     _shards(env, values, problems)
 
+    _web_settings(env, values, problems)
+
     if problems:
         raise SettingsError(problems)
     return Settings(**values)  # type: ignore[arg-type]
+
+
+def _web_settings(
+    env: Mapping[str, str | None], values: dict[str, object], problems: list[str]
+) -> None:
+    """PAPERBOT_WEB, _WEB_HOST, _WEB_PORT, _WEB_URL, _WEB_RATE_LIMIT, _WEB_TRUSTED_PROXIES."""
+    if raw := _env(env, "PAPERBOT_WEB"):
+        values["web_enabled"] = _bool(raw, "PAPERBOT_WEB", problems)
+    if raw := _env(env, "PAPERBOT_WEB_HOST"):
+        try:
+            ipaddress.ip_address(raw)
+        except ValueError:
+            if not re.fullmatch(r"[A-Za-z0-9](?:[A-Za-z0-9.-]{0,252}[A-Za-z0-9])?", raw):
+                problems.append(
+                    f"PAPERBOT_WEB_HOST must be an address or a host name (e.g. 127.0.0.1), "
+                    f"not {raw!r}"
+                )
+        values["web_host"] = raw
+    if raw := _env(env, "PAPERBOT_WEB_PORT"):
+        port = _int(raw, "PAPERBOT_WEB_PORT", problems, minimum=0)
+        if port is not None and port > 65535:
+            problems.append(f"PAPERBOT_WEB_PORT must be at most 65535, not {port}")
+        elif port is not None:
+            values["web_port"] = port
+    if raw := _env(env, "PAPERBOT_WEB_URL"):
+        parts = urlsplit(raw)
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.query:
+            problems.append(
+                f"PAPERBOT_WEB_URL must be the site's http(s) address, e.g. "
+                f"https://papers.example.org, not {raw!r}"
+            )
+        else:
+            values["web_url"] = raw.rstrip("/")
+    elif "web_host" in values or "web_port" in values:
+        host = str(values.get("web_host", "127.0.0.1"))
+        if host in ("0.0.0.0", "::"):  # every address: the URL needs a real one
+            host = "127.0.0.1"
+        if ":" in host:
+            host = f"[{host}]"
+        values["web_url"] = f"http://{host}:{values.get('web_port', 8080)}"
+    if raw := _env(env, "PAPERBOT_WEB_RATE_LIMIT"):
+        # "requests/seconds", e.g. 60/60; "off" (or 0) for no limit
+        m = re.fullmatch(r"(\d+)\s*/\s*(\d+(?:\.\d+)?)", raw)
+        if raw.lower() in ("off", "0", "false", "no"):
+            values["web_rate_requests"] = 0
+        elif not m or int(m.group(1)) < 1 or float(m.group(2)) <= 0:
+            problems.append(
+                f"PAPERBOT_WEB_RATE_LIMIT must look like 60/60 (requests/seconds) or off, "
+                f"not {raw!r}"
+            )
+        else:
+            values["web_rate_requests"] = int(m.group(1))
+            values["web_rate_seconds"] = float(m.group(2))
+    if raw := _env(env, "PAPERBOT_WEB_TRUSTED_PROXIES"):
+        proxies = tuple(p for p in re.split(r"[\s,]+", raw) if p)
+        bad = []
+        for proxy in proxies:
+            try:
+                ipaddress.ip_network(proxy, strict=False)
+            except ValueError:
+                bad.append(proxy)
+        if bad:
+            problems.append(
+                "PAPERBOT_WEB_TRUSTED_PROXIES must list IP addresses or networks "
+                f"(e.g. 127.0.0.1, 172.16.0.0/12), not {', '.join(bad)}"
+            )
+        else:
+            values["web_trusted_proxies"] = proxies

@@ -147,6 +147,7 @@ async def _run_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, token: s
     monkeypatch.setenv("PAPERBOT_DATABASE", str(tmp_path / "pb.db"))
     monkeypatch.setenv("PAPERBOT_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("PAPERBOT_REFRESH", "false")
+    monkeypatch.setenv("PAPERBOT_WEB_PORT", "0")  # the web site on a free port
     monkeypatch.setattr(cli, "setup_logging", lambda level: None)
     args = cli.build_parser().parse_args(["--env-file", str(tmp_path / "none.env"), "run"])
     with pytest.raises(cli.CliError) as info:
@@ -193,6 +194,7 @@ async def test_run_imports_data_connects_and_stops_cleanly_on_sigterm(
     monkeypatch.setenv("PAPERBOT_DATABASE", str(tmp_path / "pb.db"))
     monkeypatch.setenv("PAPERBOT_DATA_DIR", str(data))
     monkeypatch.setenv("PAPERBOT_REFRESH", "false")
+    monkeypatch.setenv("PAPERBOT_WEB_PORT", "0")  # the web site on a free port
     monkeypatch.setattr(cli, "setup_logging", lambda level: None)
     args = cli.build_parser().parse_args(["--env-file", str(tmp_path / "none.env"), "run"])
     async with FakeDiscord(token=TOKEN) as fake:
@@ -287,6 +289,7 @@ async def test_run_starts_despite_the_files_that_stopped_the_bot(
     monkeypatch.setenv("PAPERBOT_DATABASE", str(tmp_path / "pb.db"))
     monkeypatch.setenv("PAPERBOT_DATA_DIR", str(data))
     monkeypatch.setenv("PAPERBOT_REFRESH", "false")
+    monkeypatch.setenv("PAPERBOT_WEB_PORT", "0")  # the web site on a free port
     monkeypatch.setattr(cli, "setup_logging", lambda level: None)
     args = cli.build_parser().parse_args(["--env-file", str(tmp_path / "none.env"), "run"])
     async with FakeDiscord(token=TOKEN) as fake:

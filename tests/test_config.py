@@ -155,3 +155,49 @@ def test_bad_shard_settings_say_what_to_fix(env: dict[str, str], fragment: str) 
         load_settings(env)
     assert len(info.value.problems) == 1
     assert fragment in info.value.problems[0]
+
+
+def test_web_settings_default_to_this_machine_only() -> None:
+    s = load_settings({})
+    assert (s.web_enabled, s.web_host, s.web_port) == (True, "127.0.0.1", 8080)
+    assert s.web_url == "http://127.0.0.1:8080"
+    assert (s.web_rate_requests, s.web_rate_seconds) == (60, 60.0)
+    assert s.web_trusted_proxies == ()
+
+
+def test_web_settings_are_parsed() -> None:
+    s = load_settings(
+        {
+            "PAPERBOT_WEB": "off",
+            "PAPERBOT_WEB_HOST": "0.0.0.0",
+            "PAPERBOT_WEB_PORT": "9000",
+            "PAPERBOT_WEB_RATE_LIMIT": "30 / 10",
+            "PAPERBOT_WEB_TRUSTED_PROXIES": "127.0.0.1, ::1 172.16.0.0/12",
+        }
+    )
+    assert (s.web_enabled, s.web_host, s.web_port) == (False, "0.0.0.0", 9000)
+    assert s.web_url == "http://127.0.0.1:9000"  # every address: the URL names this machine
+    assert (s.web_rate_requests, s.web_rate_seconds) == (30, 10.0)
+    assert s.web_trusted_proxies == ("127.0.0.1", "::1", "172.16.0.0/12")
+    s = load_settings(
+        {"PAPERBOT_WEB_URL": "https://papers.example.org/pb/", "PAPERBOT_WEB_RATE_LIMIT": "off"}
+    )
+    assert s.web_url == "https://papers.example.org/pb" and s.web_rate_requests == 0
+
+
+def test_bad_web_settings_are_all_reported() -> None:
+    env = {
+        "PAPERBOT_WEB": "sometimes",
+        "PAPERBOT_WEB_HOST": "not a host",
+        "PAPERBOT_WEB_PORT": "65536",
+        "PAPERBOT_WEB_URL": "papers.example.org",
+        "PAPERBOT_WEB_RATE_LIMIT": "0/10",
+        "PAPERBOT_WEB_TRUSTED_PROXIES": "127.0.0.1, proxy.local",
+    }
+    with pytest.raises(SettingsError) as info:
+        load_settings(env)
+    problems = info.value.problems
+    assert len(problems) == 6
+    for name, problem in zip(env, problems, strict=True):
+        assert problem.startswith(name), problem
+    assert problems[-1].endswith(", not proxy.local")  # only the bad one is named

@@ -169,3 +169,62 @@ def test_systemd_database_is_in_the_state_directory(unit: configparser.ConfigPar
     from bot.__main__ import EXIT_USAGE
 
     assert service["RestartPreventExitStatus"] == str(EXIT_USAGE)
+
+
+def _compose_healthcheck() -> list[str]:
+    text = (ROOT / "docker-compose.yml").read_text()
+    m = re.search(r"^\s+healthcheck:\s*\n\s+(?:#.*\n\s+)*test:\s*(\[.*\])\s*$", text, re.M)
+    assert m, "docker-compose.yml needs a healthcheck with an exec-form test"
+    return exec_form(m.group(1))
+
+
+def test_compose_publishes_the_web_site_on_the_hosts_loopback_only() -> None:
+    text = (ROOT / "docker-compose.yml").read_text()
+    env = dict(re.findall(r"^\s+(PAPERBOT_WEB\w*):\s*\"?([^\"\s]+)\"?\s*$", text, re.M))
+    assert env["PAPERBOT_WEB"] == "true"
+    assert env["PAPERBOT_WEB_HOST"] == "0.0.0.0"  # inside the container: reachable by Docker
+    port = env["PAPERBOT_WEB_PORT"]
+    published = re.findall(r"^\s+-\s+\"?([\d.:]+)\"?\s*$", text, re.M)
+    assert published == [f"127.0.0.1:{port}:{port}"], published  # on the host: loopback only
+    assert instructions("EXPOSE") == [port]
+    assert docker_env()["PAPERBOT_WEB_HOST"] == "0.0.0.0"
+    assert docker_env()["PAPERBOT_WEB_PORT"] == port
+
+
+def test_compose_healthcheck_asks_healthz_with_python_alone() -> None:
+    argv = _compose_healthcheck()
+    assert argv[:3] == ["CMD", "python", "-c"], "no curl in the slim image: use python"
+    code = argv[3]
+    assert "urllib.request" in code and "/healthz" in code and "curl" not in code
+    text = (ROOT / "docker-compose.yml").read_text()
+    port = re.search(r"PAPERBOT_WEB_PORT:\s*\"?(\d+)", text)
+    assert port and f"http://127.0.0.1:{port.group(1)}/healthz" in code
+
+
+@pytest.mark.parametrize("healthy", [True, False])
+async def test_the_healthcheck_command_passes_and_fails_with_healthz(
+    tmp_path: Path, healthy: bool
+) -> None:
+    """Run the compose health check's own Python against a real site: exit 0 when /healthz
+    says ok, non-zero when it answers 503 (the gateway is down)."""
+    import asyncio
+    import sys
+
+    from tests.web_support import make_context, make_web_store, serve
+
+    code = _compose_healthcheck()[3]
+    store = await make_web_store(tmp_path)
+    try:
+        async with serve(make_context(store, gateway=lambda: healthy)) as site:
+            port = site.server.port
+            local = code.replace("127.0.0.1:8080", f"127.0.0.1:{port}")
+            assert local != code
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-c", local, stderr=asyncio.subprocess.PIPE
+            )
+            _, err = await asyncio.wait_for(proc.communicate(), 30)
+    finally:
+        await store.close()
+    assert (proc.returncode == 0) is healthy, err.decode()
+    if not healthy:
+        assert b"503" in err

@@ -108,6 +108,7 @@ async def start(
         "PAPERBOT_DATA_DIR": str(tmp_path / "data"),
         "PAPERBOT_REFRESH": "false",
         "PAPERBOT_LOG_LEVEL": "INFO",
+        "PAPERBOT_WEB_PORT": "0",  # two processes on one machine: a free port each
         "PAPERBOT_SHARD_COUNT": str(SHARDS),
         "PAPERBOT_SHARDS": shards or PROCESSES[name],
     }

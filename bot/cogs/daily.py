@@ -41,6 +41,7 @@ from bot.schedule.runner import (
 from bot.schedule.supervisor import supervise
 from bot.store.schedules import WEEKLY, Run, Schedule
 from bot.views import action_id, card_view, reply_private
+from bot.web.feeds import daily_feed_url
 
 if TYPE_CHECKING:
     from bot.app import PaperBot
@@ -496,6 +497,7 @@ class DailyCog(commands.Cog):
         role="Ping this role with each post",
         cadence="Daily: one paper a day. Weekly: the week's top 5 papers, once a week",
         weekday="For a weekly post: the day it goes out (default Monday)",
+        public_feed="Publish the posts as an Atom feed at a secret link shown only to you",
     )
     async def set_(
         self,
@@ -508,6 +510,7 @@ class DailyCog(commands.Cog):
         role: discord.Role | None = None,
         cadence: Literal["daily", "weekly"] = "daily",
         weekday: Weekday | None = None,
+        public_feed: bool | None = None,
     ) -> None:
         try:
             at = timecalc.parse_hhmm(time)
@@ -580,6 +583,7 @@ class DailyCog(commands.Cog):
             extras.append(f"pings {role.mention}")
         if extras:
             lines.append("With " + ", ".join(extras) + ".")
+        lines.extend(await self._feed_lines(channel.id, public_feed))
         if topic:
             pick = await self.runner.preview(schedule)
             if pick is None:
@@ -588,6 +592,27 @@ class DailyCog(commands.Cog):
                     "Try a broader topic."
                 )
         await reply_private(interaction, "\n".join(lines))
+
+    async def _feed_lines(self, channel_id: int, public: bool | None) -> list[str]:
+        """Turn the public feed on or off (None: as it was) and say where it is."""
+        feeds = self.bot.store.feeds
+        if public is None:
+            token = await feeds.token_for(channel_id)
+        else:
+            token = await feeds.set_public(channel_id, public)
+        if token is None:
+            return ["Public feed: off."] if public is False else []
+        lines = [
+            f"Public feed (anyone with this link can read this channel's daily papers; keep it "
+            f"private or turn it off with `public_feed:False`): "
+            f"<{daily_feed_url(self.bot.settings.web_url, token)}>"
+        ]
+        if not self.bot.settings.web_enabled:
+            lines.append(
+                "(This bot serves no web site itself, PAPERBOT_WEB is off: the link works "
+                "where `python -m bot web` serves this database.)"
+            )
+        return lines
 
     @set_.autocomplete("timezone")
     async def timezone_autocomplete(
@@ -616,7 +641,11 @@ class DailyCog(commands.Cog):
             await reply_private(interaction, "No daily posts here yet. Set one with `/daily set`.")
             return
         retrying = await self.bot.store.schedules.open_runs_for_guild(interaction.guild_id or 0)
-        blocks = [self._status_block(s, retrying.get(s.channel_id)) for s in schedules]
+        feeds = await self.bot.store.feeds.tokens_for_guild(interaction.guild_id or 0)
+        blocks = [
+            self._status_block(s, retrying.get(s.channel_id), feeds.get(s.channel_id))
+            for s in schedules
+        ]
         last = self.runner.last_tick
         now = self.runner.clock.now()
         if last is None or (now - last).total_seconds() > 600:
@@ -626,7 +655,9 @@ class DailyCog(commands.Cog):
             )
         await reply_private(interaction, _fit("\n\n".join(blocks)))
 
-    def _status_block(self, s: Schedule, trying: Run | None = None) -> str:
+    def _status_block(
+        self, s: Schedule, trying: Run | None = None, feed_token: str | None = None
+    ) -> str:
         when = f"{s.local_time} {s.tz}"
         if s.weekly:
             when = f"weekly top papers, {_weekday(s)}s {when}"
@@ -655,6 +686,8 @@ class DailyCog(commands.Cog):
             lines.append(f"Last: {cards.escape(s.last_status)} ({_ts(s.last_at, 'R')})")
         elif not s.last_status:
             lines.append("Last: nothing posted yet")
+        if feed_token:
+            lines.append(f"Public feed: <{daily_feed_url(self.bot.settings.web_url, feed_token)}>")
         return "\n".join(lines)
 
     @daily.command(name="preview", description="See (privately) the paper a channel gets next")

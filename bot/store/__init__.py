@@ -10,6 +10,7 @@ from pathlib import Path
 
 from bot.store.alerts import AlertRepo
 from bot.store.database import Database, StoreError
+from bot.store.feeds import FeedRepo
 from bot.store.imports import ImportRepo
 from bot.store.leases import LeaseRepo
 from bot.store.meta import MetaRepo
@@ -35,6 +36,7 @@ class Store:
         self.refresh = RefreshRepo(db)
         self.alerts = AlertRepo(db)
         self.schedules = ScheduleRepo(db)
+        self.feeds = FeedRepo(db)
         self.vectors = VectorRepo(db)
 
     @classmethod

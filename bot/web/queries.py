@@ -1,0 +1,121 @@
+"""What the pages and the API both ask of the core: parameters read with clear errors, the
+store's counts, trending, search, a paper and its related papers."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import cast
+
+from aiohttp import web
+
+from bot.models import Paper
+from bot.search import SORTS, SearchResult, Sort
+from bot.web.context import WebContext
+
+log = logging.getLogger(__name__)
+
+PAGE_SIZE = 10
+MAX_PAGE = 100  # 1,000 results: as deep as the engine ranks (bot.search MAX_CANDIDATES)
+MAX_LIMIT = 100
+MAX_OFFSET = 1000
+TRENDING_ON_HOME = 10
+TRENDING_MAX = 50
+RELATED = 5
+HEALTH_TIMEOUT = 3.0
+
+
+class BadRequest(Exception):
+    """A request parameter that cannot be used; the message says what would work."""
+
+    status = 400
+
+
+class NotFound(Exception):
+    status = 404
+
+
+def int_param(request: web.Request, name: str, default: int, low: int, high: int) -> int:
+    raw = request.query.get(name)
+    if raw is None or not raw.strip():
+        return default
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        raise BadRequest(
+            f"{name} must be a whole number from {low} to {high}, not {_shown(raw)}"
+        ) from None
+    if not low <= value <= high:
+        raise BadRequest(f"{name} must be a whole number from {low} to {high}, not {value}")
+    return value
+
+
+def sort_param(request: web.Request) -> Sort:
+    raw = (request.query.get("sort") or "relevance").strip().lower()
+    if raw not in SORTS:
+        raise BadRequest(f"sort must be one of {', '.join(SORTS)}, not {_shown(raw)}")
+    return raw
+
+
+def _shown(raw: str, limit: int = 40) -> str:
+    """User text quoted for an error message, short (the message may be shown on a page,
+    escaped there like everything else)."""
+    text = "".join(ch if ch.isprintable() else "?" for ch in raw[: limit + 1])
+    return repr(text if len(text) <= limit else text[:limit] + "…")
+
+
+@dataclass(frozen=True, slots=True)
+class StoreStats:
+    total: int
+    by_source: list[tuple[str, int]]
+    last_import: datetime | None
+    refreshed: list[tuple[str, datetime]]  # live source -> last clean run
+
+
+async def store_stats(ctx: WebContext) -> StoreStats:
+    async def compute() -> object:
+        store = ctx.store
+        return StoreStats(
+            total=await store.papers.count(),
+            by_source=sorted((await store.papers.count_by_source()).items(), key=lambda kv: -kv[1]),
+            last_import=await store.papers.latest_added_at(),
+            refreshed=sorted((await store.refresh.last_success()).items()),
+        )
+
+    return cast(StoreStats, await ctx.home_cache.get(compute))
+
+
+async def trending(ctx: WebContext, limit: int) -> list[Paper]:
+    """The global trending list: bot.ranking over the store, no server's votes (guild 0)."""
+    ranked = await ctx.picker.ranked_for_guild(0, ctx.now(), limit)
+    return await ctx.store.papers.get_by_pids([s.pid for s in ranked])
+
+
+async def search(ctx: WebContext, query: str, sort: Sort, limit: int, offset: int) -> SearchResult:
+    return await ctx.search.search(query, sort=sort, limit=limit, offset=offset)
+
+
+async def paper(ctx: WebContext, paper_id: str) -> Paper:
+    found = await ctx.store.papers.get(paper_id) if paper_id.strip() else None
+    if found is None:
+        raise NotFound(f"No paper with the id {_shown(paper_id, 60)} is in the store.")
+    return found
+
+
+async def related(ctx: WebContext, paper: Paper, limit: int = RELATED) -> list[Paper]:
+    try:
+        return await ctx.search.related(paper.id, limit)
+    except Exception:  # related papers are a nicety: the page still shows the paper
+        log.warning("related papers of %s failed", paper.id, exc_info=True)
+        return []
+
+
+async def database_readable(ctx: WebContext) -> bool:
+    try:
+        await asyncio.wait_for(ctx.store.papers.latest_pid(), HEALTH_TIMEOUT)
+    except Exception:
+        log.warning("health check: the database cannot be read", exc_info=True)
+        return False
+    return True
