@@ -271,6 +271,9 @@ def count_problem(name: str, value: object) -> str | None:
     """Why *value* cannot be a count such as upvotes or a list position; None when it can."""
     if value is None:
         return None
+    if type(value) is float and value.is_integer() and value >= 2**63:
+        # JSON integers past 64 bits arrive as floats (orjson): say what is wrong with them.
+        return f"'{name}' {int(value)} is out of range (0 to {MAX_COUNT:,})"
     if type(value) is not int or value < 0:
         return f"'{name}' must be a non-negative integer"
     if value > MAX_COUNT:

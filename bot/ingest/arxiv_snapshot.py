@@ -9,7 +9,6 @@ the id check, no ``email.utils`` unless a date is unusual).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator
 from datetime import date
 from email.utils import parsedate_tz
@@ -23,6 +22,9 @@ from bot.ingest._common import (
     brief,
     json_error,
     squash,
+)
+from bot.ingest._common import (
+    loads as json_loads,
 )
 from bot.models import (
     SOURCE_ARXIV_SNAPSHOT,
@@ -57,7 +59,7 @@ def iter_papers(lines: Iterable[str]) -> Iterator[Item]:
 
 def parse_lines(numbered: NumberedLines) -> Iterator[Item]:
     """Like :func:`iter_papers`, over ``(line number, text)`` pairs (errors passed through)."""
-    loads = json.loads
+    loads = json_loads
     for item in numbered:
         if isinstance(item, RecordError):
             yield item

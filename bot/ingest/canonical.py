@@ -12,6 +12,7 @@ from collections.abc import Iterable, Iterator
 from typing import TextIO
 
 from bot.ingest._common import JSON_ERRORS, Item, NumberedLines, RecordError, json_error
+from bot.ingest._common import loads as json_loads
 from bot.models import SOURCE_USER, SOURCES, Paper
 
 __all__ = ["iter_papers", "parse_lines", "parse_record", "write_jsonl"]
@@ -32,7 +33,7 @@ def parse_lines(numbered: NumberedLines) -> Iterator[Item]:
         if not line.strip():
             continue
         try:
-            record = json.loads(line)
+            record = json_loads(line)
         except JSON_ERRORS as exc:
             yield RecordError(lineno, json_error(exc))
             continue
