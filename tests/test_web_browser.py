@@ -104,7 +104,8 @@ async def test_chromium_shows_the_home_search_and_paper_pages(
     )
     text = paper.all_text
     assert "Calculation of prompt diphoton production cross sections" in text
-    assert "Cite C. Balázs, E. L. Berger, P. M. Nadolsky, & C. -P. Yuan (2007)." in text
+    assert "Cite Balázs, C., Berger, E. L., Nadolsky, P. M., & Yuan, C.-P. (2007)." in text
+    assert "@article{balazs2007calculation," in text
     assert "Related papers" in text
 
 
