@@ -575,3 +575,21 @@ def test_query_normalisation() -> None:
     assert q.variants("study") == ["study", "studies"]
     assert q.all_of(["graph", "x2"]) == '("graph" OR "graphs") AND "x2"'
     assert q.parse("https://arxiv.org/abs/2202.12139v3").arxiv_id == "2202.12139"
+
+
+async def test_a_repeated_search_is_answered_from_the_cache_until_the_store_changes(
+    engine: SearchEngine,
+) -> None:
+    first = await engine.search("diffusion transformer", limit=5)
+    hits = engine._cache.hits
+    again = await engine.search("diffusion transformer", limit=5)
+    assert engine._cache.hits == hits + 1
+    assert [h.paper.id for h in again.hits] == [h.paper.id for h in first.hits]
+    # A new paper: the next search sees it at once (the cache key holds the newest pid).
+    await engine.papers.upsert_many(
+        [Paper.create(title="Diffusion transformer for zebrafish", arxiv_id="2611.00001")],
+        "jsonl",
+    )
+    fresh = await engine.search("diffusion transformer", limit=5)
+    assert fresh.hits[0].paper.id == "2611.00001"
+    assert fresh.total == first.total + 1

@@ -25,8 +25,10 @@ import contextlib
 import logging
 import re
 import sqlite3
+import threading
 import time
-from collections.abc import Sequence
+from collections import OrderedDict
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Literal, Protocol
@@ -67,6 +69,12 @@ VOCAB_RELOAD_FACTOR = 300  # reload at most every 300 x its load time (0.4 s at 
 LEXICAL_WEIGHT, MEANING_WEIGHT = 1.0, 0.5
 FUSION_MODE: Mode = "tiered"
 
+# Whole-search orders are kept for repeated queries (a burst of members searching the same
+# paper), while the store holds the same papers and vectors: keyed by the newest pid and the
+# number of vectors loaded, and for a short time (votes and upvotes move the trending sort).
+RESULT_CACHE_SIZE = 512
+RESULT_CACHE_SECONDS = 30.0
+
 WHY_TITLE = "exact title"
 WHY_AUTHOR = "author"
 WHY_MEANING = "similar in meaning"
@@ -88,6 +96,10 @@ class Meaning(Protocol):
 
     def neighbours(self, conn: sqlite3.Connection, pid: int, k: int) -> list[tuple[int, float]]:
         """``(pid, similarity)`` of the papers nearest to paper *pid* (not itself)."""
+        ...
+
+    def __len__(self) -> int:
+        """How many papers it can find (its results change when this does)."""
         ...
 
 
@@ -150,6 +162,39 @@ class _Found:
     documents: int = 0
 
 
+class ResultCache:
+    """A small LRU of whole-search orders, shared by the reader threads (a lock guards it)."""
+
+    def __init__(self, size: int, seconds: float) -> None:
+        self.size = size
+        self.seconds = seconds
+        self._items: OrderedDict[Hashable, tuple[float, _Found]] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = self.misses = 0
+
+    def get(self, key: Hashable) -> _Found | None:
+        now = time.monotonic()
+        with self._lock:
+            entry = self._items.get(key)
+            if entry is None or now - entry[0] > self.seconds:
+                self.misses += 1
+                return None
+            self._items.move_to_end(key)
+            self.hits += 1
+            return entry[1]
+
+    def put(self, key: Hashable, found: _Found) -> None:
+        with self._lock:
+            self._items[key] = (time.monotonic(), found)
+            self._items.move_to_end(key)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+
 def trim_label(title: str, limit: int = SUGGESTION_CHARS) -> str:
     """``title`` cut to ``limit`` characters on a word boundary, ending with an ellipsis."""
     title = " ".join(title.split())
@@ -173,6 +218,7 @@ class SearchEngine:
         self.papers = PaperRepo(db)
         self.meaning = meaning
         self.tuning = tuning or Tuning()
+        self._cache = ResultCache(RESULT_CACHE_SIZE, RESULT_CACHE_SECONDS)
         self._vocab: Vocabulary | None = None
         self._vocab_seconds = 0.0
         self._vocab_checked = 0.0
@@ -245,9 +291,10 @@ class SearchEngine:
         return await self.db.read(partial(_candidates, query, limit))
 
     def invalidate(self) -> None:
-        """Forget the cached vocabulary (after a big import, or in tests)."""
+        """Forget the cached vocabulary and results (after a big import, or in tests)."""
         self._vocab = None
         self._vocab_checked = 0.0
+        self._cache.clear()
 
     # -- the search, in a reader thread ----------------------------------------------------------
 
@@ -260,13 +307,23 @@ class SearchEngine:
         limit: int,
         conn: sqlite3.Connection,
     ) -> tuple[_Found, dict[int, Paper]]:
-        found = self._find(conn, parsed, sort, vocab)
+        documents = max(1, ix.latest_pid(conn))
+        meaning = 0 if self.meaning is None else len(self.meaning)
+        key = (parsed.text, sort, documents, meaning)
+        found = self._cache.get(key)
+        if found is None:
+            found = self._find(conn, parsed, sort, vocab, documents)
+            self._cache.put(key, found)
         return found, ix.papers(conn, found.pids[offset : offset + limit])
 
     def _find(
-        self, conn: sqlite3.Connection, parsed: q.ParsedQuery, sort: Sort, vocab: Vocabulary | None
+        self,
+        conn: sqlite3.Connection,
+        parsed: q.ParsedQuery,
+        sort: Sort,
+        vocab: Vocabulary | None,
+        documents: int,
     ) -> _Found:
-        documents = max(1, ix.latest_pid(conn))
         if parsed.arxiv_id or _TITLE_ID.match(parsed.text):
             hit = ix.paper_by_id(conn, parsed.arxiv_id or parsed.text)
             if hit is not None:
