@@ -54,6 +54,7 @@ import logging
 import math
 import os
 import pstats
+import random
 import resource
 import sys
 import time
@@ -523,6 +524,23 @@ def autocomplete_mix(size: int, seed: int) -> list[tuple[str, str]]:
     ]
 
 
+def distinct_queries(size: int, seed: int, count: int) -> list[tuple[str, str]]:
+    """*count* different two- and three-word queries from the words of the search mix and the
+    corpus' own vocabulary: a burst where no search can reuse another's answer."""
+    words: list[str] = []
+    for _, text in search_mix(size, seed):
+        for word in text.lower().split():
+            if word.isalpha() and len(word) > 3 and word not in words:
+                words.append(word)
+    tail = CorpusGenerator(seed).tail
+    words += [tail[i] for i in range(200, 200 + 40 * 97, 97)]
+    rng = random.Random(seed)
+    found: dict[str, None] = {}
+    while len(found) < count:
+        found[" ".join(rng.sample(words, rng.choice((2, 3))))] = None
+    return [("distinct", q) for q in found]
+
+
 def search_mix(size: int, seed: int) -> list[tuple[str, str]]:
     return [(cls, text[:QUERY_MAX]) for cls, text in query_mix(size, seed)]
 
@@ -658,15 +676,19 @@ async def bench_size(size: int, args: argparse.Namespace, store: dict[str, Any])
                         )
                     )
             if args.burst:
-                # N members search at the same moment (a paper-reading event): one round each.
-                for kind in ("search", "noop"):
-                    print(f"  burst {kind} x{args.burst} ...", file=sys.stderr, flush=True)
-                    await asyncio.sleep(1.0)
-                    burst = await throughput(
-                        server, bot, kind, args.burst, searches, args.burst, 120.0
-                    )
-                    burst["burst"] = True
-                    runs.append(burst)
+                # N members search at the same moment (a paper-reading event): one round each,
+                # with the usual mix (queries repeat, as members look for the same paper) and
+                # with N different queries (no answer can be reused: raw capacity).
+                distinct = distinct_queries(size, args.seed, args.burst)
+                for label, mix in (("mix", searches), ("distinct", distinct)):
+                    for kind in ("search", "noop"):
+                        print(f"  burst {kind} x{args.burst} ({label}) ...", file=sys.stderr)
+                        await asyncio.sleep(1.0)
+                        burst = await throughput(
+                            server, bot, kind, args.burst, mix, args.burst, 120.0
+                        )
+                        burst["burst"] = label
+                        runs.append(burst)
             rss = bot.rss_mb()
     finally:
         await bot.stop()
@@ -858,7 +880,7 @@ def report_size(res: dict[str, Any]) -> str:
         done = [s.done_ms for s in ss if not math.isnan(s.done_ms)]
         label = "/search" if run["kind"] == "search" else "baseline"
         if run.get("burst"):
-            label += " burst"
+            label += f" burst ({run['burst']})"
         base = next(
             (
                 r
