@@ -160,7 +160,11 @@ def make_bot(store: Store, db_path: Path) -> BenchBot:
         search_cooldown_uses=1_000_000,
         search_cooldown_seconds=1.0,
     )
-    return BenchBot(settings, store, auto_sync=False)
+    bot = BenchBot(settings, store, auto_sync=False)
+    if os.environ.get("PAPERBOT_BENCH_RESULT_CACHE") != "1":
+        # Every search computed: the bench repeats its queries (--result-cache: as deployed).
+        bot.search._cache.size = 0
+    return bot
 
 
 async def child_main(
@@ -1061,6 +1065,11 @@ def main(argv: Iterable[str] | None = None) -> int:
         action="store_true",
         help="cProfile the bot's event loop; top functions in bench/out/bot-<size>.profile.txt",
     )
+    parser.add_argument(
+        "--result-cache",
+        action="store_true",
+        help="keep the bot's cache of repeated searches on (off: every search is computed)",
+    )
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--profile-to", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--db", type=Path, help=argparse.SUPPRESS)
@@ -1068,6 +1077,8 @@ def main(argv: Iterable[str] | None = None) -> int:
     parser.add_argument("--gateway", help=argparse.SUPPRESS)
     parser.add_argument("--token", help=argparse.SUPPRESS)
     args = parser.parse_args(None if argv is None else list(argv))
+    if args.result_cache:
+        os.environ["PAPERBOT_BENCH_RESULT_CACHE"] = "1"  # the child process inherits it
 
     if args.child:
         logging.basicConfig(

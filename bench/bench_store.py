@@ -172,10 +172,11 @@ async def _work(
     index_s = time.perf_counter() - t0
     rss_vectors = _rss_now_mb()
 
-    lexical = SearchEngine(store.db)
+    lexical = SearchEngine(store.db, result_cache=0)
     await lexical.warm()
     known = await _known_items(store, lexical, size, seed)
-    engine = SearchEngine(store.db, meaning=meaning)
+    # Every search computed (no result cache: the bench repeats its queries).
+    engine = SearchEngine(store.db, meaning=meaning, result_cache=0)
     t0 = time.perf_counter()
     await engine.warm()
     warm_s = time.perf_counter() - t0

@@ -173,6 +173,8 @@ class ResultCache:
         self.hits = self.misses = 0
 
     def get(self, key: Hashable) -> _Found | None:
+        if not self.size:
+            return None
         now = time.monotonic()
         with self._lock:
             entry = self._items.get(key)
@@ -184,6 +186,8 @@ class ResultCache:
             return entry[1]
 
     def put(self, key: Hashable, found: _Found) -> None:
+        if not self.size:
+            return
         with self._lock:
             self._items[key] = (time.monotonic(), found)
             self._items.move_to_end(key)
@@ -212,13 +216,18 @@ class SearchEngine:
     :mod:`bot.store.search_index`."""
 
     def __init__(
-        self, db: Database, *, meaning: Meaning | None = None, tuning: Tuning | None = None
+        self,
+        db: Database,
+        *,
+        meaning: Meaning | None = None,
+        tuning: Tuning | None = None,
+        result_cache: int = RESULT_CACHE_SIZE,
     ) -> None:
         self.db = db
         self.papers = PaperRepo(db)
         self.meaning = meaning
         self.tuning = tuning or Tuning()
-        self._cache = ResultCache(RESULT_CACHE_SIZE, RESULT_CACHE_SECONDS)
+        self._cache = ResultCache(result_cache, RESULT_CACHE_SECONDS)
         self._vocab: Vocabulary | None = None
         self._vocab_seconds = 0.0
         self._vocab_checked = 0.0
