@@ -34,7 +34,7 @@ import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
@@ -187,19 +187,17 @@ class Embedder:
                 f"wordllama is installed but {missing} is missing: reinstall '{PINNED}'"
             )
         try:
-            raw = tokenizer_path.read_text(encoding="utf-8")
-            config = json.loads(raw)
-        except (OSError, ValueError) as exc:
+            tokenizer = Tokenizer.from_file(str(tokenizer_path))
+        except Exception as exc:  # the Rust reader raises plain Exception
             raise ModelUnavailable(
                 f"cannot read {tokenizer_path} ({exc}): reinstall '{PINNED}'"
             ) from exc
-        _check_tokenizer(config)
+        _check_tokenizer(tokenizer)
         try:
-            tokenizer = Tokenizer.from_str(raw)
             table = load_file(str(weights_path))[TENSOR_KEY]
-        except Exception as exc:  # the Rust readers raise plain Exception
+        except Exception as exc:
             raise ModelUnavailable(
-                f"cannot read the wordllama model files in {root} ({exc}): reinstall '{PINNED}'"
+                f"cannot read {weights_path} ({exc}): reinstall '{PINNED}'"
             ) from exc
         if table.ndim != 2 or table.shape[0] != tokenizer.get_vocab_size():
             raise ModelUnavailable(
@@ -331,8 +329,10 @@ def _package_dir() -> Path:
     return Path(next(iter(spec.submodule_search_locations)))
 
 
-def _check_tokenizer(config: dict[str, Any]) -> None:
+def _check_tokenizer(tokenizer: Tokenizer) -> None:
     """Refuse a tokenizer for which per-piece tokenising would differ from whole-text."""
+    from tokenizers.models import BPE
+
     expected_normalizer = {
         "type": "Sequence",
         "normalizers": [
@@ -340,20 +340,19 @@ def _check_tokenizer(config: dict[str, Any]) -> None:
             {"type": "Replace", "pattern": {"String": " "}, "content": _SPACE},
         ],
     }
-    model = config.get("model") or {}
+    normalizer = tokenizer.normalizer
     problem = None
-    if config.get("normalizer") != expected_normalizer:
+    if normalizer is None or json.loads(normalizer.__getstate__()) != expected_normalizer:
         problem = "its normaliser"
-    elif config.get("pre_tokenizer") is not None:
+    elif tokenizer.pre_tokenizer is not None:
         problem = "its pre-tokenizer"
-    elif model.get("type") != "BPE" or model.get("dropout") not in (None, 0):
+    elif not isinstance(tokenizer.model, BPE) or tokenizer.model.dropout:
         problem = "its model"
     else:
         # A merge's result is a token of the vocabulary; if every token is a run of "▁" and
         # then other characters, no merge can join another character to a following "▁".
-        problem = next(
-            (f"its token {t!r}" for t in model.get("vocab", {}) if not _TOKEN.fullmatch(t)), None
-        )
+        vocab = tokenizer.get_vocab(with_added_tokens=False)
+        problem = next((f"its token {t!r}" for t in vocab if not _TOKEN.fullmatch(t)), None)
     if problem:
         raise ModelUnavailable(
             f"wordllama's tokenizer is not the expected one ({problem} differs): install '{PINNED}'"
