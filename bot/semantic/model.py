@@ -143,14 +143,14 @@ class Embedder:
 
     def __init__(
         self,
-        weights: FloatArray,
+        weights: npt.NDArray[np.float32] | npt.NDArray[np.float16],
         tokenizer: Tokenizer,
         name: str,
         *,
         cache_pieces: int = CACHE_PIECES,
     ) -> None:
-        if weights.ndim != 2 or weights.dtype != np.float32:
-            raise ValueError("weights must be a float32 matrix (vocabulary, dim)")
+        if weights.ndim != 2 or weights.dtype not in (np.float32, np.float16):
+            raise ValueError("weights must be a float32 or float16 matrix (vocabulary, dim)")
         if cache_pieces < 1:
             raise ValueError("cache_pieces must be at least 1")
         self.weights = np.ascontiguousarray(weights)
@@ -166,9 +166,15 @@ class Embedder:
         self._lock = threading.Lock()
 
     @classmethod
-    def load(cls, dim: int = 256, *, cache_pieces: int = CACHE_PIECES) -> Embedder:
+    def load(
+        cls, dim: int = 256, *, cache_pieces: int = CACHE_PIECES, half: bool = False
+    ) -> Embedder:
         """The wordllama ``l2_supercat`` model at ``dim`` (64, 128 or 256) dimensions, from the
-        files of the installed wordllama package; raises :class:`ModelUnavailable`."""
+        files of the installed wordllama package; raises :class:`ModelUnavailable`.
+
+        ``half`` keeps the weights as shipped, float16 (16 MB instead of 33 MB at 256
+        dimensions, summed in float32: the same vectors to about 1e-7), at about four times
+        the summing time: right for a process that embeds queries, not for bulk embedding."""
         if dim not in DIMS:
             raise ValueError(f"dim must be one of {', '.join(map(str, DIMS))}, not {dim}")
         try:
@@ -203,7 +209,11 @@ class Embedder:
             raise ModelUnavailable(
                 f"wordllama's weights {table.shape} do not fit its tokenizer: reinstall '{PINNED}'"
             )
-        weights = np.ascontiguousarray(table[:, :dim], dtype=np.float32)
+        weights: npt.NDArray[np.float32] | npt.NDArray[np.float16]
+        if half:
+            weights = np.ascontiguousarray(table[:, :dim], dtype=np.float16)
+        else:
+            weights = np.ascontiguousarray(table[:, :dim], dtype=np.float32)
         log.info("Loaded %s from %s", f"wordllama-{CONFIG}-{dim}", root)
         return cls(
             weights,
@@ -242,7 +252,9 @@ class Embedder:
         weights = self.weights
         for row, whole_ids in batch.whole:
             if whole_ids:
-                np.add.reduce(weights.take(whole_ids, axis=0), axis=0, out=out[row])
+                np.add.reduce(
+                    weights.take(whole_ids, axis=0), axis=0, dtype=np.float32, out=out[row]
+                )
         if not batch.keys:
             return
         table, slots = self._resolve(batch.keys)
@@ -256,7 +268,8 @@ class Embedder:
         for row in range(len(texts)):
             start, stop = offsets[row], offsets[row + 1]
             if stop > start:
-                np.add.reduce(weights.take(ids[start:stop], axis=0), axis=0, out=out[row])
+                rows = weights.take(ids[start:stop], axis=0)
+                np.add.reduce(rows, axis=0, dtype=np.float32, out=out[row])
 
     def _split(self, texts: Sequence[str]) -> _Batch:
         keys: list[str] = []
