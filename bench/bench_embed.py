@@ -8,6 +8,7 @@ Rows, on the synthetic corpus of bench/corpus.py (cached under bench/out/):
   ``--wordllama`` papers (it is slow);
 * ``ours, cold cache``: a fresh :class:`bot.semantic.model.Embedder` over every paper;
 * ``ours, warm cache``: the same embedder over the same papers again;
+* ``ours, warm cache, float16 weights``: ``Embedder.load(half=True)``, as a query process;
 * ``ours, cache N``: cold, with a smaller piece cache (it starts over when full).
 
 Then the summation step alone (token ids already known), numpy per text vs the alternatives,
@@ -155,6 +156,11 @@ def main(argv: list[str] | None = None) -> int:
     warm, _ = rate(emb.embed, texts, args.batch)
     rows.append(("ours, warm cache", len(texts), warm))
     after = rss_mb()
+    half = Embedder.load(half=True)
+    half.embed(texts[:20_000])
+    half_rate, _ = rate(half.embed, texts[:20_000], args.batch)
+    rows.append(("ours, warm cache, float16 weights", 20_000, half_rate))
+    del half
     small = Embedder.load(cache_pieces=args.small_cache)
     small_rate, _ = rate(small.embed, texts, args.batch)
     rows.append((f"ours, cold, cache {args.small_cache:,} pieces", len(texts), small_rate))

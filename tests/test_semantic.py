@@ -117,6 +117,13 @@ def test_truncated_dimensions_match_wordllama_truncated(wordllama: Any) -> None:
     assert _cosines(small.embed(TEXTS[:50]), theirs).min() >= 0.999
 
 
+def test_half_precision_weights_give_the_same_vectors(embedder: Embedder) -> None:
+    half = Embedder.load(half=True)
+    assert half.weights.dtype == np.float16 and half.weights.nbytes * 2 == embedder.weights.nbytes
+    texts = TEXTS[:80] + TRICKY
+    np.testing.assert_allclose(half.embed(texts), embedder.embed(texts), atol=1e-6)
+
+
 def test_names_the_model_and_refuses_other_dimensions(embedder: Embedder) -> None:
     assert embedder.name == "wordllama-l2_supercat-256" and embedder.dim == 256
     with pytest.raises(ValueError, match="dim must be one of 64, 128, 256"):

@@ -46,7 +46,7 @@ def index(vectors: np.ndarray) -> VectorIndex:
 
 def test_small_index_search_is_exact(index: VectorIndex, vectors: np.ndarray) -> None:
     codes, pids = sign_bits(vectors), np.arange(1000, 4000)
-    for seed in range(20):
+    for seed in range(8):
         q = unit_rows(1, seed=100 + seed)[0]
         hits = index.search(q, 10, candidates=5000, near=5000)  # all rows, all stages
         assert [p for p, _ in hits] == brute_force(codes, pids, q, 10)
@@ -59,7 +59,7 @@ def test_coarse_stage_keeps_every_code_nearer_than_its_cut(
     index: VectorIndex, vectors: np.ndarray
 ) -> None:
     codes, pids = sign_bits(vectors), np.arange(1000, 4000)
-    for seed in range(20):
+    for seed in range(8):
         q = unit_rows(1, seed=200 + seed)[0]
         coarse = hamming(codes[:, :8], sign_bits(q)[:8])  # first 64 bits
         counts = np.cumsum(np.bincount(coarse, minlength=65))
@@ -90,7 +90,7 @@ def test_hamming_stage_keeps_the_nearest_by_all_bits(
     index: VectorIndex, vectors: np.ndarray
 ) -> None:
     codes, pids = sign_bits(vectors), np.arange(1000, 4000)
-    for seed in range(20):
+    for seed in range(8):
         q = unit_rows(1, seed=500 + seed)[0]
         d = hamming(codes, sign_bits(q))
         nearest = np.sort(np.lexsort((np.arange(3000), d))[:100])  # ties by position
