@@ -348,12 +348,12 @@ class SearchEngine:
             near = self.meaning.search(conn, parsed.text, MEANING_K) if self.meaning else []
             pids = [p for p, _ in near]
             return _Found(pids, dict.fromkeys(pids, WHY_MEANING), dict(near), documents=documents)
-        ranking, _ = lexical.all_words(conn, terms, documents, vocab)
+        ranking = lexical.all_words(conn, terms, documents, vocab)
         corrected: str | None = None
         fixed = _corrections(conn, terms, vocab, rare_too=len(ranking.pids) < FEW_HITS)
         if fixed:
             better_terms = list(dict.fromkeys(fixed.get(t, t) for t in terms))
-            better, _ = lexical.all_words(conn, better_terms, documents, vocab)
+            better = lexical.all_words(conn, better_terms, documents, vocab)
             if len(better.pids) >= len(ranking.pids):
                 ranking, terms = better, better_terms
                 words = q.tokens(parsed.text) or parsed.terms
@@ -556,7 +556,7 @@ def _candidates(query: str | None, limit: int, conn: sqlite3.Connection) -> list
             pids += ix.newest_pids(conn, limit - len(pids), exclude=pids)
     else:
         documents = max(1, ix.latest_pid(conn))
-        pids = lexical.all_words(conn, parsed.terms, documents, None)[0].pids[:limit]
+        pids = lexical.all_words(conn, parsed.terms, documents, None).pids[:limit]
     info = ix.titles(conn, pids)
     return [info[p][0] for p in pids if p in info]
 

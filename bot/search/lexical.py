@@ -30,6 +30,8 @@ common words, and title beats authors beats abstract. A candidate must hold at l
 from __future__ import annotations
 
 import math
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
 from bot.search import query as q
@@ -104,6 +106,36 @@ def term_info(
     return Term(text, forms, expr, newest, capped, df, idf_of(df, documents))
 
 
+_DF_CACHE: OrderedDict[tuple[str, int], float] = OrderedDict()
+_DF_CACHE_SIZE = 4096
+_DF_LOCK = threading.Lock()
+
+
+def _density(newest: list[int], cap: int, documents: int) -> float:
+    """Document frequency from a term's newest matches (all of them, or the newest *cap*)."""
+    if len(newest) <= cap:
+        return float(len(newest))
+    span = max(1, documents - newest[cap - 1] + 1)
+    return cap * documents / span
+
+
+def document_frequency(conn: ix.Conn, expr: str, documents: int) -> float:
+    """How many papers match *expr*, exactly up to MAX_CANDIDATES and estimated beyond from
+    the density of the newest matches. Terms recur across searches: kept per store size."""
+    key = (expr, documents)
+    with _DF_LOCK:
+        cached = _DF_CACHE.get(key)
+        if cached is not None:
+            _DF_CACHE.move_to_end(key)
+            return cached
+    df = _density(ix.match_desc(conn, expr, MAX_CANDIDATES + 1), MAX_CANDIDATES, documents)
+    with _DF_LOCK:
+        _DF_CACHE[key] = df
+        while len(_DF_CACHE) > _DF_CACHE_SIZE:
+            _DF_CACHE.popitem(last=False)
+    return df
+
+
 def _title_weight(title: str) -> float:
     length = max(1.0, len(title) / CHARS_PER_WORD) / AVG_TITLE_WORDS
     return WEIGHT_TITLE * (K1 + 1.0) / (1.0 + K1 * (1.0 - B + B * length))
@@ -129,17 +161,12 @@ class Words:
 # -- every word --------------------------------------------------------------------------------
 
 
-def all_words(
-    conn: ix.Conn, terms: list[str], documents: int, vocab: Vocabulary | None
-) -> tuple[Ranking, list[Term]]:
-    """Every reachable paper holding every term, best first (see the module docstring).
-
-    Also returns the terms' lookups (empty when nothing matched), for :func:`partial`.
-    """
+def all_words(conn: ix.Conn, terms: list[str], documents: int, vocab: Vocabulary | None) -> Ranking:
+    """Every reachable paper holding every term, best first (see the module docstring)."""
     expr = q.all_of(terms)
     newest = ix.match_desc(conn, expr, MAX_CANDIDATES + 1)
     if not newest:
-        return EMPTY, []
+        return EMPTY
     capped = len(newest) > MAX_CANDIDATES
     matches = newest[:MAX_CANDIDATES]
     pool = matches[:RANK_POOL]
@@ -147,13 +174,13 @@ def all_words(
     if len(matches) > RANK_POOL:
         in_title = ix.match_desc(conn, expr, RANK_POOL, table="papers_title_fts")
     candidates = list(dict.fromkeys(pool + in_title))
-    infos = [term_info(conn, t, documents, vocab, family=False) for t in terms]
-    if len(terms) == 1 and not capped:
-        infos[0].df = float(len(matches))
-        infos[0].idf = idf_of(infos[0].df, documents)
+    if len(terms) == 1:  # its matches are the term's own: no second lookup
+        dfs = [_density(newest, MAX_CANDIDATES, documents)]
+    else:
+        dfs = [document_frequency(conn, q.term_expr(t), documents) for t in terms]
     texts = ix.titles_authors(conn, candidates)
     all_in_title = set(in_title)
-    forms = [(t.idf, t.forms) for t in infos]
+    forms = [(idf_of(df, documents), q.variants(t)) for t, df in zip(terms, dfs, strict=True)]
     scores: dict[int, float] = {}
     for pid in candidates:
         title, authors = texts.get(pid, ("", ""))
@@ -172,7 +199,7 @@ def all_words(
     head = sorted(candidates, key=lambda p: (-scores[p], -p))
     chosen = set(candidates)
     tail = [p for p in matches if p not in chosen]
-    return Ranking(head + tail, [scores[p] for p in head], capped), infos
+    return Ranking(head + tail, [scores[p] for p in head], capped)
 
 
 # -- most words --------------------------------------------------------------------------------

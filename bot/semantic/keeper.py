@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Callable
 
@@ -75,7 +76,10 @@ class VectorKeeper:
 
     async def run(self, attach: Callable[[MeaningIndex], None]) -> None:
         try:
-            embedder = await asyncio.to_thread(Embedder.load, self.dim)
+            # float16 weights (summed in float32: the same vectors): 16 MB less resident.
+            embedder = await asyncio.to_thread(
+                functools.partial(Embedder.load, self.dim, half=True)
+            )
         except ModelUnavailable as exc:
             self.problem = str(exc)
             log.warning("search by meaning is off: %s", exc)

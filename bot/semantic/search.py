@@ -34,8 +34,8 @@ from bot.store import vectors as vx
 log = logging.getLogger(__name__)
 
 SYNC_SECONDS = 2.0  # how often a search looks for vectors written since the last look
-SYNC_BATCH = 50_000  # vectors read per query while syncing
-CENTER_SAMPLE = 50_000  # vectors averaged for the codes' center
+SYNC_BATCH = 10_000  # vectors read per query while syncing (10 MB of float32 at a time)
+CENTER_SAMPLE = 10_000  # vectors averaged for the codes' center (the first batch)
 MIN_SIMILARITY = 0.35
 
 

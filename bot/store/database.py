@@ -53,8 +53,11 @@ DEFAULT_READERS = 3
 _WRITER_BUSY_MS = 50
 _WRITE_POLL_SECONDS = 0.005
 DEFAULT_WRITE_TIMEOUT = 60.0
-# Each reader's page cache (KiB, negative as SQLite wants): the OS page cache is shared.
-_READER_CACHE_KIB = -16384
+# Each connection's own page cache (KiB, negative as SQLite wants); the OS page cache behind
+# them is shared, so these stay small: at a million papers RSS is the budget (bulk loads
+# raise the writer's for their duration, see bot/store/loader.py).
+_READER_CACHE_KIB = -8192
+_WRITER_CACHE_KIB = -16384
 # How often (in SQLite virtual machine steps) a budgeted read looks at the clock.
 _PROGRESS_STEPS = 2_000
 
@@ -211,7 +214,7 @@ class Database:
             await self._conn.execute("PRAGMA foreign_keys=ON")
             await self._conn.execute(f"PRAGMA busy_timeout={_WRITER_BUSY_MS}")
             await self._conn.execute("PRAGMA temp_store=MEMORY")
-            await self._conn.execute("PRAGMA cache_size=-65536")
+            await self._conn.execute(f"PRAGMA cache_size={_WRITER_CACHE_KIB}")
             self._conn.row_factory = sqlite3.Row
             await self.migrate()
         except StoreError:
