@@ -13,6 +13,7 @@ from bot.store.database import Database, StoreError
 from bot.store.imports import ImportRepo
 from bot.store.meta import MetaRepo
 from bot.store.papers import PaperRepo
+from bot.store.recs import RecsRepo
 from bot.store.refresh import RefreshRepo
 from bot.store.schedules import ScheduleRepo
 from bot.store.social import SocialRepo
@@ -34,6 +35,7 @@ class Store:
         self.alerts = AlertRepo(db)
         self.schedules = ScheduleRepo(db)
         self.vectors = VectorRepo(db)
+        self.recs = RecsRepo(db)
 
     @classmethod
     async def open(cls, path: Path | str, *, readers: int | None = None) -> Store:

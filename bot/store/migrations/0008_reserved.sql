@@ -1,0 +1,3 @@
+-- Number 0008 is reserved for another branch. This empty step only keeps the numbering
+-- gap-free until that branch lands: delete this file when its 0008 arrives (the migration
+-- loader refuses two files numbered 0008).
