@@ -1,0 +1,99 @@
+"""Why a paper is a pick: the saved paper it is closest to, and the words that weighed most.
+
+The words are exact, not a guess. A paper's vector is the normalised sum of the embedding
+rows of its text's tokens (:mod:`bot.semantic.model`), and the member's model is linear, so
+its score is ``w · Σ e_t / ‖Σ e_t‖ + b``: token ``t`` adds ``w · e_t`` (over a length shared
+by the whole text). A word's weight is the sum over its tokens and occurrences, words of one
+stem (``test``, ``tests``, ``testing``) summed together; the words shown are those that added
+the most. Function words and the words of every abstract ("method", "results") are left out:
+they are never what makes a paper someone's.
+
+The closest paper is the member's saved (or voted) paper with the highest cosine to the pick,
+both taken from the candidates' mean (:mod:`.model` says why).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from bot.search.query import BORING_WORDS, FILLER_WORDS, stem, word_list
+
+FloatArray = npt.NDArray[np.float32]
+WORDS_SHOWN = 4
+MIN_LETTERS = 3
+
+
+class TokenModel(Protocol):
+    """What the words need of the embedding model (:class:`bot.semantic.model.Embedder`)."""
+
+    @property
+    def weights(self) -> FloatArray: ...
+
+    def tokenize(self, text: str) -> list[int]: ...
+
+
+def token_weights(model: TokenModel, weights: FloatArray) -> FloatArray:
+    """What each token of the vocabulary adds to a paper's score: ``e_t · w``."""
+    out: FloatArray = model.weights @ weights.astype(np.float32)
+    return out
+
+
+def weighed_words(
+    text: str, model: TokenModel, per_token: FloatArray, k: int = WORDS_SHOWN
+) -> list[str]:
+    """The *k* words of *text* (as embedded: :func:`bot.semantic.model.paper_text`) that
+    added the most to its score, most first (only words that added something)."""
+    totals: dict[str, float] = {}
+    forms: dict[str, Counter[str]] = {}
+    ids_of: dict[str, list[int]] = {}
+    for piece in text.split(" "):
+        words = word_list(piece)
+        if not words or not all(w.isalpha() for w in words):
+            continue
+        if len(words) == 1:
+            word = words[0]
+            if len(word) < MIN_LETTERS or word in _LEFT_OUT:
+                continue
+        elif len(words) <= 3 and "-" in piece:  # a compound: "self-supervised"
+            word = "-".join(words)
+        else:  # a formula, a path, initials
+            continue
+        ids = ids_of.get(piece)
+        if ids is None:
+            ids = ids_of[piece] = model.tokenize(piece)
+        if not ids:
+            continue
+        key = stem(word)
+        totals[key] = totals.get(key, 0.0) + float(per_token[ids].sum())
+        forms.setdefault(key, Counter())[word] += 1
+    best = sorted((v, key) for key, v in totals.items() if v > 0)
+    return [forms[key].most_common(1)[0][0] for _, key in reversed(best[-k:])]
+
+
+_LEFT_OUT = BORING_WORDS | FILLER_WORDS
+
+
+def closest(
+    candidates: FloatArray, positives: FloatArray, center: FloatArray
+) -> tuple[npt.NDArray[np.int64], FloatArray]:
+    """For each candidate row, the row of the positive closest to it and their cosine, both
+    taken from *center*."""
+    if not len(positives) or not len(candidates):
+        return np.zeros(len(candidates), dtype=np.int64), np.zeros(
+            len(candidates), dtype=np.float32
+        )
+    a = _unit(candidates - center)
+    b = _unit(positives - center)
+    sims = a @ b.T
+    best = sims.argmax(axis=1)
+    return best.astype(np.int64), sims[np.arange(len(a)), best].astype(np.float32)
+
+
+def _unit(rows: FloatArray) -> FloatArray:
+    norms = np.linalg.norm(rows, axis=1, keepdims=True)
+    out: FloatArray = np.divide(rows, norms, out=np.zeros_like(rows), where=norms > 0)
+    return out
