@@ -40,6 +40,7 @@ EXTENSIONS: tuple[str, ...] = (
     "bot.cogs.alerts",
     "bot.cogs.refresh",
     "bot.cogs.daily",
+    "bot.cogs.foryou",
 )
 
 
