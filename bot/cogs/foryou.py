@@ -43,7 +43,7 @@ from bot.schedule.ratelimit import RateLimiter
 from bot.schedule.runner import Clock, SystemClock
 from bot.schedule.supervisor import supervise
 from bot.store.recs import PAUSE_DMS_CLOSED, WEEKLY, ForgetCounts, Member
-from bot.views import action_buttons, rating_view
+from bot.views import action_buttons, rating_view, reply_private
 
 if TYPE_CHECKING:
     from bot.app import PaperBot
@@ -56,15 +56,15 @@ CONFIRM_SECONDS = 120.0
 Weekday = Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
 
 
-def _plural(n: int, word: str) -> str:
-    return f"{n:,} {word}" + ("" if n == 1 else "s")
+def _plural(n: int, word: str, words: str | None = None) -> str:
+    return f"{n:,} {word if n == 1 else words or word + 's'}"
 
 
 def basis(picks: Picks | Explanation) -> str:
     """What the member's picks are made from, in words."""
     parts = [_plural(picks.saves, "save"), _plural(picks.votes, "vote")]
     if picks.dismissals:
-        parts.append(_plural(picks.dismissals, "👎"))
+        parts.append(_plural(picks.dismissals, "👎", "👎"))
     return ", ".join(parts[:-1]) + " and " + parts[-1]
 
 
@@ -120,7 +120,10 @@ class ForgetView(discord.ui.View):
         self.done = False
 
     async def interaction_check(self, interaction: discord.Interaction[Any]) -> bool:
-        return interaction.user.id == self.owner_id
+        if interaction.user.id == self.owner_id:
+            return True
+        await reply_private(interaction, "Only the member who asked can answer this.")
+        return False
 
     @discord.ui.button(
         label="Delete everything", style=discord.ButtonStyle.danger, custom_id="pb:forget:yes"
@@ -150,13 +153,13 @@ def forgotten_text(counts: ForgetCounts) -> str:
     if not counts.total:
         return "There was nothing to delete: PaperBot kept no signals or profile of yours."
     parts = [
-        (counts.saves, "saved paper"),
-        (counts.votes, "👍 vote"),
-        (counts.dismissals, "👎"),
-        (counts.shown, "record of a paper shown to you"),
-        (counts.digests, "digest record"),
+        (counts.saves, "saved paper", None),
+        (counts.votes, "👍 vote", None),
+        (counts.dismissals, "👎", "👎"),
+        (counts.shown, "paper shown to you", "papers shown to you"),
+        (counts.digests, "digest record", None),
     ]
-    listed = [_plural(n, word) for n, word in parts if n]
+    listed = [_plural(n, word, words) for n, word, words in parts if n]
     if counts.profile:
         listed.append("your profile and digest settings")
     return (
@@ -475,7 +478,7 @@ class ForYouCog(commands.Cog):
         set_aside = [
             _plural(counts.saves, "save"),
             _plural(counts.votes, "vote"),
-            _plural(counts.dismissals, "👎"),
+            _plural(counts.dismissals, "👎", "👎"),
         ]
         await interaction.response.send_message(
             "🔄 Your picks start over: "

@@ -283,7 +283,7 @@ class DigestRunner:
                     run,
                     next_attempt=now + timedelta(seconds=retry_delay(run.attempts, None, 0)),
                     error=f"internal error: {type(exc).__name__}",
-                    verify=run.state == SENDING,  # unknown how far it got: look first
+                    verify=True,  # unknown how far it got: look before sending again
                     now=now,
                 )
             return Outcome("retry", detail="internal error")

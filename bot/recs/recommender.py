@@ -159,13 +159,13 @@ class Recommender:
 
     async def feed(self, user_id: int, limit: int, *, scope: int = 0) -> Picks:
         """The member's picks (at most *limit*); a member with no signal (or no vectors to
-        score with) gets varied trending papers instead, at most :data:`COLD_COUNT` then."""
+        score with) gets varied trending papers to rate instead, :data:`COLD_COUNT` at most."""
         found = await self.db.read(partial(self._personal, user_id, limit))
         if found.kind == PERSONAL and found.picks:
             return found
         if found.kind == PERSONAL:  # signals, but nothing new left to pick
             return found
-        count = min(limit, COLD_COUNT) if found.kind == COLD else limit
+        count = min(limit, COLD_COUNT)
         trending = await self._trending(scope)
         chosen = await self.db.read(partial(self._varied, user_id, trending, count))
         return Picks(
@@ -304,11 +304,10 @@ class Recommender:
             return None
         pos = _rows(found, positives, dim)
         neg = _rows(found, [p for p in signals.negatives if p in found], dim)
-        if len(positives) >= self.classifier_min:
-            sample = _sample(pool, positives, user_id)
-            model = rm.classifier(pos, pool.vectors[sample], neg)
-        else:
-            model = rm.centroid(pos, neg, pool.center)
+        sample = _sample(pool, positives, user_id)
+        model = rm.member_model(
+            pos, neg, pool.vectors[sample], pool.center, classifier_min=self.classifier_min
+        )
         profile = _Profile(model, positives, pos)
         with self._lock:
             self._models[user_id] = (key, profile)
