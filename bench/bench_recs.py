@@ -375,6 +375,7 @@ async def timing(size: int, seed: int, repeats: int = 15) -> str:
         rows = []
         for count in (10, 100, 500):
             user = 7_000_000 + count
+            await store.recs.forget(user)  # an earlier run's member
             for paper_id in rng.sample(papers, count):
                 await store.social.toggle_save(user, paper_id)
             embedder = Embedder.load()
@@ -440,6 +441,14 @@ async def timing(size: int, seed: int, repeats: int = 15) -> str:
 
 
 async def main_async(args: argparse.Namespace) -> int:
+    if args.members > 0:
+        await quality(args)
+    for size in args.timing:
+        print("\n" + await timing(size, args.seed))
+    return 0
+
+
+async def quality(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         corpus = await real_corpus(Path(tmp))
     by_topic = topics(corpus)
@@ -488,14 +497,11 @@ async def main_async(args: argparse.Namespace) -> int:
     )
     counts = Counter(m.topic for m in crowd)
     print("\nmembers per topic: " + json.dumps(dict(sorted(counts.items()))))
-    for size in args.timing:
-        print("\n" + await timing(size, args.seed))
-    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--members", type=int, default=2000)
+    parser.add_argument("--members", type=int, default=2000, help="0: no quality tables")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument(
         "--timing",

@@ -126,10 +126,8 @@ def test_the_member_model_is_the_classifier_from_three_positives() -> None:
     rows = rng.normal(size=(40, 256)).astype(np.float32)
     rows /= np.linalg.norm(rows, axis=1, keepdims=True)
     center = rows.mean(axis=0)
-    kinds = [
-        rm.member_model(rows[:n], rows[30:31], rows[10:30], center).kind
-        for n in (1, rm.CLASSIFIER_MIN - 1, rm.CLASSIFIER_MIN, 8)
-    ]
+    # Three, as measured (bench/bench_recs.py: the two tie below, the classifier wins from 3).
+    kinds = [rm.member_model(rows[:n], rows[30:31], rows[10:30], center).kind for n in (1, 2, 3, 8)]
     assert kinds == [rm.CENTROID, rm.CENTROID, rm.CLASSIFIER, rm.CLASSIFIER]
     with pytest.raises(ValueError, match="at least one positive"):
         rm.centroid(np.zeros((0, 256)), [], center)
@@ -152,14 +150,15 @@ async def test_the_words_are_what_each_adds_to_the_score(store: Store) -> None:
     raw = model.weights[ids].sum(axis=0)
     vector = model.embed([text])[0]
     assert float(vector @ w) == pytest.approx(float(per_token[ids].sum()) / np.linalg.norm(raw))
-    words = weighed_words(text, model, per_token, k=5)
-    assert words and len(words) <= 5
+    words = weighed_words(text, model, per_token, k=100)
+    assert 5 <= len(words) < 100
     # In order: each word's summed part, most first, and only words that added something.
     parts = []
     for word in words:
-        pieces = [p for p in text.split(" ") if word in p.lower()]
+        pieces = [p for p in text.split(" ") if p.lower().strip(".,;:()") == word]
         parts.append(sum(float(per_token[model.tokenize(p)].sum()) for p in pieces))
-    assert all(part > 0 for part in parts)
+    assert all(part > 0 for part in parts), list(zip(words, parts, strict=True))
+    assert parts == sorted(parts, reverse=True)
     assert not set(words) & (BORING_WORDS | STOP_WORDS)
     # Pointing the model at one word of the text makes that word weigh most.
     target = next(p.strip(".,").lower() for p in text.split(" ") if p.lower() == "diphoton")

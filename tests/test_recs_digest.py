@@ -176,11 +176,16 @@ async def test_a_day_the_bot_was_down_is_not_caught_up_later(
     store: Store, clock: FakeClock, dms: FakeDMs
 ) -> None:
     await member_with_digest(store, clock)
-    clock.set(berlin(3, 9, 0))  # down from before 1 April 08:00 until 3 April 09:00
+    clock.set(berlin(2, 7, 0))  # down over 1 April 08:00: that digest is not sent late
     run = runner(store, dms, clock)
     await run.tick()
+    assert ALICE not in dms.inbox and await store.recs.runs_for(ALICE) == []
+    member = await store.recs.member(ALICE)
+    assert member is not None and member.next_run == berlin(2, 8, 0)
+    clock.set(berlin(4, 9, 0))  # down again from before 2 April 08:00 until 4 April 09:00
+    await run.tick()
     assert len(dms.inbox[ALICE]) == 1  # today's, not the two days missed
-    assert [r.run_key for r in await store.recs.runs_for(ALICE)] == ["2026-04-03"]
+    assert [r.run_key for r in await store.recs.runs_for(ALICE)] == ["2026-04-04"]
 
 
 async def test_weekly_digest_once_a_week_on_its_day(
@@ -198,6 +203,8 @@ async def test_weekly_digest_once_a_week_on_its_day(
     await run.tick()
     assert len(dms.inbox[ALICE]) == 1
     assert [r.run_key for r in await store.recs.runs_for(ALICE)] == ["2026-W14"]
+    member = await store.recs.member(ALICE)
+    assert member is not None and member.next_run == berlin(10, 8, 0)  # the next Friday
 
 
 @pytest.mark.parametrize("crash", ["answer lost", "killed before sending", "bug"])
@@ -249,6 +256,7 @@ async def test_closed_dms_pause_the_digest_tell_once_and_free_the_papers(
         clock.set(berlin(day, 8, 0))
         await run.tick()
     assert dms.notified == [ALICE] and ALICE not in dms.inbox  # told once, paused
+    assert [r.run_key for r in await store.recs.runs_for(ALICE)] == ["2026-04-01"]
     # Turned on again after opening the DMs: the next day's digest goes out.
     dms.closed.clear()
     await digest_on(store, clock)

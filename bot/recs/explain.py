@@ -14,7 +14,9 @@ both taken from the candidates' mean (:mod:`.model` says why).
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
+from collections.abc import Sequence
 from typing import Protocol
 
 import numpy as np
@@ -47,31 +49,81 @@ def weighed_words(
 ) -> list[str]:
     """The *k* words of *text* (as embedded: :func:`bot.semantic.model.paper_text`) that
     added the most to its score, most first (only words that added something)."""
-    totals: dict[str, float] = {}
-    forms: dict[str, Counter[str]] = {}
-    ids_of: dict[str, list[int]] = {}
-    for piece in text.split(" "):
-        words = word_list(piece)
-        if not words or not all(w.isalpha() for w in words):
-            continue
-        if len(words) == 1:
-            word = words[0]
-            if len(word) < MIN_LETTERS or word in _LEFT_OUT:
-                continue
-        elif len(words) <= 3 and "-" in piece:  # a compound: "self-supervised"
-            word = "-".join(words)
-        else:  # a formula, a path, initials
-            continue
-        ids = ids_of.get(piece)
+    return weighed_words_many([text], model, per_token, k)[0]
+
+
+def weighed_words_many(
+    texts: Sequence[str], model: TokenModel, per_token: FloatArray, k: int = WORDS_SHOWN
+) -> list[list[str]]:
+    """:func:`weighed_words` of several texts at once: each distinct piece of text is
+    tokenised once (and kept for the next call), every piece's part summed in one step."""
+    kept: list[list[tuple[str, str, str]]] = []  # per text: (piece, key, word)
+    pieces: dict[str, int] = {}
+    for text in texts:
+        found: list[tuple[str, str, str]] = []
+        for piece in text.split(" "):
+            reason = _word_of(piece)
+            if reason is not None:
+                found.append((piece, *reason))
+                pieces.setdefault(piece, len(pieces))
+        kept.append(found)
+    part = _parts(list(pieces), model, per_token)
+    out: list[list[str]] = []
+    for found in kept:
+        totals: dict[str, float] = {}
+        forms: dict[str, Counter[str]] = {}
+        for piece, key, word in found:
+            totals[key] = totals.get(key, 0.0) + float(part[pieces[piece]])
+            forms.setdefault(key, Counter())[word] += 1
+        best = sorted((v, key) for key, v in totals.items() if v > 0)
+        out.append([forms[key].most_common(1)[0][0] for _, key in reversed(best[-k:])])
+    return out
+
+
+@functools.lru_cache(maxsize=100_000)
+def _word_of(piece: str) -> tuple[str, str] | None:
+    """(stem key, word) of a piece of text that can be a reason, else None."""
+    words = word_list(piece)
+    if not words or not all(w.isalpha() for w in words):
+        return None
+    if len(words) == 1:
+        word = words[0]
+        if len(word) < MIN_LETTERS or word in _LEFT_OUT:
+            return None
+        return stem(word), word
+    if len(words) <= 3 and "-" in piece:  # a compound: "self-supervised"
+        word = "-".join(words)
+        return word, word
+    return None  # a formula, a path, initials
+
+
+_IDS: dict[str, list[int]] = {}
+_IDS_OF: list[object] = [None]  # the model the ids are of
+_IDS_KEPT = 200_000
+
+
+def _parts(pieces: list[str], model: TokenModel, per_token: FloatArray) -> FloatArray:
+    """What each piece adds: the sum of its tokens' parts (0 for a piece without tokens)."""
+    if _IDS_OF[0] is not model or len(_IDS) > _IDS_KEPT:
+        _IDS.clear()
+        _IDS_OF[0] = model
+    lengths = np.zeros(len(pieces), dtype=np.int64)
+    flat: list[int] = []
+    for i, piece in enumerate(pieces):
+        ids = _IDS.get(piece)
         if ids is None:
-            ids = ids_of[piece] = model.tokenize(piece)
-        if not ids:
-            continue
-        key = stem(word)
-        totals[key] = totals.get(key, 0.0) + float(per_token[ids].sum())
-        forms.setdefault(key, Counter())[word] += 1
-    best = sorted((v, key) for key, v in totals.items() if v > 0)
-    return [forms[key].most_common(1)[0][0] for _, key in reversed(best[-k:])]
+            ids = _IDS[piece] = model.tokenize(piece)
+        flat += ids
+        lengths[i] = len(ids)
+    out = np.zeros(len(pieces), dtype=np.float32)
+    if not flat:
+        return out
+    sums = np.add.reduceat(
+        per_token[np.asarray(flat, dtype=np.int64)], np.cumsum(lengths) - lengths
+    )
+    has = lengths > 0
+    out[has] = sums[has]  # reduceat gives a neighbour's value for an empty piece: dropped
+    return out
 
 
 _LEFT_OUT = BORING_WORDS | FILLER_WORDS

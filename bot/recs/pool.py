@@ -100,11 +100,8 @@ class CandidatePool:
         pids, blob = rx.newest_vectors(conn, self.size)
         if not pids:
             return dataclasses.replace(_empty(self.dim), stamp=stamp)
-        if len(blob) != len(pids) * self.dim:
-            raise ValueError(
-                f"stored vectors have {len(blob) // len(pids)} dimensions, expected {self.dim}"
-            )
-        vectors = from_int8(np.frombuffer(blob, dtype=np.int8).reshape(len(pids), self.dim))
+        dim = len(blob) // len(pids)  # the stored model's (256 unless configured otherwise)
+        vectors = from_int8(np.frombuffer(blob, dtype=np.int8).reshape(len(pids), dim))
         snap = PoolSnapshot(np.asarray(pids, dtype=np.int64), vectors, vectors.mean(axis=0), stamp)
         self.loads += 1
         log.debug(

@@ -31,7 +31,7 @@ import numpy as np
 import numpy.typing as npt
 
 from bot.recs import model as rm
-from bot.recs.explain import TokenModel, closest, token_weights, weighed_words
+from bot.recs.explain import TokenModel, closest, token_weights, weighed_words_many
 from bot.recs.pool import CandidatePool, PoolSnapshot
 from bot.semantic.codes import from_int8
 from bot.semantic.model import paper_text
@@ -126,13 +126,21 @@ class _Counts:
         )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Profile:
     """What a member's picks are computed from: their model and their positives."""
 
     model: rm.LinearModel
     positives: list[int]  # pids with a vector, same order as the rows below
     vectors: FloatArray
+    _per_token: tuple[object, FloatArray] | None = None
+
+    def per_token(self, model: TokenModel) -> FloatArray:
+        """What each token adds to this member's scores (kept with the profile)."""
+        kept = self._per_token
+        if kept is None or kept[0] is not model:
+            kept = self._per_token = (model, token_weights(model, self.model.weights))
+        return kept[1]
 
 
 class Recommender:
@@ -259,18 +267,27 @@ class Recommender:
         texts = rx.paper_texts(conn, [*pids, *profile.positives])
         near, sims = closest(vectors, profile.vectors, pool.center)
         model = self.token_model()
-        per_token = token_weights(model, profile.model.weights) if model is not None else None
+        words_of: dict[int, list[str]] = {}
+        if model is not None:
+            found = [p for p in pids if p in texts]
+            words_of = dict(
+                zip(
+                    found,
+                    weighed_words_many(
+                        [paper_text(texts[p].title, texts[p].abstract) for p in found],
+                        model,
+                        profile.per_token(model),
+                    ),
+                    strict=True,
+                )
+            )
         picks: list[Pick] = []
         for i, pid in enumerate(pids):
             text = texts.get(pid)
             if text is None:  # deleted since the pool was read
                 continue
             because = texts.get(profile.positives[int(near[i])]) if len(profile.positives) else None
-            words: tuple[str, ...] = ()
-            if model is not None and per_token is not None:
-                words = tuple(
-                    weighed_words(paper_text(text.title, text.abstract), model, per_token)
-                )
+            words = tuple(words_of.get(pid, ()))
             picks.append(
                 Pick(
                     pid,
