@@ -288,6 +288,7 @@ async def test_the_digest_goes_out_once_across_a_restart(
     assert create.json["enforce_nonce"] is True and create.json["allowed_mentions"] == {"parse": []}
     run = await store.recs.get_run(alice, "2026-04-01")
     assert run is not None and run.state == "sending" and run.verify
+    assert create.json["nonce"] == run.nonce  # the run's own: a resend is the same message
     (embed,) = dm["embeds"]
     assert embed["title"] == "📬 Your new papers for today"
     numbers = re.findall(r"^\*\*(\d)\.\*\* ", embed["description"], re.MULTILINE)
@@ -372,6 +373,10 @@ async def test_foryou_is_offered_everywhere(
     # From dave's own install, in a server without the bot: private, and it works.
     body, _ = await command(fake, "picks", channel="lounge", user="dave")
     assert body["embeds"][0]["title"] == "✨ For you: first, rate a few"
+    # Not rated, but seen: the next five are others.
+    again, _ = await command(fake, "picks", channel="lounge", user="dave")
+    first, second = ({pid for _, pid in buttons(b)} for b in (body, again))
+    assert len(first) == len(second) == 5 and not first & second
     assert places.other.id != fake.world.guild.id
     body, _ = await command(fake, "reset", channel="lounge", user="dave")
     assert body["content"].startswith("🔄 Your picks start over: 0 saves, 0 votes, 0 👎")
