@@ -14,19 +14,23 @@ import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from bot.app import PaperBot
-from bot.cogs.foryou import ForYouCog
 from bot.config import Settings
 from bot.store import Store
 from tests.fakediscord import FakeDiscord, payloads
 from tests.fakediscord.server import PendingInteraction
 from tests.reach_support import EPHEMERAL, add_places, answer
 from tests.recs_support import real_store, rows_of_user
+
+if TYPE_CHECKING:
+    # Not imported for real: the bot loads its cogs as extensions, modules of their own, and a
+    # plain import here would bind bot.cogs.search to another copy (tests patch its globals).
+    from bot.cogs.foryou import ForYouCog
 
 pytest_plugins = ("tests.fakediscord.fixtures",)
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(90)]
