@@ -382,7 +382,8 @@ class ForYouCog(commands.Cog):
             restarted = member is not None and member.reset_at is not None
             await self._send_rating(interaction, found, papers, notice, restarted=restarted)
             return
-        picks = [p for p in found.picks if p.paper_id in {x.id for x in papers}]
+        shown = {x.id for x in papers}
+        picks = [p for p in found.picks if p.paper_id in shown]
         view = PicksView(owner_id=user_id, bot=self.bot, papers=papers, picks=picks)
         content = (
             f"Picked from {found.candidates:,} new papers by {model_words(found.model)} "

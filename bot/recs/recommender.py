@@ -169,9 +169,7 @@ class Recommender:
         """The member's picks (at most *limit*); a member with no signal (or no vectors to
         score with) gets varied trending papers to rate instead, :data:`COLD_COUNT` at most."""
         found = await self.db.read(partial(self._personal, user_id, limit))
-        if found.kind == PERSONAL and found.picks:
-            return found
-        if found.kind == PERSONAL:  # signals, but nothing new left to pick
+        if found.kind == PERSONAL:  # (with no picks: every new paper was seen already)
             return found
         count = min(limit, COLD_COUNT)
         trending = await self._trending(scope)
@@ -264,8 +262,9 @@ class Recommender:
     ) -> list[Pick]:
         if vectors is None:
             vectors = pool.vectors[pool.rows_of(pids)]
-        texts = rx.paper_texts(conn, [*pids, *profile.positives])
         near, sims = closest(vectors, profile.vectors, pool.center)
+        closest_pids = {profile.positives[int(i)] for i in near} if profile.positives else set()
+        texts = rx.paper_texts(conn, [*pids, *closest_pids])
         model = self.token_model()
         words_of: dict[int, list[str]] = {}
         if model is not None:
