@@ -52,6 +52,7 @@ EXTENSIONS: tuple[str, ...] = (
     "bot.cogs.alerts",
     "bot.cogs.refresh",
     "bot.cogs.daily",
+    "bot.cogs.foryou",
 )
 
 

@@ -154,8 +154,10 @@ def paper_embed(
     footer: str | None = None,
     abstract_chars: int = CARD_ABSTRACT_CHARS,
     votes: int | None = None,
+    why: str | None = None,
 ) -> discord.Embed:
-    """The card for one paper: linked title, trimmed abstract, authors, date, links."""
+    """The card for one paper: linked title, trimmed abstract, authors, date, links; *why*
+    (already escaped) first among the fields when it is a pick (For you)."""
     url = safe_url(paper.url_abs) or safe_url(paper.url_hf) or safe_url(paper.url_project)
     description = sentences(readable(paper.abstract), abstract_chars) or "*No abstract.*"
     if paper.ai_summary and (tldr := sentences(readable(paper.ai_summary), TLDR_CHARS)):
@@ -168,6 +170,8 @@ def paper_embed(
     )
     if context:
         embed.set_author(name=truncate(clean(context), AUTHOR_MAX))
+    if why:
+        embed.add_field(name="Why it's here", value=truncate(why, FIELD_VALUE_MAX), inline=False)
     if authors := format_authors(paper.authors):
         embed.add_field(name="Authors", value=truncate(authors, FIELD_VALUE_MAX), inline=False)
     if paper.published:
@@ -232,9 +236,14 @@ def list_embed(
     start: int = 1,
     description: str | None = None,
     footer: str | None = None,
+    notes: Sequence[str | None] = (),
 ) -> discord.Embed:
-    """A compact numbered list of papers (trending, saved, related)."""
+    """A compact numbered list of papers (trending, saved, related); *notes* (escaped
+    already) add a line under the paper of the same position (a pick's reason)."""
     lines = [list_line(i, paper) for i, paper in enumerate(papers, start=start)]
+    for i, note in enumerate(notes[: len(lines)]):
+        if note:
+            lines[i] += f"\n↳ {truncate(note, 300)}"
     body = "\n".join(lines) or "*Nothing here yet.*"
     if description:
         body = f"{description}\n\n{body}"
@@ -335,6 +344,19 @@ def list_messages(
     if embeds:
         close_message()
     return messages
+
+
+def pick_reason(because_title: str | None, words: Sequence[str]) -> str:
+    """Why a paper was picked for a member, in one line: the saved paper it is closest to,
+    and the words of its text that weighed most (For you)."""
+    parts = []
+    if because_title:
+        parts.append(f"because you saved *{truncate(escape(readable(because_title)), 120)}*")
+    if words:
+        shown = ", ".join(escape(w) for w in words)
+        parts.append(f"words that weighed most: {shown}")
+    text = "; ".join(parts)
+    return text[:1].upper() + text[1:]
 
 
 def notice_embed(title: str, text: str, *, colour: discord.Colour | None = None) -> discord.Embed:

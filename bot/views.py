@@ -15,6 +15,7 @@ import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import discord
@@ -44,8 +45,12 @@ VOTE = CardAction("vote", "Vote", "👍")
 SAVE = CardAction("save", "Save", "⭐")
 RELATED = CardAction("rel", "Related", "🔗")
 CITE = CardAction("cite", "Cite", "📑")
-# With the PDF link that makes 5 buttons: one full action row.
-CARD_ACTIONS: dict[str, CardAction] = {a.kind: a for a in (VOTE, SAVE, RELATED, CITE)}
+DISMISS = CardAction("dismiss", "Not for me", "👎")
+# With the PDF link each set makes 5 buttons: one full action row. A recommended card (For
+# you) trades Vote, which counts for a server's trending, for "Not for me".
+CARD_BUTTONS = (VOTE, SAVE, RELATED, CITE)
+PICK_BUTTONS = (SAVE, DISMISS, RELATED, CITE)
+CARD_ACTIONS: dict[str, CardAction] = {a.kind: a for a in (VOTE, SAVE, RELATED, CITE, DISMISS)}
 CARD_TEMPLATE = rf"pb:(?P<kind>{'|'.join(CARD_ACTIONS)}):(?P<id>{_ID})"
 
 
@@ -64,10 +69,13 @@ class _PassiveButton(discord.ui.Button[Any]):
         return False
 
 
-def action_buttons(paper: Paper, *, row: int | None = None) -> list[discord.ui.Item[Any]]:
-    """Vote, save, related, cite, and a link to the PDF (or abstract) for *paper*."""
+def action_buttons(
+    paper: Paper, *, row: int | None = None, pick: bool = False
+) -> list[discord.ui.Item[Any]]:
+    """Vote, save, related, cite (a pick: save, not for me, related, cite), and a link to the
+    PDF (or abstract) for *paper*."""
     items: list[discord.ui.Item[Any]] = []
-    for action in CARD_ACTIONS.values():
+    for action in PICK_BUTTONS if pick else CARD_BUTTONS:
         custom_id = action_id(action.kind, paper.id)
         if custom_id:
             items.append(
@@ -86,6 +94,26 @@ def action_buttons(paper: Paper, *, row: int | None = None) -> list[discord.ui.I
             discord.ui.Button(style=discord.ButtonStyle.link, label=label, url=link, row=row)
         )
     return items
+
+
+def rating_view(papers: Sequence[Paper]) -> discord.ui.View:
+    """⭐ Save and 👎 Not for me for each paper of a numbered list (at most 5: one row each),
+    persistent like a card's buttons."""
+    view = discord.ui.View(timeout=None)
+    for number, paper in enumerate(papers[:5], start=1):
+        for action in (SAVE, DISMISS):
+            custom_id = action_id(action.kind, paper.id)
+            if custom_id:
+                view.add_item(
+                    _PassiveButton(
+                        style=discord.ButtonStyle.secondary,
+                        label=f"{number}. {action.label}",
+                        emoji=action.emoji,
+                        custom_id=custom_id,
+                        row=number - 1,
+                    )
+                )
+    return view
 
 
 def card_view(paper: Paper) -> discord.ui.View:
@@ -121,12 +149,14 @@ async def report_component_error(
 
 
 class CardButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=CARD_TEMPLATE):
-    """👍 / ⭐ / 🔗 / 📑 on any card, sent at any time: the paper id travels in the custom_id.
+    """👍 / ⭐ / 🔗 / 📑 (and 👎 on picks) on any card, at any time: the paper id travels in
+    the custom_id.
 
     Vote: one vote per member per paper (per server), pressing again takes it back.
     Save: add to (or remove from) the member's reading list (``/saved``).
     Related: the papers most similar to this one, privately.
     Cite: the paper's BibTeX entry and APA reference, privately.
+    Not for me (For you picks): the member's 👎, never picked for them again; again: undone.
     Unexpected errors are logged with the traceback and answered with a short private line.
     """
 
@@ -155,6 +185,7 @@ class CardButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=CARD_T
             SAVE: self._save,
             RELATED: self._related,
             CITE: self._cite,
+            DISMISS: self._dismiss,
         }
         try:
             await handlers[self.action](interaction, _bot(interaction))
@@ -181,6 +212,17 @@ class CardButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=CARD_T
             "⭐ Saved to your reading list. See it with `/saved`."
             if saved
             else "Removed from your reading list."
+        )
+        await reply_private(interaction, text)
+
+    async def _dismiss(self, interaction: discord.Interaction[Any], bot: PaperBot) -> None:
+        now = datetime.now(UTC)
+        dismissed = await bot.store.recs.toggle_dismiss(interaction.user.id, self.paper_id, now)
+        text = (
+            "👎 Noted: this paper won't be picked for you again, and papers like it will "
+            "weigh less in your picks (`/foryou why` shows what counts). Press again to undo."
+            if dismissed
+            else "Taken back: this paper no longer counts against your picks."
         )
         await reply_private(interaction, text)
 

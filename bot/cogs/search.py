@@ -138,8 +138,12 @@ class ResultsView(discord.ui.View):
         self.position.label = f"{self.index + 1} / {len(self.entries)}"
         if len(self.entries) > 1:
             self.add_item(self.select)
-        for item in action_buttons(self.current, row=2):
+        for item in self.card_buttons():
             self.add_item(item)
+
+    def card_buttons(self) -> list[discord.ui.Item[Any]]:
+        """The buttons of the paper on show (the last row)."""
+        return action_buttons(self.current, row=2)
 
     async def interaction_check(self, interaction: discord.Interaction[Any]) -> bool:
         if interaction.user.id == self.owner_id:

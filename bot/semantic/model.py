@@ -153,7 +153,9 @@ class Embedder:
             raise ValueError("weights must be a float32 or float16 matrix (vocabulary, dim)")
         if cache_pieces < 1:
             raise ValueError("cache_pieces must be at least 1")
-        self.weights = np.ascontiguousarray(weights)
+        self.weights: npt.NDArray[np.float32] | npt.NDArray[np.float16] = (
+            weights if weights.flags.c_contiguous else weights.copy(order="C")
+        )
         self.dim = int(weights.shape[1])
         self.name = name
         self._tokenizer = tokenizer

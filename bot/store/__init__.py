@@ -15,6 +15,7 @@ from bot.store.imports import ImportRepo
 from bot.store.leases import LeaseRepo
 from bot.store.meta import MetaRepo
 from bot.store.papers import PaperRepo
+from bot.store.recs import RecsRepo
 from bot.store.refresh import RefreshRepo
 from bot.store.schedules import ScheduleRepo
 from bot.store.social import SocialRepo
@@ -38,6 +39,7 @@ class Store:
         self.schedules = ScheduleRepo(db)
         self.feeds = FeedRepo(db)
         self.vectors = VectorRepo(db)
+        self.recs = RecsRepo(db)
 
     @classmethod
     async def open(cls, path: Path | str, *, readers: int | None = None) -> Store:
