@@ -151,7 +151,7 @@ async def _work(
         embedder = Embedder.load()
         await prepare_model(store, embedder)
         began = time.perf_counter()
-        made = await fill_vectors(store, embedder)
+        made = await fill_vectors(store, embedder, workers=os.cpu_count() or 1)
         imported["vector_s"] = time.perf_counter() - began
         imported["vector_rate"] = made / imported["vector_s"]
         imported["import_and_vectors_rate"] = report.records / (import_s + imported["vector_s"])

@@ -304,7 +304,8 @@ async def make_vectors(store: Any, *, quiet: bool) -> None:
         if line is not None:
             line(state.done, state.done, state.total)
 
-    made = await fill_vectors(store, embedder, report=report)
+    # Every core: nothing else runs (a running bot keeps to one, in the background).
+    made = await fill_vectors(store, embedder, report=report, workers=os.cpu_count() or 1)
     if line is not None:
         line.finish()
     done, total = await store.vectors.counts()

@@ -184,3 +184,28 @@ def test_load_on_the_command_line_makes_the_vectors(tmp_path: Path) -> None:
     )
     assert found.returncode == 0, found.stderr
     assert "pebble game" in found.stdout.lower()
+
+
+async def test_vectors_made_in_worker_processes_are_the_same(
+    tmp_path: Path, embedder: Embedder
+) -> None:
+    # `python -m bot load` embeds in one process per core: the vectors must be exactly those
+    # one thread makes.
+    stores = []
+    for name in ("thread", "processes"):
+        opened = await Store.open(tmp_path / f"{name}.db")
+        await load_file(opened, SNAPSHOT)
+        await prepare_model(opened, embedder)
+        stores.append(opened)
+    try:
+        one = await fill_vectors(stores[0], embedder)
+        two = await fill_vectors(stores[1], embedder, workers=2, batch=64)
+        assert one == two == 200
+        rows = [
+            await s.db.fetchall("SELECT p.id, v.vec FROM paper_vectors v JOIN papers p USING (pid)")
+            for s in stores
+        ]
+        assert sorted(map(tuple, rows[0])) == sorted(map(tuple, rows[1]))
+    finally:
+        for opened in stores:
+            await opened.close()

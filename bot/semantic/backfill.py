@@ -12,8 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import multiprocessing
 import time
+from collections import deque
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -23,6 +26,7 @@ from bot.semantic.codes import to_int8
 from bot.semantic.model import Embedder, paper_text
 from bot.semantic.search import MeaningIndex
 from bot.store import Store
+from bot.store.vectors import PendingPaper
 
 log = logging.getLogger(__name__)
 
@@ -61,22 +65,50 @@ async def fill_vectors(
     progress: Progress | None = None,
     batch: int = BATCH,
     report: Callable[[Progress], None] | None = None,
+    workers: int = 0,
 ) -> int:
-    """Give every paper without a vector one; returns how many were made."""
+    """Give every paper without a vector one; returns how many were made.
+
+    Embedding is pure CPU in Python: with *workers* > 1 it runs in that many processes (each
+    with its own copy of the model, started with ``spawn``: nothing of this process's threads
+    or connections goes with them), for ``python -m bot load``; otherwise in one worker thread
+    (the bot's background pass, which must leave the other core to the bot). Reading the next
+    batches and writing the finished ones overlap the embedding either way.
+    """
     state = progress or Progress()
     state.done, state.total = await store.vectors.counts()
     state.running, state.started = True, time.monotonic()
     made = 0
     after = 0
     logged = time.monotonic()
+    loop = asyncio.get_running_loop()
+    pool: ProcessPoolExecutor | None = None
+    if workers > 1:
+        context = multiprocessing.get_context("spawn")
+        pool = ProcessPoolExecutor(
+            workers, mp_context=context, initializer=_start_worker, initargs=(embedder.dim,)
+        )
+    depth = max(1, workers) + 1  # batches embedding at once, one more waiting to be stored
+    in_flight: deque[tuple[list[PendingPaper], asyncio.Future[npt.NDArray[np.int8]]]] = deque()
+    exhausted = False
     try:
         while True:
-            pending = await store.vectors.pending(after, batch)
-            if not pending:
+            while not exhausted and len(in_flight) < depth:
+                pending = await store.vectors.pending(after, batch)
+                if not pending:
+                    exhausted = True
+                    break
+                after = pending[-1].pid
+                parts = [(p.title, p.abstract) for p in pending]
+                if pool is not None:
+                    job = loop.run_in_executor(pool, _embed_in_worker, parts)
+                else:
+                    job = loop.run_in_executor(None, _embed_int8, embedder, parts)
+                in_flight.append((pending, job))
+            if not in_flight:
                 break
-            after = pending[-1].pid
-            texts = [paper_text(p.title, p.abstract) for p in pending]
-            vectors = await asyncio.to_thread(_embed_int8, embedder, texts)
+            pending, job = in_flight.popleft()
+            vectors = await job
             rows = [(p, vectors[i].tobytes()) for i, p in enumerate(pending)]
             stored = await store.vectors.store(rows)
             made += stored
@@ -91,13 +123,32 @@ async def fill_vectors(
         state.done, state.total = await store.vectors.counts()
     finally:
         state.running = False
+        for _, job in in_flight:
+            job.cancel()
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
     if made:
         log.info("vectors: made %d; %d of %d papers have one", made, state.done, state.total)
     return made
 
 
-def _embed_int8(embedder: Embedder, texts: list[str]) -> npt.NDArray[np.int8]:
-    return to_int8(embedder.embed(texts))
+_WORKER_EMBEDDER: Embedder | None = None
+
+
+def _start_worker(dim: int) -> None:
+    """In an embedding process: load the model once."""
+    global _WORKER_EMBEDDER
+    _WORKER_EMBEDDER = Embedder.load(dim)
+
+
+def _embed_in_worker(parts: list[tuple[str, str]]) -> npt.NDArray[np.int8]:
+    assert _WORKER_EMBEDDER is not None, "the worker was not started with _start_worker"
+    return _embed_int8(_WORKER_EMBEDDER, parts)
+
+
+def _embed_int8(embedder: Embedder, parts: list[tuple[str, str]]) -> npt.NDArray[np.int8]:
+    """The int8 vectors of ``(title, abstract)`` pairs (the text built here: in the worker)."""
+    return to_int8(embedder.embed([paper_text(title, abstract) for title, abstract in parts]))
 
 
 async def ready_meaning(store: Store, embedder: Embedder) -> MeaningIndex:

@@ -57,13 +57,16 @@ class VectorRepo:
             )
             return True
 
-    async def pending(self, after_pid: int, limit: int) -> list[PendingPaper]:
-        """Papers above *after_pid* with no vector, in pid order."""
+    async def pending(
+        self, after_pid: int, limit: int, *, abstract_chars: int = 800
+    ) -> list[PendingPaper]:
+        """Papers above *after_pid* with no vector, in pid order (the start of each abstract:
+        a vector is made from the title and the abstract's first few hundred characters)."""
         rows = await self.db.fetchall(
-            "SELECT p.pid, p.title, p.abstract, p.updated_at FROM papers p "
+            "SELECT p.pid, p.title, substr(p.abstract, 1, ?), p.updated_at FROM papers p "
             "WHERE p.pid > ? AND NOT EXISTS (SELECT 1 FROM paper_vectors v WHERE v.pid = p.pid) "
             "ORDER BY p.pid LIMIT ?",
-            (after_pid, limit),
+            (abstract_chars, after_pid, limit),
         )
         return [PendingPaper(int(r[0]), str(r[1]), str(r[2]), str(r[3])) for r in rows]
 
@@ -78,7 +81,8 @@ class VectorRepo:
         """Store ``(paper, int8 vector)`` rows; returns how many were stored.
 
         A paper deleted or changed since it was read is skipped (its text is not what was
-        embedded: compared exactly): the backfill picks the changed one up again.
+        embedded: its ``updated_at``, to the millisecond, moved on): the backfill picks the
+        changed one up again.
         """
         if not rows:
             return 0
@@ -89,9 +93,9 @@ class VectorRepo:
             before = conn.total_changes
             await conn.executemany(
                 "INSERT OR REPLACE INTO paper_vectors(pid, seq, vec) SELECT ?, ?, ? "
-                "WHERE EXISTS (SELECT 1 FROM papers WHERE pid = ? AND title = ? AND abstract = ?)",
+                "WHERE EXISTS (SELECT 1 FROM papers WHERE pid = ? AND updated_at = ?)",
                 [
-                    (p.pid, base + i, vec, p.pid, p.title, p.abstract)
+                    (p.pid, base + i, vec, p.pid, p.updated_at)
                     for i, (p, vec) in enumerate(rows, start=1)
                 ],
             )
