@@ -31,6 +31,8 @@ from bot.store.vectors import PendingPaper
 log = logging.getLogger(__name__)
 
 BATCH = 2_000
+# A load worker embeds many papers: a bigger piece cache (words seen once tokenised) pays.
+WORKER_CACHE_PIECES = 600_000
 LOG_SECONDS = 30.0
 
 
@@ -138,7 +140,7 @@ _WORKER_EMBEDDER: Embedder | None = None
 def _start_worker(dim: int) -> None:
     """In an embedding process: load the model once."""
     global _WORKER_EMBEDDER
-    _WORKER_EMBEDDER = Embedder.load(dim)
+    _WORKER_EMBEDDER = Embedder.load(dim, cache_pieces=WORKER_CACHE_PIECES)
 
 
 def _embed_in_worker(parts: list[tuple[str, str]]) -> npt.NDArray[np.int8]:
