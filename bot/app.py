@@ -32,6 +32,7 @@ from discord.ext import commands
 from bot import reach
 from bot.config import Settings
 from bot.identify import IDENTIFY_INTERVAL, IdentifyPacer
+from bot.interactions import report_command_error
 from bot.models import Paper
 from bot.schedule.picker import TrendingPicker
 from bot.schedule.runner import Clock
@@ -41,11 +42,11 @@ from bot.semantic.search import MeaningIndex
 from bot.shards import ShardClaim, format_shard_ids
 from bot.store import Store
 from bot.store.leases import Lease
-from bot.views import DYNAMIC_ITEMS, GENERIC_ERROR, reply_private
 
 log = logging.getLogger(__name__)
 
 EXTENSIONS: tuple[str, ...] = (
+    "bot.views",  # the cards' persistent buttons (registered, not a cog)
     "bot.cogs.search",
     "bot.cogs.finder",
     "bot.cogs.papers",
@@ -84,54 +85,13 @@ def _is_stale(owner: str) -> bool:
     return False
 
 
-class UserFacingError(app_commands.AppCommandError):
-    """An error whose message is meant for the member who ran the command."""
-
-
 class PaperTree(app_commands.CommandTree["PaperBot"]):
     """The command tree with one error handler for everything a cog did not handle."""
 
     async def on_error(
         self, interaction: discord.Interaction[PaperBot], error: app_commands.AppCommandError
     ) -> None:
-        message = describe_error(error)
-        if message is None:
-            command = interaction.command.qualified_name if interaction.command else "?"
-            log.error(
-                "command /%s failed (guild %s, user %s)",
-                command,
-                interaction.guild_id,
-                interaction.user.id,
-                exc_info=error,
-            )
-            message = GENERIC_ERROR
-        try:
-            await reply_private(interaction, message)
-        except discord.HTTPException:
-            log.warning("could not tell the user about an error", exc_info=True)
-
-
-def describe_error(error: app_commands.AppCommandError) -> str | None:
-    """A short message for the member, or None for an unexpected error (logged, generic)."""
-    if isinstance(error, UserFacingError):
-        return str(error)
-    if isinstance(error, app_commands.CommandOnCooldown):
-        return f"Slow down a little: try again in {error.retry_after:.0f} s."
-    if isinstance(error, app_commands.MissingPermissions):
-        missing = ", ".join(p.replace("_", " ").title() for p in error.missing_permissions)
-        return f"You need the {missing} permission to do that."
-    if isinstance(error, app_commands.BotMissingPermissions):
-        missing = ", ".join(p.replace("_", " ").title() for p in error.missing_permissions)
-        return f"I need the {missing} permission here. Ask an admin to grant it."
-    if isinstance(error, reach.ServerFeatureElsewhere):
-        return str(error)
-    if isinstance(error, app_commands.NoPrivateMessage):
-        return "This command only works in a server."
-    if isinstance(error, app_commands.CheckFailure):
-        return "You can't use this command here."
-    if isinstance(error, app_commands.TransformerError):
-        return f"I couldn't understand {error.value!r}."
-    return None
+        await report_command_error(interaction, error)
 
 
 class PaperBot(commands.AutoShardedBot):
@@ -179,7 +139,6 @@ class PaperBot(commands.AutoShardedBot):
         self._warm_task: asyncio.Task[None] | None = None
 
     async def setup_hook(self) -> None:
-        self.add_dynamic_items(*DYNAMIC_ITEMS)
         await self.load_extensions()
         if self.auto_sync:
             try:

@@ -16,15 +16,19 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import discord
+from discord.ext import commands
 
 from bot import cards, cite, reach
+from bot.errors import PaperNotFound
+from bot.interactions import reply_private, report_component_error
 from bot.models import Paper
 
 if TYPE_CHECKING:
-    from bot.app import PaperBot
+    from bot.search import SearchEngine
+    from bot.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -124,28 +128,15 @@ def card_view(paper: Paper) -> discord.ui.View:
     return view
 
 
-def _bot(interaction: discord.Interaction[Any]) -> PaperBot:
+class CardServices(Protocol):
+    """What the card buttons use of the bot (``PaperBot`` has it): no import of the bot."""
+
+    store: Store
+    search: SearchEngine
+
+
+def _bot(interaction: discord.Interaction[Any]) -> CardServices:
     return interaction.client  # type: ignore[no-any-return]
-
-
-GENERIC_ERROR = "Something went wrong on our side. It has been logged; please try again."
-
-
-async def report_component_error(
-    interaction: discord.Interaction[Any], error: Exception, custom_id: str | None
-) -> None:
-    """Log a failed button/select with its traceback; tell the member briefly, privately."""
-    log.error(
-        "component %s failed (guild %s, user %s)",
-        custom_id,
-        interaction.guild_id,
-        interaction.user.id,
-        exc_info=error,
-    )
-    try:
-        await reply_private(interaction, GENERIC_ERROR)
-    except discord.HTTPException:
-        log.warning("could not tell the member about a failed component", exc_info=True)
 
 
 class CardButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=CARD_TEMPLATE):
@@ -189,15 +180,10 @@ class CardButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=CARD_T
         }
         try:
             await handlers[self.action](interaction, _bot(interaction))
-        except KeyError as error:
-            if error.args != (self.paper_id,):  # a bug, not a missing paper
-                await report_component_error(interaction, error, self.custom_id)
-            else:
-                await reply_private(interaction, "That paper is no longer in the store.")
-        except Exception as error:
+        except Exception as error:  # a missing paper is said as such; the rest is logged
             await report_component_error(interaction, error, self.custom_id)
 
-    async def _vote(self, interaction: discord.Interaction[Any], bot: PaperBot) -> None:
+    async def _vote(self, interaction: discord.Interaction[Any], bot: CardServices) -> None:
         scope = reach.vote_scope(interaction)
         if scope is None:  # a DM, a group DM, a server without the bot: nobody's trending
             await reply_private(interaction, reach.VOTES_ELSEWHERE)
@@ -206,7 +192,7 @@ class CardButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=CARD_T
         text = "👍 Vote counted" if voted else "Vote taken back"
         await reply_private(interaction, f"{text}. This paper has {count} vote(s) here.")
 
-    async def _save(self, interaction: discord.Interaction[Any], bot: PaperBot) -> None:
+    async def _save(self, interaction: discord.Interaction[Any], bot: CardServices) -> None:
         saved = await bot.store.social.toggle_save(interaction.user.id, self.paper_id)
         text = (
             "⭐ Saved to your reading list. See it with `/saved`."
@@ -215,7 +201,7 @@ class CardButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=CARD_T
         )
         await reply_private(interaction, text)
 
-    async def _dismiss(self, interaction: discord.Interaction[Any], bot: PaperBot) -> None:
+    async def _dismiss(self, interaction: discord.Interaction[Any], bot: CardServices) -> None:
         now = datetime.now(UTC)
         dismissed = await bot.store.recs.toggle_dismiss(interaction.user.id, self.paper_id, now)
         text = (
@@ -226,11 +212,11 @@ class CardButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=CARD_T
         )
         await reply_private(interaction, text)
 
-    async def _related(self, interaction: discord.Interaction[Any], bot: PaperBot) -> None:
+    async def _related(self, interaction: discord.Interaction[Any], bot: CardServices) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         paper = await bot.store.papers.get(self.paper_id)
         if paper is None:
-            raise KeyError(self.paper_id)
+            raise PaperNotFound(self.paper_id)
         related = await bot.search.related(self.paper_id, limit=5)
         embed = cards.list_embed(
             f"Related to: {cards.truncate(cards.shown_title(paper), 200)}",
@@ -239,10 +225,10 @@ class CardButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=CARD_T
         )
         await interaction.followup.send(embed=embed, ephemeral=True)
 
-    async def _cite(self, interaction: discord.Interaction[Any], bot: PaperBot) -> None:
+    async def _cite(self, interaction: discord.Interaction[Any], bot: CardServices) -> None:
         paper = await bot.store.papers.get(self.paper_id)
         if paper is None:
-            raise KeyError(self.paper_id)
+            raise PaperNotFound(self.paper_id)
         await send_citation(interaction, paper)
 
 
@@ -266,10 +252,6 @@ async def send_citation(
 DYNAMIC_ITEMS: tuple[type[discord.ui.DynamicItem[Any]], ...] = (CardButton,)
 
 
-async def reply_private(interaction: discord.Interaction[Any], text: str) -> None:
-    """Answer privately, whether or not the interaction was already acknowledged."""
-    text = cards.truncate(text, 2000)
-    if interaction.response.is_done():
-        await interaction.followup.send(text, ephemeral=True)
-    else:
-        await interaction.response.send_message(text, ephemeral=True)
+async def setup(bot: commands.Bot) -> None:
+    """An extension of its own: the card buttons answer on every card, whichever cog sent it."""
+    bot.add_dynamic_items(*DYNAMIC_ITEMS)

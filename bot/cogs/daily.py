@@ -23,7 +23,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot import cards, permissions, reach
-from bot.app import UserFacingError
+from bot.interactions import CommandRefusal, reply_private
 from bot.permissions import manages_server, perm_names
 from bot.schedule import timecalc
 from bot.schedule.picker import TrendingPicker
@@ -40,7 +40,7 @@ from bot.schedule.runner import (
 )
 from bot.schedule.supervisor import supervise
 from bot.store.schedules import WEEKLY, Run, Schedule
-from bot.views import action_id, card_view, reply_private
+from bot.views import action_id, card_view
 from bot.web.feeds import daily_feed_url
 
 if TYPE_CHECKING:
@@ -301,7 +301,7 @@ def _is_global(exc: discord.HTTPException) -> bool:
 # -- the cog ---------------------------------------------------------------------------------
 
 
-class DailyError(UserFacingError):
+class DailyError(CommandRefusal):
     """A problem with the admin's input; the message says what to do (shown privately)."""
 
 

@@ -24,9 +24,10 @@ from bot import cards, reach
 from bot.cogs.search import ResultsView, search_cooldown
 from bot.fetch.http import Pacer, new_session
 from bot.fetch.lookup import Lookup, lookup_arxiv
+from bot.interactions import reply_private
 from bot.models import Paper
 from bot.references import References, find_references
-from bot.views import card_view, reply_private
+from bot.views import card_view
 
 if TYPE_CHECKING:
     from bot.app import PaperBot

@@ -25,8 +25,8 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot import cards, reach
-from bot.app import UserFacingError
 from bot.cogs.search import ResultsView
+from bot.interactions import CommandRefusal, reply_private
 from bot.models import Paper
 from bot.permissions import member_refusal
 from bot.recs import model as rm
@@ -43,7 +43,7 @@ from bot.schedule.ratelimit import RateLimiter
 from bot.schedule.runner import Clock, SystemClock
 from bot.schedule.supervisor import supervise
 from bot.store.recs import PAUSE_DMS_CLOSED, WEEKLY, ForgetCounts, Member
-from bot.views import action_buttons, rating_view, reply_private
+from bot.views import action_buttons, rating_view
 
 if TYPE_CHECKING:
     from bot.app import PaperBot
@@ -288,7 +288,7 @@ def _transient(exc: discord.HTTPException, *, maybe_sent: bool) -> TransientDige
     )
 
 
-class ForYouError(UserFacingError):
+class ForYouError(CommandRefusal):
     """Bad input to a /foryou command; the message says what to do."""
 
 

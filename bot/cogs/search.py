@@ -12,9 +12,10 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot import cards, reach
+from bot.interactions import reply_private, report_component_error
 from bot.models import Paper
 from bot.search.engine import SearchTooSlow
-from bot.views import action_buttons, reply_private, report_component_error
+from bot.views import action_buttons
 
 if TYPE_CHECKING:
     from bot.app import PaperBot

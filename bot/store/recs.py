@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from bot.errors import PaperNotFound
 from bot.store.database import Database
 from bot.store.schedules import parse_ts, ts
 
@@ -167,12 +168,12 @@ class RecsRepo:
 
     async def toggle_dismiss(self, user_id: int, paper_id: str, now: datetime) -> bool:
         """Mark the paper "not for me", or take that back. Returns dismissed now.
-        Unknown paper: KeyError."""
+        Unknown paper: PaperNotFound."""
         async with self.db.transaction() as conn:
             async with conn.execute("SELECT pid FROM papers WHERE id = ?", (paper_id,)) as cur:
                 row = await cur.fetchone()
             if row is None:
-                raise KeyError(paper_id)
+                raise PaperNotFound(paper_id)
             cur = await conn.execute(
                 "DELETE FROM rec_dismissals WHERE user_id = ? AND pid = ?", (user_id, row[0])
             )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from bot.errors import PaperNotFound
 from bot.store.database import Database
 
 
@@ -18,13 +19,13 @@ class SocialRepo:
     async def toggle_vote(self, guild_id: int, user_id: int, paper_id: str) -> tuple[bool, int]:
         """Add the member's vote, or take it back if it was there.
 
-        Returns (voted now, the paper's vote count in that server). Unknown paper: KeyError.
+        Returns (voted now, the paper's vote count in that server). Unknown paper: PaperNotFound.
         """
         async with self.db.transaction() as conn:
             async with conn.execute("SELECT pid FROM papers WHERE id = ?", (paper_id,)) as cur:
                 row = await cur.fetchone()
             if row is None:
-                raise KeyError(paper_id)
+                raise PaperNotFound(paper_id)
             pid = row[0]
             cur = await conn.execute(
                 "DELETE FROM votes WHERE guild_id = ? AND user_id = ? AND pid = ?",
@@ -56,7 +57,7 @@ class SocialRepo:
             async with conn.execute("SELECT pid FROM papers WHERE id = ?", (paper_id,)) as cur:
                 row = await cur.fetchone()
             if row is None:
-                raise KeyError(paper_id)
+                raise PaperNotFound(paper_id)
             cur = await conn.execute(
                 "DELETE FROM saves WHERE user_id = ? AND pid = ?", (user_id, row[0])
             )

@@ -1,0 +1,106 @@
+"""Answering members: private replies, errors said briefly, failures logged in full.
+
+One place for what every cog and view does when something goes wrong: :func:`describe_error`
+turns an application-command error into a line for the member (or None: unexpected, logged
+with its traceback, answered with :data:`GENERIC_ERROR`), :func:`report_component_error` does
+the same for buttons and selects, and :func:`reply_private` answers privately whether or not
+the interaction was acknowledged already.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import discord
+from discord import app_commands
+
+from bot import reach
+from bot.errors import UserFacingError
+from bot.text import cut
+
+log = logging.getLogger(__name__)
+
+GENERIC_ERROR = "Something went wrong on our side. It has been logged; please try again."
+
+
+class CommandRefusal(UserFacingError, app_commands.AppCommandError):
+    """A user-facing error raised by a command or by its checks (``interaction_check``):
+    discord.py hands an :class:`~discord.app_commands.AppCommandError` from a check to the
+    tree's handler, where any other exception would only be logged."""
+MESSAGE_MAX = 2000
+
+
+async def reply_private(interaction: discord.Interaction[Any], text: str) -> None:
+    """Answer privately, whether or not the interaction was already acknowledged."""
+    text = cut(text, MESSAGE_MAX)
+    if interaction.response.is_done():
+        await interaction.followup.send(text, ephemeral=True)
+    else:
+        await interaction.response.send_message(text, ephemeral=True)
+
+
+def describe_error(error: Exception) -> str | None:
+    """A short message for the member, or None for an unexpected error (logged, generic)."""
+    if isinstance(error, app_commands.CommandInvokeError):
+        error = error.original  # what the command raised
+    if isinstance(error, UserFacingError | reach.ServerFeatureElsewhere):
+        return str(error)
+    if isinstance(error, app_commands.CommandOnCooldown):
+        return f"Slow down a little: try again in {error.retry_after:.0f} s."
+    if isinstance(error, app_commands.MissingPermissions):
+        missing = ", ".join(p.replace("_", " ").title() for p in error.missing_permissions)
+        return f"You need the {missing} permission to do that."
+    if isinstance(error, app_commands.BotMissingPermissions):
+        missing = ", ".join(p.replace("_", " ").title() for p in error.missing_permissions)
+        return f"I need the {missing} permission here. Ask an admin to grant it."
+    if isinstance(error, app_commands.NoPrivateMessage):
+        return "This command only works in a server."
+    if isinstance(error, app_commands.CheckFailure):
+        return "You can't use this command here."
+    if isinstance(error, app_commands.TransformerError):
+        return f"I couldn't understand {error.value!r}."
+    return None
+
+
+async def report_command_error(
+    interaction: discord.Interaction[Any], error: app_commands.AppCommandError
+) -> None:
+    """The command tree's handler: the member's line, or the log's traceback and a generic
+    line for the unexpected."""
+    message = describe_error(error)
+    if message is None:
+        command = interaction.command.qualified_name if interaction.command else "?"
+        log.error(
+            "command /%s failed (guild %s, user %s)",
+            command,
+            interaction.guild_id,
+            interaction.user.id,
+            exc_info=error,
+        )
+        message = GENERIC_ERROR
+    try:
+        await reply_private(interaction, message)
+    except discord.HTTPException:
+        log.warning("could not tell the user about an error", exc_info=True)
+
+
+async def report_component_error(
+    interaction: discord.Interaction[Any], error: Exception, custom_id: str | None
+) -> None:
+    """A failed button or select: the member's line for a known error; otherwise log it with
+    its traceback and tell the member briefly, privately."""
+    message = describe_error(error)
+    if message is None:
+        log.error(
+            "component %s failed (guild %s, user %s)",
+            custom_id,
+            interaction.guild_id,
+            interaction.user.id,
+            exc_info=error,
+        )
+        message = GENERIC_ERROR
+    try:
+        await reply_private(interaction, message)
+    except discord.HTTPException:
+        log.warning("could not tell the member about a failed component", exc_info=True)
