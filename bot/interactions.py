@@ -28,6 +28,8 @@ class CommandRefusal(UserFacingError, app_commands.AppCommandError):
     """A user-facing error raised by a command or by its checks (``interaction_check``):
     discord.py hands an :class:`~discord.app_commands.AppCommandError` from a check to the
     tree's handler, where any other exception would only be logged."""
+
+
 MESSAGE_MAX = 2000
 
 

@@ -321,16 +321,14 @@ async def _store_day(
     # Each day's list is a trending list of its own; a day read whole again replaces it (a
     # day with pages answered "not modified" is only part of the list: nothing is replaced).
     rank_list = f"{source.name}:{batch.day.isoformat()}"
-    async with store.db.transaction() as conn:
+    async with store.unit_of_work() as work:
         if batch.papers:
-            counts = await store.papers.upsert_many(
-                batch.papers, source.paper_source, conn=conn, rank_list=rank_list
+            counts = await work.upsert_papers(
+                batch.papers, source.paper_source, rank_list=rank_list
             )
             if counts.ranked and not batch.partial:
-                await store.papers.replace_ranks(conn, rank_list, counts.ranked)
-        await store.refresh.advance(
-            source.name, batch.day if advance else None, batch.validators, conn=conn
-        )
+                await work.replace_ranks(rank_list, counts.ranked)
+        await work.advance_refresh(source.name, batch.day if advance else None, batch.validators)
     report.new += counts.new
     report.updated += counts.updated
     report.unchanged += counts.unchanged

@@ -6,6 +6,8 @@ repository is a small class in its own module holding that area's parameterised 
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from bot.store.alerts import AlertRepo
@@ -19,6 +21,7 @@ from bot.store.recs import RecsRepo
 from bot.store.refresh import RefreshRepo
 from bot.store.schedules import ScheduleRepo
 from bot.store.social import SocialRepo
+from bot.store.unit import UnitOfWork
 from bot.store.vectors import VectorRepo
 
 __all__ = ["Database", "Store", "StoreError"]
@@ -53,6 +56,12 @@ class Store:
             await db.close()
             raise
         return store
+
+    @contextlib.asynccontextmanager
+    async def unit_of_work(self) -> AsyncIterator[UnitOfWork]:
+        """Several repositories' writes in one transaction (see :mod:`bot.store.unit`)."""
+        async with self.db.transaction() as conn:
+            yield UnitOfWork(self, conn)
 
     async def close(self) -> None:
         await self.db.close()
