@@ -18,7 +18,7 @@ import discord
 
 from bot import cite
 from bot.models import Paper
-from bot.text import cut_at_sentence, readable
+from bot.text import cut, cut_at_sentence, readable
 
 TITLE_MAX = 256
 DESCRIPTION_MAX = 4096
@@ -42,19 +42,8 @@ COLOR = discord.Colour(0xFFD21E)  # Hugging Face yellow: readable on dark and li
 ELLIPSIS = "…"
 
 
-def truncate(text: str, limit: int) -> str:
-    """Cut *text* to at most *limit* characters on a word boundary, adding an ellipsis."""
-    if limit <= 0:
-        return ""
-    if len(text) <= limit:
-        return text
-    cut = text[: limit - 1]
-    space = cut.rfind(" ")
-    if space >= limit // 2:
-        cut = cut[:space]
-    # Never leave a dangling escape backslash or half a surrogate behind.
-    cut = cut.rstrip(" \\,;:-")
-    return cut + ELLIPSIS
+# The one trimming helper (bot/text.py), by the name the Discord layer has always used.
+truncate = cut
 
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")

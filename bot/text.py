@@ -77,17 +77,21 @@ _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9(\[“\"'])")
 
 
 def cut(text: str, limit: int, *, ellipsis: str = "…") -> str:
-    """*text* in at most *limit* characters: whole, else cut on a word boundary + ellipsis."""
-    text = _SPACES.sub(" ", text).strip()
+    """*text* in at most *limit* characters: whole, else cut on a word boundary with an
+    ellipsis. The one trimming helper of the project (labels, card fields, messages); line
+    breaks are kept (collapse white space first where a single line is wanted). Never leaves
+    a dangling escape backslash (Markdown) behind."""
+    if limit <= 0:
+        return ""
     if len(text) <= limit:
         return text
     if limit <= len(ellipsis):
         return text[:limit]
     head = text[: limit - len(ellipsis)]
     space = head.rfind(" ")
-    if space > limit // 2:
+    if space >= limit // 2:
         head = head[:space]
-    return head.rstrip(" ,;:.-–—") + ellipsis
+    return head.rstrip(" \\,;:.-–—") + ellipsis
 
 
 def cut_at_sentence(text: str, limit: int) -> str:
@@ -101,3 +105,8 @@ def cut_at_sentence(text: str, limit: int) -> str:
     if good:
         return text[: good[-1]]
     return cut(text, limit)
+
+
+def one_line(text: str, limit: int) -> str:
+    """*text* on one line (white space collapsed), cut to *limit* characters."""
+    return cut(_SPACES.sub(" ", text).strip(), limit)

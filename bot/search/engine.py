@@ -41,7 +41,7 @@ from bot.search.vocab import Vocabulary
 from bot.store import search_index as ix
 from bot.store.database import Database, ReadBudgetExceeded, StoreError
 from bot.store.papers import PaperRepo
-from bot.text import readable
+from bot.text import one_line, readable
 
 log = logging.getLogger(__name__)
 
@@ -200,15 +200,8 @@ class ResultCache:
 
 
 def trim_label(title: str, limit: int = SUGGESTION_CHARS) -> str:
-    """``title`` cut to ``limit`` characters on a word boundary, ending with an ellipsis."""
-    title = " ".join(title.split())
-    if len(title) <= limit:
-        return title
-    cut = title[: limit - 1]
-    space = cut.rfind(" ")
-    if space > limit // 2:
-        cut = cut[:space]
-    return cut.rstrip(" ,;:.-") + "…"
+    """A title as a one-line label of at most *limit* characters (bot/text.py's helper)."""
+    return one_line(title, limit)
 
 
 class SearchEngine:

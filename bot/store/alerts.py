@@ -16,15 +16,12 @@ from datetime import UTC, date, datetime
 from typing import Literal
 
 from bot.store.database import Database
+from bot.store.stamps import stamp
 
 RecipientKind = Literal["user", "channel"]
 AlertKind = Literal["keywords", "author"]
 KEYWORDS: AlertKind = "keywords"
 AUTHOR: AlertKind = "author"
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +103,7 @@ class AlertRepo:
 
         A new or resumed alert only sees papers stored from now on.
         """
-        now = _now()
+        now = stamp()
         async with self.db.transaction() as conn:
             async with conn.execute("SELECT coalesce(max(pid), 0) FROM papers") as cur:
                 row = await cur.fetchone()
@@ -177,7 +174,7 @@ class AlertRepo:
         return await self.db.execute(
             f"UPDATE alerts SET paused_at = ?, paused_reason = ? "
             f"WHERE paused_at IS NULL AND id IN ({marks})",
-            [_now(), reason, *ids],
+            [stamp(), reason, *ids],
         )
 
     async def pause_dm_alerts(self, user_id: int, reason: str) -> list[Alert]:
@@ -187,7 +184,7 @@ class AlertRepo:
             conn.execute(
                 "UPDATE alerts SET paused_at = ?, paused_reason = ? "
                 "WHERE user_id = ? AND channel_id IS NULL AND paused_at IS NULL RETURNING *",
-                (_now(), reason, user_id),
+                (stamp(), reason, user_id),
             ) as cur,
         ):
             rows = await cur.fetchall()

@@ -22,12 +22,14 @@ import os
 import secrets
 import socket
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import aiosqlite
 
 from bot.store.database import Database
 from bot.store.papers import PaperRepo
+from bot.store.stamps import now as utc_now
+from bot.store.stamps import stamp
 
 log = logging.getLogger(__name__)
 
@@ -35,14 +37,6 @@ STALE_AFTER = timedelta(minutes=2)  # no heartbeat for this long: the importer i
 UNDO_CHUNK = 2_000  # papers restored or deleted per transaction while undoing
 
 _HOST = socket.gethostname()
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _stamp(moment: datetime) -> str:
-    return moment.isoformat(timespec="seconds")
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +58,7 @@ class ImportRepo:
 
     async def begin(self, path: str) -> int:
         """Start journaling an import of *path*; returns its id."""
-        now = _stamp(_now())
+        now = stamp()
         async with self.db.transaction() as conn:
             cur = await conn.execute(
                 "INSERT INTO imports(path, owner, started_at, heartbeat_at) VALUES (?, ?, ?, ?)",
@@ -77,9 +71,7 @@ class ImportRepo:
     @staticmethod
     async def heartbeat(conn: aiosqlite.Connection, import_id: int) -> None:
         """Inside a batch's transaction: the import is alive."""
-        await conn.execute(
-            "UPDATE imports SET heartbeat_at = ? WHERE id = ?", (_stamp(_now()), import_id)
-        )
+        await conn.execute("UPDATE imports SET heartbeat_at = ? WHERE id = ?", (stamp(), import_id))
 
     async def finish(self, conn: aiosqlite.Connection, import_id: int) -> None:
         """Inside the import's last transaction: keep everything, forget the journal."""
@@ -121,7 +113,7 @@ class ImportRepo:
         ):
             return []  # a schema from before imports were journaled (tests pin old versions)
         rows = await self.db.fetchall("SELECT id, owner, heartbeat_at FROM imports ORDER BY id")
-        moment = now or _now()
+        moment = now or utc_now()
         reports: list[UndoReport] = []
         for row in rows:
             owner, beat = str(row["owner"]), datetime.fromisoformat(str(row["heartbeat_at"]))

@@ -28,7 +28,6 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -43,6 +42,7 @@ from bot.ingest import (
 )
 from bot.models import Paper
 from bot.store.papers import Prepared, UpsertCounts, prepare
+from bot.store.stamps import stamp
 
 if TYPE_CHECKING:
     from bot.store import Store
@@ -158,7 +158,7 @@ async def _load(
                     stat.st_mtime_ns,
                     sha,
                     fmt,
-                    datetime.now(UTC).isoformat(timespec="seconds"),
+                    stamp(),
                     report.papers,
                     report.rejected,
                 ),

@@ -45,6 +45,7 @@ from bot.models import (
     merge,
 )
 from bot.store.database import Database, StoreError
+from bot.store.stamps import stamp
 
 log = logging.getLogger(__name__)
 
@@ -203,11 +204,6 @@ def prepare(papers: Sequence[Paper]) -> Prepared:
         key = fast_title_key(paper.title)
         out.append((key, paper_to_row(paper, key)))
     return out
-
-
-def _now() -> str:
-    # Milliseconds: an import's undo and the vector backfill tell writes apart by this stamp.
-    return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
 def _is_title_id(paper_id: str) -> bool:
@@ -411,7 +407,7 @@ class PaperRepo:
             if paper.source_rank is not None:
                 ranked_entries.append(entry)
 
-        now = _now()
+        now = stamp(precise=True)
         inserts: list[Row] = []
         updates: list[Row] = []
         reindex: list[int] = []  # stored papers whose indexed text changed
@@ -729,7 +725,7 @@ class PaperRepo:
         cur = await conn.execute(
             "UPDATE papers SET source_rank = NULL, rank_list = NULL, updated_at = ? "
             "WHERE rank_list = ? AND pid NOT IN (SELECT value FROM json_each(?))",
-            (_now(), rank_list, json.dumps(sorted(keep))),
+            (stamp(precise=True), rank_list, json.dumps(sorted(keep))),
         )
         return int(cur.rowcount)
 

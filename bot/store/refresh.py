@@ -13,10 +13,7 @@ from datetime import UTC, date, datetime
 import aiosqlite
 
 from bot.store.database import Database
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
+from bot.store.stamps import stamp
 
 
 def _parse_ts(value: object) -> datetime | None:
@@ -110,7 +107,7 @@ class RefreshRepo:
                 (source, day.isoformat()),
             )
         if validators:
-            now = _now()
+            now = stamp()
             await conn.executemany(
                 "INSERT INTO http_cache(url, etag, last_modified, items, checked_at) "
                 "VALUES (?, ?, ?, ?, ?) ON CONFLICT(url) DO UPDATE SET "
@@ -123,7 +120,7 @@ class RefreshRepo:
         """Take the run lease of *source* until *until*, unless another run holds it (the
         bot and ``python -m bot fetch`` are separate processes sharing the database).
         An expired lease (a crashed run) is taken over."""
-        now = _now()
+        now = stamp()
         async with self.db.transaction() as conn:
             await conn.execute("INSERT OR IGNORE INTO refresh_state(source) VALUES (?)", (source,))
             cur = await conn.execute(

@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from bot.errors import PaperNotFound
 from bot.store.database import Database
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
+from bot.store.stamps import stamp
 
 
 class SocialRepo:
@@ -35,7 +30,7 @@ class SocialRepo:
             if voted:
                 await conn.execute(
                     "INSERT INTO votes(guild_id, user_id, pid, created_at) VALUES (?, ?, ?, ?)",
-                    (guild_id, user_id, pid, _now()),
+                    (guild_id, user_id, pid, stamp()),
                 )
             async with conn.execute(
                 "SELECT count(*) FROM votes WHERE guild_id = ? AND pid = ?", (guild_id, pid)
@@ -65,7 +60,7 @@ class SocialRepo:
                 return False
             await conn.execute(
                 "INSERT INTO saves(user_id, pid, created_at) VALUES (?, ?, ?)",
-                (user_id, row[0], _now()),
+                (user_id, row[0], stamp()),
             )
             return True
 
