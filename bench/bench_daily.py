@@ -38,11 +38,12 @@ if str(ROOT) not in sys.path:
 import discord  # noqa: E402
 
 from bot import cards  # noqa: E402
-from bot.schedule.picker import TrendingPicker  # noqa: E402
+from bot.schedule.picker import DailyPicker  # noqa: E402
 from bot.schedule.ratelimit import RateLimiter  # noqa: E402
 from bot.schedule.runner import DailyRunner, SystemClock  # noqa: E402
 from bot.store import Store  # noqa: E402
 from bot.store.loader import load_file  # noqa: E402
+from bot.trending import Trending  # noqa: E402
 from bot.views import card_view  # noqa: E402
 from tests.fakediscord import FakeDiscord  # noqa: E402
 from tests.fakediscord.client import patch_discord, running_client  # noqa: E402
@@ -270,7 +271,7 @@ async def run_runner(n: int, *, limited: bool, workdir: Path) -> Row:
                 poster = DiscordPoster(client, limiter)  # type: ignore[arg-type]
                 runner = DailyRunner(
                     repo,
-                    TrendingPicker(repo),
+                    DailyPicker(Trending(store.signals, store.social), repo),
                     store.papers,
                     poster,
                     SystemClock(),

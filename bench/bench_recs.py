@@ -102,9 +102,7 @@ async def real_corpus(folder: Path) -> Corpus:
         for name in REAL_FILES:
             await load_file(store, FIXTURES / name)
         await ready_meaning(store, Embedder.load())
-        signals = await store.schedules.signals_for_pids(
-            list(range(1, await store.papers.latest_pid() + 1))
-        )
+        signals = await store.signals.of(list(range(1, await store.papers.latest_pid() + 1)))
         papers = {p.id: p for p in await store.papers.get_many([s.id for s in signals])}
         found = await store.db.read(partial(vx.vectors, pids=[s.pid for s in signals]))
     finally:
@@ -371,7 +369,7 @@ async def timing(size: int, seed: int, repeats: int = 15) -> str:
         rng = random.Random(seed)
         # Saves: among the newest 200,000 papers (what members could have met lately).
         sample = rng.sample(range(max(1, newest - 200_000), newest + 1), 2_000)
-        papers = [s.id for s in await store.schedules.signals_for_pids(sample)]
+        papers = [s.id for s in await store.signals.of(sample)]
         rows = []
         for count in (10, 100, 500):
             user = 7_000_000 + count

@@ -62,20 +62,20 @@ MAX_REQUESTS = 200_000  # per route and level: a bound besides the duration
 
 async def serve(db_path: Path) -> None:
     from bot.config import Settings
-    from bot.schedule.picker import TrendingPicker
     from bot.search import SearchEngine
     from bot.store import Store
+    from bot.trending import Trending
     from bot.web import WebContext, build_app
     from bot.web.api import json_response
     from bot.web.present import paper_json
 
     store = await Store.open(db_path)
     engine = SearchEngine(store.db)
-    picker = TrendingPicker(store.schedules, engine.candidates)
+    trends = Trending(store.signals, store.social, engine.candidates)
     settings = replace(Settings(), web_rate_requests=0)
-    ctx = WebContext(store, engine, picker, settings)
+    ctx = WebContext(store, engine, trends, settings)
     await engine.warm()
-    await picker.ranked_for_guild(0, datetime.now(UTC), 1)
+    await trends.ranked_for_guild(0, datetime.now(UTC), 1)
     sample = await engine.search("graph neural network", limit=10)
     answer = {
         "query": sample.query,

@@ -20,10 +20,10 @@ from pathlib import Path
 
 from bench.corpus import OUT, ROOT
 from bot.config import Settings
-from bot.schedule.picker import TrendingPicker
 from bot.search import SearchEngine
 from bot.store import Store
 from bot.store.loader import load_file
+from bot.trending import Trending
 from bot.web import WebContext, start_site
 
 FIXTURES = ROOT / "tests" / "fixtures"
@@ -77,9 +77,8 @@ async def shoot_all(chromium: str, out: Path) -> list[Path]:
             ):
                 await load_file(store, FIXTURES / name)
             settings = replace(Settings(), web_rate_requests=0)
-            ctx = WebContext(
-                store, engine, TrendingPicker(store.schedules, engine.candidates), settings
-            )
+            trends = Trending(store.signals, store.social, engine.candidates)
+            ctx = WebContext(store, engine, trends, settings)
             site = await start_site(ctx, "127.0.0.1", 0)
             try:
                 for n, (name, path, window) in enumerate(SHOTS):

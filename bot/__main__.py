@@ -483,7 +483,7 @@ async def _start_web(settings: Settings, store: Any, bot: Any) -> Any:
     """The web site beside the bot, sharing its search engine and trending caches."""
     from bot.web import WebContext, WebStartError, start_site
 
-    ctx = WebContext(store, bot.search, bot.picker, settings, gateway=bot.gateway_connected)
+    ctx = WebContext(store, bot.search, bot.trends, settings, gateway=bot.gateway_connected)
     try:
         return await start_site(ctx)
     except WebStartError as exc:
@@ -530,8 +530,8 @@ async def _run_bot(bot: Any, settings: Settings) -> int:
 
 
 async def cmd_web(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.schedule.picker import TrendingPicker
     from bot.search import SearchEngine
+    from bot.trending import Trending
     from bot.web import WebContext, WebStartError, start_site
 
     if args.port is not None and not 0 <= args.port <= 65535:
@@ -540,9 +540,8 @@ async def cmd_web(args: argparse.Namespace, settings: Settings) -> int:
     store = await _open_store(settings)
     engine = SearchEngine(store.db, meaning=await _meaning(store, settings))
     try:
-        ctx = WebContext(
-            store, engine, TrendingPicker(store.schedules, engine.candidates), settings
-        )
+        trends = Trending(store.signals, store.social, engine.candidates)
+        ctx = WebContext(store, engine, trends, settings)
         try:
             site = await start_site(ctx, args.host, args.port)
         except WebStartError as exc:

@@ -34,7 +34,6 @@ from bot.config import Settings
 from bot.identify import IDENTIFY_INTERVAL, IdentifyPacer
 from bot.interactions import report_command_error
 from bot.models import Paper
-from bot.schedule.picker import TrendingPicker
 from bot.schedule.runner import Clock
 from bot.search import SearchEngine
 from bot.semantic.keeper import VectorKeeper
@@ -42,6 +41,7 @@ from bot.semantic.search import MeaningIndex
 from bot.shards import ShardClaim, format_shard_ids
 from bot.store import Store
 from bot.store.leases import Lease
+from bot.trending import Trending
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +133,8 @@ class PaperBot(commands.AutoShardedBot):
         self.search = SearchEngine(store.db)
         # Search by meaning joins when the model and the stored vectors are loaded.
         self.vectors = VectorKeeper(store, enabled=settings.semantic)
-        self.picker = TrendingPicker(store.schedules, self.topic_matches)
+        # The trending ranking, cached: /trending, /paper, the web site, For you, daily posts.
+        self.trends = Trending(store.signals, store.social, self.topic_matches)
         self.auto_sync = auto_sync
         self.clock = clock  # the daily scheduler's clock; None = the system clock
         self._warm_task: asyncio.Task[None] | None = None
@@ -159,7 +160,7 @@ class PaperBot(commands.AutoShardedBot):
         started = time.perf_counter()
         try:
             await self.search.warm()
-            await self.picker.ranked_for_guild(0, datetime.now(UTC), 1)
+            await self.trends.ranked_for_guild(0, datetime.now(UTC), 1)
         except Exception:
             log.exception("warming the search and trending caches failed; they fill on first use")
         else:
@@ -269,7 +270,7 @@ class PaperBot(commands.AutoShardedBot):
 
     async def trending(self, guild_id: int | None, limit: int) -> list[Paper]:
         """The top papers for a server (its own votes count), best first (bot.ranking)."""
-        ranked = await self.picker.ranked_for_guild(guild_id or 0, datetime.now(UTC), limit)
+        ranked = await self.trends.ranked_for_guild(guild_id or 0, datetime.now(UTC), limit)
         return await self.store.papers.get_by_pids([s.pid for s in ranked])
 
     async def topic_matches(self, topic: str, limit: int) -> list[str]:

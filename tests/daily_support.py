@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 from bot.models import Paper
 from bot.schedule import timecalc
-from bot.schedule.picker import TrendingPicker
+from bot.schedule.picker import DailyPicker
 from bot.schedule.runner import (
     DailyRunner,
     PostReceipt,
@@ -29,6 +29,9 @@ from bot.schedule.runner import (
 from bot.store.database import Database
 from bot.store.papers import PaperRepo
 from bot.store.schedules import Schedule, ScheduleRepo
+from bot.store.signals import SignalRepo
+from bot.store.social import SocialRepo
+from bot.trending import Trending
 
 
 class FakeClock:
@@ -190,7 +193,7 @@ class Harness:
         self.clock = clock
         self.poster = poster
         self.repo = ScheduleRepo(db)
-        self.picker = TrendingPicker(self.repo, self._match)
+        self.picker = DailyPicker(Trending(SignalRepo(db), SocialRepo(db), self._match), self.repo)
         self.runner = DailyRunner(
             self.repo,
             self.picker,

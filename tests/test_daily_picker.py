@@ -5,16 +5,24 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from bot.schedule.picker import TrendingPicker
+from bot.schedule.picker import DailyPicker
 from bot.store.database import Database
 from bot.store.schedules import ScheduleRepo
+from bot.store.signals import SignalRepo
+from bot.store.social import SocialRepo
+from bot.trending import TopicMatcher, Trending
 from tests.daily_support import add_paper, add_ranked
 
 NOW = datetime(2024, 5, 1, 9, 0, tzinfo=UTC)
 CH = 77
+
+
+def trends(db: Database, matcher: TopicMatcher | None = None, **options: Any) -> Trending:
+    return Trending(SignalRepo(db), SocialRepo(db), matcher, **options)
 
 
 @pytest.fixture
@@ -54,7 +62,7 @@ async def test_topic_pool_grows_when_the_first_matches_were_all_posted(db: Datab
         calls.append(limit)
         return matched[:limit]
 
-    picker = TrendingPicker(repo, matcher, topic_limit=2)
+    picker = DailyPicker(trends(db, matcher, topic_limit=2), repo)
     await mark_posted(repo, CH, pids[:5])
     picked = await picker.pick(guild_id=1, channel_id=CH, topic="graph", now=NOW)
     assert picked is not None and picked.id == "2404.00006"
@@ -69,9 +77,9 @@ async def test_no_topic_falls_back_to_the_whole_store_beyond_the_shared_pool(
 ) -> None:
     repo = ScheduleRepo(db)
     await add_ranked(db, 6)
-    picker = TrendingPicker(repo, pool_per_signal=2)
-    pool_ids = {s.id for s in await repo.trending_pool(2)}
-    posted = [s.pid for s in await repo.trending_pool(2)]
+    picker = DailyPicker(trends(db, pool_per_signal=2), repo)
+    pool_ids = {s.id for s in await SignalRepo(db).pool(2)}
+    posted = [s.pid for s in await SignalRepo(db).pool(2)]
     await mark_posted(repo, CH, posted)
     picked = await picker.pick(guild_id=1, channel_id=CH, topic=None, now=NOW)
     assert picked is not None and picked.id not in pool_ids
@@ -84,13 +92,12 @@ async def test_recency_and_upvotes_beat_an_old_list_position(db: Database) -> No
     repo = ScheduleRepo(db)
     await add_paper(db, "2301.00001", "Old top of the list", rank=1, published=date(2023, 1, 1))
     await add_paper(db, "2404.30001", "Fresh and upvoted", upvotes=120, published=date(2024, 4, 30))
-    picker = TrendingPicker(repo)
+    picker = DailyPicker(trends(db), repo)
     picked = await picker.pick(guild_id=1, channel_id=CH, topic=None, now=NOW)
     assert picked is not None and picked.id == "2404.30001"
 
 
 async def test_ranked_for_guild_counts_that_servers_votes(db: Database) -> None:
-    repo = ScheduleRepo(db)
     await add_ranked(db, 5)
     pid5 = await db.fetchval("SELECT pid FROM papers WHERE id = '2405.00005'")
     stamp = (NOW - timedelta(hours=1)).isoformat(timespec="seconds")
@@ -99,7 +106,7 @@ async def test_ranked_for_guild_counts_that_servers_votes(db: Database) -> None:
             "INSERT INTO votes(guild_id, user_id, pid, created_at) VALUES (9, ?, ?, ?)",
             (user, pid5, stamp),
         )
-    picker = TrendingPicker(repo)
+    picker = trends(db)
     top_here = await picker.ranked_for_guild(9, NOW, 3)
     top_elsewhere = await picker.ranked_for_guild(10, NOW, 3)
     assert top_here[0].id == "2405.00005"
@@ -115,12 +122,13 @@ async def test_topic_pools_are_a_bounded_lru(db: Database) -> None:
         built.append(topic)
         return ["2404.00001"]
 
-    picker = TrendingPicker(repo, matcher, max_pools=8)
+    cache = trends(db, matcher, max_pools=8)
+    picker = DailyPicker(cache, repo)
     await picker.pick(guild_id=1, channel_id=CH, topic="hot", now=NOW)
     for i in range(200):  # 200 channels with 200 different topics, "hot" picked in between
         await picker.pick(guild_id=1, channel_id=CH, topic=f"topic {i}", now=NOW)
         await picker.pick(guild_id=1, channel_id=CH, topic="hot", now=NOW)
-        assert picker.pool_count <= 8
+        assert cache.pool_count <= 8
     # The pool used all along stayed cached (built once); the others were evicted in turn.
     assert built.count("hot") == 1
     await picker.pick(guild_id=1, channel_id=CH, topic="topic 0", now=NOW)
@@ -132,7 +140,6 @@ async def test_server_votes_are_a_bounded_lru_and_each_server_keeps_its_own(
 ) -> None:
     # A process serving thousands of servers keeps the votes of at most max_vote_guilds of
     # them; an evicted server's votes are read again when it next needs them.
-    repo = ScheduleRepo(db)
     await add_ranked(db, 30)
     pids = [
         int(r[0]) for r in await db.fetchall("SELECT pid FROM papers ORDER BY source_rank DESC")
@@ -144,7 +151,7 @@ async def test_server_votes_are_a_bounded_lru_and_each_server_keeps_its_own(
                 "INSERT INTO votes(guild_id, user_id, pid, created_at) VALUES (?, ?, ?, ?)",
                 (guild, user, pids[guild], stamp),
             )
-    picker = TrendingPicker(repo, max_vote_guilds=5)
+    picker = trends(db, max_vote_guilds=5)
     for _ in range(2):
         for guild in range(20):
             top = await picker.ranked_for_guild(guild, NOW, 1)

@@ -16,10 +16,10 @@ from aiohttp.test_utils import TestServer
 from yarl import URL
 
 from bot.config import Settings
-from bot.schedule.picker import TrendingPicker
 from bot.search import SearchEngine
 from bot.store import Store
 from bot.store.loader import load_file
+from bot.trending import Trending
 from bot.web import WebContext, build_app
 from bot.web.ratelimit import TokenBuckets
 from tests.helpers_store import SNAPSHOT, TRENDING, write_jsonl
@@ -83,7 +83,7 @@ def make_context(
     return WebContext(
         store,
         engine,
-        TrendingPicker(store.schedules, engine.candidates),
+        Trending(store.signals, store.social, engine.candidates),
         settings or web_settings(web_rate_requests=0),
         gateway=gateway,
         now=lambda: now,

@@ -26,7 +26,7 @@ from bot import cards, permissions, reach
 from bot.interactions import CommandRefusal, reply_private
 from bot.permissions import manages_server, perm_names
 from bot.schedule import timecalc
-from bot.schedule.picker import TrendingPicker
+from bot.schedule.picker import DailyPicker
 from bot.schedule.ratelimit import RateLimiter
 from bot.schedule.runner import (
     ChannelUnavailable,
@@ -328,8 +328,8 @@ class DailyCog(commands.Cog):
         shards = bot.settings.shard_set
         self.limiter = limiter or shared_limiter(shards.share if shards else 1.0)
         self.poster = DiscordPoster(bot, self.limiter)
-        # The bot's picker is shared with /trending (one cache of the ranked pool).
-        self.picker: TrendingPicker = bot.picker
+        # The bot's trending ranking is shared with /trending (one cache of the ranked pool).
+        self.picker = DailyPicker(bot.trends, bot.store.schedules)
         self.runner = DailyRunner(
             bot.store.schedules,
             self.picker,

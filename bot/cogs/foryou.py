@@ -354,7 +354,7 @@ class ForYouCog(commands.Cog):
         return self.bot.vectors.problem
 
     async def _trending(self, scope: int, limit: int) -> list[int]:
-        ranked = await self.bot.picker.ranked_for_guild(scope, datetime.now(UTC), limit)
+        ranked = await self.bot.trends.ranked_for_guild(scope, datetime.now(UTC), limit)
         return [s.pid for s in ranked]
 
     # -- /foryou picks -------------------------------------------------------------------------

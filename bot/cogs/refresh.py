@@ -161,7 +161,7 @@ class RefreshCog(commands.Cog):
             if any(r.new or r.updated for r in reports):
                 # New papers and fresh upvotes count for /trending and today's daily pick now,
                 # not when the ranked pool's cache expires.
-                self.bot.picker.invalidate()
+                self.bot.trends.invalidate()
                 self.bot.vectors.wake()  # the new papers get their vectors now
             alerts = await deliver_alerts(
                 store, DiscordAlertSender(self.bot), daily_cap=settings.alerts_daily_cap

@@ -56,7 +56,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.models import Paper
 from bot.schedule import timecalc
-from bot.schedule.picker import Picker
+from bot.schedule.picker import DailyPicker
 from bot.shards import ShardSet
 from bot.store.schedules import (
     SENDING,
@@ -223,7 +223,7 @@ class DailyRunner:
     def __init__(
         self,
         repo: ScheduleRepo,
-        picker: Picker,
+        picker: DailyPicker,
         papers: PaperSource,
         poster: Poster,
         clock: Clock | None = None,
@@ -587,9 +587,7 @@ class DailyRunner:
             paper = await self.papers.get(picked.id)
             if paper is None:
                 log.info("picked paper %s is gone from the store; picking again", picked.id)
-                invalidate = getattr(self.picker, "invalidate", None)
-                if callable(invalidate):
-                    invalidate()
+                self.picker.invalidate()
                 continue
             if await self.repo.begin_send(
                 run, pid=picked.pid, paper_id=paper.id, title=paper.title, now=now
@@ -618,9 +616,7 @@ class DailyRunner:
             papers = [p for p in await self.papers_for([s.id for s in picked]) if p is not None]
             if len(papers) < len(picked):
                 log.info("a picked paper is gone from the store; picking again")
-                invalidate = getattr(self.picker, "invalidate", None)
-                if callable(invalidate):
-                    invalidate()
+                self.picker.invalidate()
                 continue
             rows = [
                 RunPaper(i, s.pid, p.id, p.title)

@@ -20,6 +20,7 @@ from bot.store.papers import PaperRepo
 from bot.store.recs import RecsRepo
 from bot.store.refresh import RefreshRepo
 from bot.store.schedules import ScheduleRepo
+from bot.store.signals import SignalRepo
 from bot.store.social import SocialRepo
 from bot.store.unit import UnitOfWork
 from bot.store.vectors import VectorRepo
@@ -37,6 +38,7 @@ class Store:
         self.papers = PaperRepo(db)
         self.imports = ImportRepo(db, self.papers)
         self.social = SocialRepo(db)
+        self.signals = SignalRepo(db)
         self.refresh = RefreshRepo(db)
         self.alerts = AlertRepo(db)
         self.schedules = ScheduleRepo(db)

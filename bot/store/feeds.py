@@ -21,7 +21,8 @@ from datetime import datetime
 from bot.models import Paper
 from bot.store.database import Database
 from bot.store.papers import COLUMNS, row_to_paper
-from bot.store.schedules import SENT, parse_ts
+from bot.store.schedules import SENT
+from bot.store.stamps import parse_ts
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ before Discord is called; a run that never went out releases them.
 The reads the recommender makes run in its reader thread, on its connection: the plain
 functions at the bottom (like :mod:`bot.store.vectors`).
 
-Time values are UTC ISO strings with second precision (:func:`bot.store.schedules.ts`).
+Time values are UTC ISO strings with second precision (:func:`bot.store.stamps.ts`).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from datetime import datetime, timedelta
 
 from bot.errors import PaperNotFound
 from bot.store.database import Database
-from bot.store.schedules import parse_ts, ts
+from bot.store.stamps import parse_ts, ts
 
 # Digest run states
 DUE = "due"

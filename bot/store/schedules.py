@@ -18,12 +18,13 @@ import logging
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import datetime, timedelta
 
 import aiosqlite
 
 from bot.shards import ShardSet
 from bot.store.database import Database
+from bot.store.stamps import parse_ts, ts
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +36,6 @@ EXHAUSTED = "exhausted"
 BLOCKED = "blocked"
 FAILED = "failed"
 SKIPPED = "skipped"
-OPEN_STATES = (PENDING, SENDING)
 # Cadences
 DAILY = "daily"
 WEEKLY = "weekly"
@@ -51,25 +51,6 @@ def _on_shards(shards: ShardSet | None) -> tuple[str, list[int]]:
         return "", []
     marks = ",".join("?" * len(shards.ids))
     return f" AND ((guild_id >> 22) % ?) IN ({marks})", [shards.count, *shards.ids]
-
-
-def ts(value: datetime) -> str:
-    """A UTC ISO string (second precision, rounded up) for an aware datetime."""
-    if value.tzinfo is None:
-        raise ValueError("datetimes stored must be timezone-aware")
-    value = value.astimezone(UTC)
-    if value.microsecond:
-        value = value.replace(microsecond=0) + timedelta(seconds=1)
-    return value.isoformat(timespec="seconds")
-
-
-def parse_ts(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    parsed = datetime.fromisoformat(value)
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
 
 
 def _req_ts(value: str) -> datetime:
@@ -196,42 +177,6 @@ class NewRun:
     run_key: str | None = None
     nonce: str = ""
     deadline: datetime | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class PaperSignals:
-    """The trending inputs of one paper (see bot.ranking)."""
-
-    pid: int
-    id: str
-    source_rank: int | None
-    upvotes: int | None
-    published: date | None
-    added_at: datetime | None
-
-
-_SIGNAL_COLUMNS = "p.pid, p.id, p.source_rank, p.upvotes, p.published, p.added_at"
-
-
-def _signals(row: sqlite3.Row) -> PaperSignals:
-    published: date | None = None
-    if row["published"]:
-        try:
-            published = date.fromisoformat(str(row["published"])[:10])
-        except ValueError:
-            published = None
-    try:
-        added = parse_ts(row["added_at"])
-    except ValueError:
-        added = None
-    return PaperSignals(
-        pid=int(row["pid"]),
-        id=str(row["id"]),
-        source_rank=row["source_rank"],
-        upvotes=row["upvotes"],
-        published=published,
-        added_at=added,
-    )
 
 
 class ScheduleRepo:
@@ -520,14 +465,6 @@ class ScheduleRepo:
         )
         return Run.from_row(row) if row else None
 
-    async def runs_for(self, channel_id: int, limit: int = 50) -> list[Run]:
-        rows = await self.db.fetchall(
-            "SELECT * FROM daily_runs WHERE channel_id = ? ORDER BY created_at DESC, run_key DESC "
-            "LIMIT ?",
-            (channel_id, limit),
-        )
-        return [Run.from_row(r) for r in rows]
-
     async def lease(
         self,
         now: datetime,
@@ -794,95 +731,3 @@ class ScheduleRepo:
             (channel_id,),
         )
         return {int(r[0]) for r in rows}
-
-    async def trending_pool(self, per_signal: int) -> list[PaperSignals]:
-        """The papers that can top the trending score: the best *per_signal* by each signal."""
-        rows = await self.db.fetchall(
-            f"SELECT {_SIGNAL_COLUMNS} FROM papers p WHERE p.pid IN ("
-            " SELECT pid FROM (SELECT pid FROM papers WHERE source_rank IS NOT NULL"
-            "  ORDER BY source_rank LIMIT ?)"
-            " UNION SELECT pid FROM (SELECT pid FROM papers WHERE upvotes IS NOT NULL"
-            "  ORDER BY upvotes DESC LIMIT ?)"
-            " UNION SELECT pid FROM (SELECT pid FROM papers WHERE published IS NOT NULL"
-            "  ORDER BY published DESC LIMIT ?)"
-            " UNION SELECT pid FROM (SELECT pid FROM papers ORDER BY pid DESC LIMIT ?))",
-            (per_signal, per_signal, per_signal, per_signal),
-        )
-        return [_signals(r) for r in rows]
-
-    async def unposted_pool(self, channel_id: int, per_signal: int) -> list[PaperSignals]:
-        """Like :meth:`trending_pool`, among papers never posted to *channel_id*."""
-        fresh = (
-            "NOT EXISTS (SELECT 1 FROM daily_runs r WHERE r.channel_id = ? AND r.pid = papers.pid)"
-            " AND NOT EXISTS (SELECT 1 FROM run_papers l WHERE l.channel_id = ? "
-            "AND l.pid = papers.pid)"
-        )
-        rows = await self.db.fetchall(
-            f"SELECT {_SIGNAL_COLUMNS} FROM papers p WHERE p.pid IN ("
-            f" SELECT pid FROM (SELECT pid FROM papers WHERE source_rank IS NOT NULL AND {fresh}"
-            "  ORDER BY source_rank LIMIT ?)"
-            f" UNION SELECT pid FROM (SELECT pid FROM papers WHERE upvotes IS NOT NULL AND {fresh}"
-            "  ORDER BY upvotes DESC LIMIT ?)"
-            f" UNION SELECT pid FROM (SELECT pid FROM papers WHERE published IS NOT NULL"
-            f"  AND {fresh} ORDER BY published DESC LIMIT ?)"
-            f" UNION SELECT pid FROM (SELECT pid FROM papers WHERE {fresh}"
-            "  ORDER BY pid DESC LIMIT ?))",
-            (
-                channel_id,
-                channel_id,
-                per_signal,
-                channel_id,
-                channel_id,
-                per_signal,
-                channel_id,
-                channel_id,
-                per_signal,
-                channel_id,
-                channel_id,
-                per_signal,
-            ),
-        )
-        return [_signals(r) for r in rows]
-
-    async def signals_for_ids(self, paper_ids: Sequence[str]) -> list[PaperSignals]:
-        """Signals of the papers with these public ids (unknown ids are left out)."""
-        found: list[PaperSignals] = []
-        for start in range(0, len(paper_ids), 500):
-            chunk = list(paper_ids[start : start + 500])
-            marks = ",".join("?" * len(chunk))
-            rows = await self.db.fetchall(
-                f"SELECT {_SIGNAL_COLUMNS} FROM papers p WHERE p.id IN ({marks})", chunk
-            )
-            found.extend(_signals(r) for r in rows)
-        return found
-
-    async def signals_for_pids(self, pids: Sequence[int]) -> list[PaperSignals]:
-        found: list[PaperSignals] = []
-        for start in range(0, len(pids), 500):
-            chunk = list(pids[start : start + 500])
-            marks = ",".join("?" * len(chunk))
-            rows = await self.db.fetchall(
-                f"SELECT {_SIGNAL_COLUMNS} FROM papers p WHERE p.pid IN ({marks})", chunk
-            )
-            found.extend(_signals(r) for r in rows)
-        return found
-
-    async def guild_votes(self, guild_id: int, since: datetime) -> dict[int, list[datetime]]:
-        """This server's 👍 votes cast since *since*: pid -> when each was cast."""
-        rows = await self.db.fetchall(
-            "SELECT pid, created_at FROM votes WHERE guild_id = ? AND created_at >= ?",
-            (guild_id, ts(since)),
-        )
-        votes: dict[int, list[datetime]] = {}
-        for row in rows:
-            try:
-                cast = parse_ts(row[1])
-            except ValueError:
-                continue
-            if cast is not None:
-                votes.setdefault(int(row[0]), []).append(cast)
-        return votes
-
-    async def paper_id_for_pid(self, pid: int) -> str | None:
-        value = await self.db.fetchval("SELECT id FROM papers WHERE pid = ?", (pid,))
-        return None if value is None else str(value)

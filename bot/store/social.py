@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from bot.errors import PaperNotFound
 from bot.store.database import Database
-from bot.store.stamps import stamp
+from bot.store.stamps import parse_ts, stamp, ts
 
 
 class SocialRepo:
@@ -45,6 +47,22 @@ class SocialRepo:
             (guild_id, paper_id),
         )
         return int(value or 0)
+
+    async def guild_votes(self, guild_id: int, since: datetime) -> dict[int, list[datetime]]:
+        """This server's 👍 votes cast since *since*: pid -> when each was cast."""
+        rows = await self.db.fetchall(
+            "SELECT pid, created_at FROM votes WHERE guild_id = ? AND created_at >= ?",
+            (guild_id, ts(since)),
+        )
+        votes: dict[int, list[datetime]] = {}
+        for row in rows:
+            try:
+                cast = parse_ts(row[1])
+            except ValueError:
+                continue
+            if cast is not None:
+                votes.setdefault(int(row[0]), []).append(cast)
+        return votes
 
     async def toggle_save(self, user_id: int, paper_id: str) -> bool:
         """Save the paper to the member's reading list, or remove it. Returns saved now."""

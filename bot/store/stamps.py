@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 
 def now() -> datetime:
@@ -16,3 +16,23 @@ def stamp(moment: datetime | None = None, *, precise: bool = False) -> str:
     apart by it)."""
     moment = (moment or now()).astimezone(UTC)
     return moment.isoformat(timespec="milliseconds" if precise else "seconds")
+
+
+def ts(value: datetime) -> str:
+    """A UTC ISO string (second precision, rounded up) for an aware datetime."""
+    if value.tzinfo is None:
+        raise ValueError("datetimes stored must be timezone-aware")
+    value = value.astimezone(UTC)
+    if value.microsecond:
+        value = value.replace(microsecond=0) + timedelta(seconds=1)
+    return value.isoformat(timespec="seconds")
+
+
+def parse_ts(value: str | None) -> datetime | None:
+    """The aware UTC instant of a stored string (None for none; naive text is taken as UTC)."""
+    if not value:
+        return None
+    parsed = datetime.fromisoformat(value)
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)

@@ -1,6 +1,6 @@
-"""What the web handlers share: the store, the search engine, the trending picker, settings.
+"""What the web handlers share: the store, the search engine, the trending ranking, settings.
 
-Built by the launcher (``python -m bot run`` hands in the bot's own engine and picker, so the
+Built by the launcher (``python -m bot run`` hands in the bot's own engine and ranking, so the
 site and the bot share their caches; ``python -m bot web`` builds its own) and kept on the
 application under :data:`CONTEXT`.
 """
@@ -17,9 +17,9 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from bot.config import Settings
-from bot.schedule.picker import TrendingPicker
 from bot.search import SearchEngine
 from bot.store import Store
+from bot.trending import Trending
 
 T = TypeVar("T")
 
@@ -53,7 +53,7 @@ class Cached(Generic[T]):
 class WebContext:
     store: Store
     search: SearchEngine
-    picker: TrendingPicker
+    trends: Trending
     settings: Settings
     gateway: GatewayCheck | None = None
     now: Callable[[], datetime] = _utc_now

@@ -89,7 +89,7 @@ async def store_stats(ctx: WebContext) -> StoreStats:
 
 async def trending(ctx: WebContext, limit: int) -> list[Paper]:
     """The global trending list: bot.ranking over the store, no server's votes (guild 0)."""
-    ranked = await ctx.picker.ranked_for_guild(0, ctx.now(), limit)
+    ranked = await ctx.trends.ranked_for_guild(0, ctx.now(), limit)
     return await ctx.store.papers.get_by_pids([s.pid for s in ranked])
 
 
