@@ -16,6 +16,7 @@ from discord.ext import commands
 from bot import cards, cite, reach
 from bot.config import PROJECT_URL
 from bot.models import Paper
+from bot.store.health import overview
 from bot.views import card_view, send_citation
 
 if TYPE_CHECKING:
@@ -176,16 +177,13 @@ class PapersCog(commands.Cog):
         await interaction.followup.send(embed=await self.about_embed(), ephemeral=True)
 
     async def about_embed(self) -> discord.Embed:
-        store = self.bot.store
-        total = await store.papers.count()
-        by_source = await store.papers.count_by_source()
-        latest = await store.papers.latest_added_at()
-        lines = [f"**{total:,}** papers in the store."]
-        if by_source:
-            lines.append(" · ".join(f"{name}: {n:,}" for name, n in sorted(by_source.items())))
-        if latest:
-            lines.append(f"Last import: {discord.utils.format_dt(latest, 'R')}")
-        for source, when in (await store.refresh.last_success()).items():
+        seen = await overview(self.bot.store)
+        lines = [f"**{seen.total:,}** papers in the store."]
+        if seen.by_source:
+            lines.append(" · ".join(f"{name}: {n:,}" for name, n in sorted(seen.by_source.items())))
+        if seen.last_import:
+            lines.append(f"Last import: {discord.utils.format_dt(seen.last_import, 'R')}")
+        for source, when in seen.refreshed.items():
             lines.append(f"Last refresh from {source}: {discord.utils.format_dt(when, 'R')}")
         lines.append(f"Search by meaning: {self.bot.vectors.status}")
         lines.append(

@@ -1,8 +1,9 @@
 """The background refresher: every ``PAPERBOT_REFRESH_MINUTES``, import new papers from the
 enabled live sources, then send keyword alerts about them.
 
-Started when the extension loads, it waits until the bot is ready, survives any exception
-(logged, retried at the next tick) and stops with the bot.
+Started when the extension loads (a :func:`discord.ext.tasks.loop`, as discord.py's
+``background_task.py`` example does), it waits until the bot is ready, survives any exception
+(logged, retried at the next interval) and stops with the bot.
 
 Several bot processes (``PAPERBOT_SHARDS``) share one database, and the refresh and the
 alerts must run once, not once per process: one process is elected through the lease
@@ -24,7 +25,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 import aiohttp
-from discord.ext import commands
+from discord.ext import commands, tasks
 
 from bot.cogs.alerts import DiscordAlertSender
 from bot.fetch.alerts import AlertRunReport, deliver_alerts
@@ -43,6 +44,11 @@ HEARTBEAT = 60.0  # seconds between renewals of the lease (and tries to take it 
 
 
 class RefreshCog(commands.Cog):
+    """The refresher: a :func:`discord.ext.tasks.loop` that beats every *heartbeat* seconds.
+    Each beat takes or renews the lease; the leader runs the refresh when *interval* seconds
+    have passed since its last run. The beat never raises (a failed run is logged and tried
+    again after *interval*), so the loop cannot die on an error."""
+
     def __init__(
         self,
         bot: PaperBot,
@@ -50,17 +56,23 @@ class RefreshCog(commands.Cog):
         first_delay: float = FIRST_RUN_DELAY,
         heartbeat: float = HEARTBEAT,
         leader_ttl: timedelta = LEADER_TTL,
+        interval: float | None = None,
     ) -> None:
         self.bot = bot
         self.first_delay = first_delay
         self.heartbeat = heartbeat
         self.leader_ttl = leader_ttl
+        self.interval = (
+            interval if interval is not None else bot.settings.refresh_interval_minutes * 60.0
+        )
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.leading = False
         self.session: aiohttp.ClientSession | None = None
-        self.task: asyncio.Task[None] | None = None
         self.lock = asyncio.Lock()
         self.runs = 0
+        self.failures = 0
+        self.next_run = 0.0  # event-loop time of the next run (0: at the first beat it leads)
+        self.beat.change_interval(seconds=heartbeat)
 
     async def cog_load(self) -> None:
         settings = self.bot.settings
@@ -69,15 +81,21 @@ class RefreshCog(commands.Cog):
             return
         if not (settings.refresh_hf or settings.refresh_arxiv):
             log.info("live refresh has no source enabled; alerts still run on new papers")
-        self.session = new_session()
-        self.task = asyncio.create_task(self._loop(), name="paperbot-refresh")
+        self.start()
+
+    def start(self) -> None:
+        """Start beating (after the bot is ready and *first_delay* seconds)."""
+        if self.session is None:
+            self.session = new_session()
+        if not self.beat.is_running():
+            self.beat.start()
 
     async def cog_unload(self) -> None:
-        if self.task is not None:
-            self.task.cancel()
+        task = self.beat.get_task()
+        self.beat.cancel()
+        if task is not None:
             with contextlib.suppress(asyncio.CancelledError):
-                await self.task
-            self.task = None
+                await task
         await self.resign()
         if self.session is not None:
             await self.session.close()
@@ -108,38 +126,29 @@ class RefreshCog(commands.Cog):
         with contextlib.suppress(Exception):
             await self.bot.store.leases.release(LEADER_LEASE, self.owner)
 
-    async def _loop(self) -> None:
+    @tasks.loop(seconds=HEARTBEAT)
+    async def beat(self) -> None:
+        loop = asyncio.get_running_loop()
+        if not await self.lead() or loop.time() < self.next_run:
+            return
+        # Keep the lease while a run takes longer than its lifetime.
+        renewer = asyncio.create_task(self._keep_leading(), name="refresher-lease")
+        try:
+            await self.run_once()
+        except Exception:
+            self.failures += 1
+            log.exception("refresh run failed; trying again in %d min", self.interval // 60)
+        finally:
+            renewer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await renewer
+        self.next_run = loop.time() + self.interval
+
+    @beat.before_loop
+    async def _before_first_beat(self) -> None:
         await self.bot.wait_until_ready()
         await asyncio.sleep(self.first_delay)
-        interval = self.bot.settings.refresh_interval_minutes * 60
-        log.info("live refresh every %d min", self.bot.settings.refresh_interval_minutes)
-        loop = asyncio.get_running_loop()
-        next_run = loop.time()
-        renewer: asyncio.Task[None] | None = None
-        try:
-            while not self.bot.is_closed():
-                if await self.lead() and loop.time() >= next_run:
-                    # Keep the lease while a run takes longer than its lifetime.
-                    renewer = asyncio.create_task(self._keep_leading(), name="refresher-lease")
-                    try:
-                        await self.run_once()
-                    except asyncio.CancelledError:
-                        raise
-                    except Exception:
-                        log.exception("refresh run failed; trying again in %d min", interval // 60)
-                    finally:
-                        renewer.cancel()
-                        with contextlib.suppress(asyncio.CancelledError):
-                            await renewer
-                        renewer = None
-                    next_run = loop.time() + interval
-                wait = self.heartbeat
-                if self.leading:
-                    wait = min(wait, max(next_run - loop.time(), 0.0))
-                await asyncio.sleep(wait)
-        finally:
-            if renewer is not None:
-                renewer.cancel()
+        log.info("live refresh every %d min", self.interval // 60)
 
     async def _keep_leading(self) -> None:
         while True:

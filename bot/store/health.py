@@ -1,20 +1,77 @@
-"""Looking at a database file without changing it (``doctor``) and copying it (``backup``).
+"""How the store is doing: a live probe and an overview of an open store (the web site's
+``/healthz`` and home page, ``/about``), looking at a database file without changing it
+(``doctor``) and copying it (``backup``).
 
-Neither opens the file through :class:`Database`, which would apply migrations: a health
+The file checks never open the file through :class:`Database`, which would apply migrations: a health
 check or a backup must leave the database exactly as it found it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import logging
 import os
 import sqlite3
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import aiosqlite
 
 from bot.store.database import StoreError, load_migrations
+
+if TYPE_CHECKING:
+    from bot.store import Store
+
+log = logging.getLogger(__name__)
+
+PROBE_TIMEOUT = 3.0  # seconds: a database slower than this to answer counts as unreadable
+
+
+@dataclass(frozen=True, slots=True)
+class Probe:
+    """Whether an open store answers now, and when each live source last refreshed cleanly."""
+
+    readable: bool
+    refreshed: dict[str, datetime]
+
+
+async def probe(store: Store) -> Probe:
+    """A cheap liveness check of an open store: it never raises (a failure is logged)."""
+    try:
+        await asyncio.wait_for(store.papers.latest_pid(), PROBE_TIMEOUT)
+    except Exception:
+        log.warning("health check: the database cannot be read", exc_info=True)
+        return Probe(False, {})
+    try:
+        refreshed = await asyncio.wait_for(store.refresh.last_success(), PROBE_TIMEOUT)
+    except Exception:
+        log.warning("health check: reading the refresh state failed", exc_info=True)
+        refreshed = {}
+    return Probe(True, refreshed)
+
+
+@dataclass(frozen=True, slots=True)
+class Overview:
+    """What the store holds: papers in all and per source, the last import, the last clean
+    refresh of each live source (sorted by name)."""
+
+    total: int
+    by_source: dict[str, int]
+    last_import: datetime | None
+    refreshed: dict[str, datetime]
+
+
+async def overview(store: Store) -> Overview:
+    """The store's :class:`Overview` (counts scan tables: cache it where it is shown often)."""
+    return Overview(
+        total=await store.papers.count(),
+        by_source=await store.papers.count_by_source(),
+        last_import=await store.papers.latest_added_at(),
+        refreshed=dict(sorted((await store.refresh.last_success()).items())),
+    )
 
 
 @dataclass(frozen=True, slots=True)

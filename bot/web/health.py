@@ -8,7 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.web import queries
+from bot.store.health import probe
 from bot.web.api import json_response
 from bot.web.context import CONTEXT
 
@@ -17,7 +17,8 @@ log = logging.getLogger(__name__)
 
 async def healthz(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
-    database = await queries.database_readable(ctx)
+    state = await probe(ctx.store)
+    database = state.readable
     if ctx.gateway is None:
         gateway = "not running"  # python -m bot web: no bot in this process
         gateway_ok = True
@@ -29,17 +30,14 @@ async def healthz(request: web.Request) -> web.Response:
             connected = False
         gateway = "connected" if connected else "disconnected"
         gateway_ok = connected
-    refresh: dict[str, Any] = {}
-    if database:
-        now = ctx.now()
-        try:
-            for source, when in (await ctx.store.refresh.last_success()).items():
-                refresh[source] = {
-                    "last_success": when.isoformat(timespec="seconds"),
-                    "age_seconds": max(0, int((now - when).total_seconds())),
-                }
-        except Exception:
-            log.warning("health check: reading the refresh state failed", exc_info=True)
+    now = ctx.now()
+    refresh: dict[str, Any] = {
+        source: {
+            "last_success": when.isoformat(timespec="seconds"),
+            "age_seconds": max(0, int((now - when).total_seconds())),
+        }
+        for source, when in state.refreshed.items()
+    }
     healthy = database and gateway_ok
     return json_response(
         {

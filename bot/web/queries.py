@@ -3,7 +3,6 @@ store's counts, trending, search, a paper and its related papers."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import datetime
@@ -13,6 +12,7 @@ from aiohttp import web
 
 from bot.models import Paper
 from bot.search import SORTS, SearchResult, Sort
+from bot.store.health import overview
 from bot.web.context import WebContext
 
 log = logging.getLogger(__name__)
@@ -24,7 +24,6 @@ MAX_OFFSET = 1000
 TRENDING_ON_HOME = 10
 TRENDING_MAX = 50
 RELATED = 5
-HEALTH_TIMEOUT = 3.0
 
 
 class BadRequest(Exception):
@@ -76,12 +75,12 @@ class StoreStats:
 
 async def store_stats(ctx: WebContext) -> StoreStats:
     async def compute() -> object:
-        store = ctx.store
+        seen = await overview(ctx.store)
         return StoreStats(
-            total=await store.papers.count(),
-            by_source=sorted((await store.papers.count_by_source()).items(), key=lambda kv: -kv[1]),
-            last_import=await store.papers.latest_added_at(),
-            refreshed=sorted((await store.refresh.last_success()).items()),
+            total=seen.total,
+            by_source=sorted(seen.by_source.items(), key=lambda kv: -kv[1]),
+            last_import=seen.last_import,
+            refreshed=list(seen.refreshed.items()),
         )
 
     return cast(StoreStats, await ctx.home_cache.get(compute))
@@ -110,12 +109,3 @@ async def related(ctx: WebContext, paper: Paper, limit: int = RELATED) -> list[P
     except Exception:  # related papers are a nicety: the page still shows the paper
         log.warning("related papers of %s failed", paper.id, exc_info=True)
         return []
-
-
-async def database_readable(ctx: WebContext) -> bool:
-    try:
-        await asyncio.wait_for(ctx.store.papers.latest_pid(), HEALTH_TIMEOUT)
-    except Exception:
-        log.warning("health check: the database cannot be read", exc_info=True)
-        return False
-    return True
