@@ -25,8 +25,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from bot.errors import PaperNotFound
+import aiosqlite
+
 from bot.store.database import Database
+from bot.store.marks import toggle_mark
 from bot.store.stamps import parse_ts, ts
 
 # Digest run states
@@ -170,20 +172,10 @@ class RecsRepo:
         """Mark the paper "not for me", or take that back. Returns dismissed now.
         Unknown paper: PaperNotFound."""
         async with self.db.transaction() as conn:
-            async with conn.execute("SELECT pid FROM papers WHERE id = ?", (paper_id,)) as cur:
-                row = await cur.fetchone()
-            if row is None:
-                raise PaperNotFound(paper_id)
-            cur = await conn.execute(
-                "DELETE FROM rec_dismissals WHERE user_id = ? AND pid = ?", (user_id, row[0])
+            dismissed, _ = await toggle_mark(
+                conn, "rec_dismissals", {"user_id": user_id}, paper_id, ts(now)
             )
-            if cur.rowcount:
-                return False
-            await conn.execute(
-                "INSERT INTO rec_dismissals(user_id, pid, created_at) VALUES (?, ?, ?)",
-                (user_id, row[0], ts(now)),
-            )
-            return True
+        return dismissed
 
     async def mark_shown(self, user_id: int, pids: Sequence[int], now: datetime) -> int:
         """Record papers shown to the member as picks; returns how many were new."""
@@ -494,15 +486,8 @@ class RecsRepo:
         and pause the digest. Returns whether the digest was paused now (not before)."""
         stamp = ts(now)
         async with self.db.transaction() as conn:
-            await conn.execute(
-                "DELETE FROM rec_shown WHERE user_id = ? AND run_key = ?",
-                (run.user_id, run.run_key),
-            )
-            await conn.execute(
-                "UPDATE rec_digest_runs SET state = ?, owner = NULL, verify = 0, error = ?, "
-                "updated_at = ? WHERE user_id = ? AND run_key = ?",
-                (BLOCKED, reason, stamp, run.user_id, run.run_key),
-            )
+            await _free_papers(conn, run)
+            await _end_run(conn, run, BLOCKED, reason, stamp)
             cur = await conn.execute(
                 "UPDATE rec_members SET paused_reason = ?, updated_at = ? "
                 "WHERE user_id = ? AND digest = 1 AND paused_reason IS NULL",
@@ -514,32 +499,20 @@ class RecsRepo:
         self, run: DigestRun, *, error: str, release: bool, now: datetime
     ) -> None:
         """Give up on the run; with *release*, its papers are freed (it did not go out)."""
-        stamp = ts(now)
         async with self.db.transaction() as conn:
             if release:
-                await conn.execute(
-                    "DELETE FROM rec_shown WHERE user_id = ? AND run_key = ?",
-                    (run.user_id, run.run_key),
-                )
-            await conn.execute(
-                "UPDATE rec_digest_runs SET state = ?, owner = NULL, verify = 0, error = ?, "
-                "updated_at = ? WHERE user_id = ? AND run_key = ?",
-                (FAILED, error, stamp, run.user_id, run.run_key),
-            )
+                await _free_papers(conn, run)
+            await _end_run(conn, run, FAILED, error, ts(now))
 
     async def restart_run(self, run: DigestRun, now: datetime) -> DigestRun:
         """A ``sending`` run that did not go out and lost a paper: back to ``due``, papers
         released, to be picked again."""
-        stamp = ts(now)
         async with self.db.transaction() as conn:
-            await conn.execute(
-                "DELETE FROM rec_shown WHERE user_id = ? AND run_key = ?",
-                (run.user_id, run.run_key),
-            )
+            await _free_papers(conn, run)
             await conn.execute(
                 "UPDATE rec_digest_runs SET state = ?, verify = 0, updated_at = ? "
                 "WHERE user_id = ? AND run_key = ?",
-                (DUE, stamp, run.user_id, run.run_key),
+                (DUE, ts(now), run.user_id, run.run_key),
             )
         return dataclasses.replace(run, state=DUE, verify=False)
 
@@ -557,6 +530,23 @@ class RecsRepo:
             "error = ?, updated_at = ? WHERE user_id = ? AND run_key = ?",
             (state, message_id, error, ts(now), run.user_id, run.run_key),
         )
+
+
+async def _free_papers(conn: aiosqlite.Connection, run: DigestRun) -> None:
+    """The run's papers can be picked again (it did not go out)."""
+    await conn.execute(
+        "DELETE FROM rec_shown WHERE user_id = ? AND run_key = ?", (run.user_id, run.run_key)
+    )
+
+
+async def _end_run(
+    conn: aiosqlite.Connection, run: DigestRun, state: str, error: str, stamp: str
+) -> None:
+    await conn.execute(
+        "UPDATE rec_digest_runs SET state = ?, owner = NULL, verify = 0, error = ?, "
+        "updated_at = ? WHERE user_id = ? AND run_key = ?",
+        (state, error, stamp, run.user_id, run.run_key),
+    )
 
 
 class _Taken(Exception):

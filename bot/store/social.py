@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from bot.errors import PaperNotFound
 from bot.store.database import Database
+from bot.store.marks import toggle_mark
 from bot.store.stamps import parse_ts, stamp, ts
 
 
@@ -19,21 +19,9 @@ class SocialRepo:
         Returns (voted now, the paper's vote count in that server). Unknown paper: PaperNotFound.
         """
         async with self.db.transaction() as conn:
-            async with conn.execute("SELECT pid FROM papers WHERE id = ?", (paper_id,)) as cur:
-                row = await cur.fetchone()
-            if row is None:
-                raise PaperNotFound(paper_id)
-            pid = row[0]
-            cur = await conn.execute(
-                "DELETE FROM votes WHERE guild_id = ? AND user_id = ? AND pid = ?",
-                (guild_id, user_id, pid),
+            voted, pid = await toggle_mark(
+                conn, "votes", {"guild_id": guild_id, "user_id": user_id}, paper_id, stamp()
             )
-            voted = cur.rowcount == 0
-            if voted:
-                await conn.execute(
-                    "INSERT INTO votes(guild_id, user_id, pid, created_at) VALUES (?, ?, ?, ?)",
-                    (guild_id, user_id, pid, stamp()),
-                )
             async with conn.execute(
                 "SELECT count(*) FROM votes WHERE guild_id = ? AND pid = ?", (guild_id, pid)
             ) as cur2:
@@ -67,20 +55,8 @@ class SocialRepo:
     async def toggle_save(self, user_id: int, paper_id: str) -> bool:
         """Save the paper to the member's reading list, or remove it. Returns saved now."""
         async with self.db.transaction() as conn:
-            async with conn.execute("SELECT pid FROM papers WHERE id = ?", (paper_id,)) as cur:
-                row = await cur.fetchone()
-            if row is None:
-                raise PaperNotFound(paper_id)
-            cur = await conn.execute(
-                "DELETE FROM saves WHERE user_id = ? AND pid = ?", (user_id, row[0])
-            )
-            if cur.rowcount:
-                return False
-            await conn.execute(
-                "INSERT INTO saves(user_id, pid, created_at) VALUES (?, ?, ?)",
-                (user_id, row[0], stamp()),
-            )
-            return True
+            saved, _ = await toggle_mark(conn, "saves", {"user_id": user_id}, paper_id, stamp())
+        return saved
 
     async def remove_save(self, user_id: int, paper_id: str) -> bool:
         changed = await self.db.execute(
