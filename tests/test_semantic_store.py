@@ -69,7 +69,13 @@ async def test_an_existing_database_gets_its_vectors_while_search_goes_on(
         assert keeper.progress.complete, keeper.status
         assert await store.vectors.counts() == (200, 200)
         assert keeper.status == "on, 200 papers"
-        await store.db.read(attached[0].sync, snapshot=False)
+        # The keeper may be loading them in another thread right now (a second sync then
+        # returns at once): give it the time it needs.
+        for _ in range(200):
+            await store.db.read(attached[0].sync, snapshot=False)
+            if len(attached[0]) == 200:
+                break
+            await asyncio.sleep(0.05)
         assert len(attached[0]) == 200
         near = await engine.search("counting edges with coloured pebbles in sparse graphs")
         assert near.hits[0].paper.id == "0704.0002"

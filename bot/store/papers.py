@@ -335,6 +335,38 @@ class _Batch:
 # -- the repository ----------------------------------------------------------------------------
 
 
+# Which papers an index write covers: a JSON list of pids, or a range (first, last).
+_BY_PIDS = "pid IN (SELECT value FROM json_each(?))"
+_BY_RANGE = "pid BETWEEN ? AND ?"
+FtsTables = Sequence[tuple[str, Sequence[str]]]
+
+
+async def _index(
+    conn: aiosqlite.Connection, fts: FtsTables, where: str, params: tuple[Any, ...]
+) -> None:
+    """Index the papers *where* selects, in every full-text table, from the table itself."""
+    for table, cols in fts:
+        names = ", ".join(cols)
+        await conn.execute(
+            f"INSERT INTO {table}(rowid, {names}) SELECT pid, {names} FROM papers WHERE {where}",
+            params,
+        )
+
+
+async def _unindex(
+    conn: aiosqlite.Connection, fts: FtsTables, where: str, params: tuple[Any, ...]
+) -> None:
+    """Take the papers *where* selects out of every full-text table ('delete' needs the
+    values as indexed: call it before the rows change)."""
+    for table, cols in fts:
+        names = ", ".join(cols)
+        await conn.execute(
+            f"INSERT INTO {table}({table}, rowid, {names}) "
+            f"SELECT 'delete', pid, {names} FROM papers WHERE {where}",
+            params,
+        )
+
+
 class PaperRepo:
     """All queries on ``papers``, ``paper_sources``, ``paper_aliases`` and the FTS index."""
 
@@ -453,18 +485,9 @@ class PaperRepo:
         # from Python twice, and SQLite runs each statement without taking the GIL back.
         changed = json.dumps(reindex)
         if reindex:  # 'delete' needs the values as indexed: read them before the UPDATE
-            for table, cols in fts:
-                names = ", ".join(cols)
-                await conn.execute(
-                    f"INSERT INTO {table}({table}, rowid, {names}) SELECT 'delete', pid, {names} "
-                    "FROM papers WHERE pid IN (SELECT value FROM json_each(?))",
-                    (changed,),
-                )
+            await _unindex(conn, fts, _BY_PIDS, (changed,))
             # The embedding was of the old text: the vector backfill makes a new one.
-            await conn.execute(
-                "DELETE FROM paper_vectors WHERE pid IN (SELECT value FROM json_each(?))",
-                (changed,),
-            )
+            await conn.execute(f"DELETE FROM paper_vectors WHERE {_BY_PIDS}", (changed,))
         if aliases:
             await conn.executemany(
                 "INSERT OR REPLACE INTO paper_aliases(alias, pid) VALUES (?, ?)", aliases
@@ -480,20 +503,10 @@ class PaperRepo:
             )
         if before_fts is not None:
             before_fts()
-        for table, cols in fts:
-            names = ", ".join(cols)
-            if inserts:
-                await conn.execute(
-                    f"INSERT INTO {table}(rowid, {names}) SELECT pid, {names} FROM papers "
-                    "WHERE pid BETWEEN ? AND ?",
-                    (first_pid, next_pid - 1),
-                )
-            if reindex:
-                await conn.execute(
-                    f"INSERT INTO {table}(rowid, {names}) SELECT pid, {names} FROM papers "
-                    "WHERE pid IN (SELECT value FROM json_each(?))",
-                    (changed,),
-                )
+        if inserts:
+            await _index(conn, fts, _BY_RANGE, (first_pid, next_pid - 1))
+        if reindex:
+            await _index(conn, fts, _BY_PIDS, (changed,))
         if sources:
             await conn.executemany(
                 "INSERT OR IGNORE INTO paper_sources(pid, source) VALUES (?, ?)", sources
@@ -617,13 +630,7 @@ class PaperRepo:
 
     async def _delete_range(self, conn: aiosqlite.Connection, first: int, last: int) -> int:
         """Delete the papers with ``first <= pid <= last`` (index entries too); returns how many."""
-        for table, cols in await self._fts_tables(conn):
-            names = ", ".join(cols)
-            await conn.execute(
-                f"INSERT INTO {table}({table}, rowid, {names}) "
-                f"SELECT 'delete', pid, {names} FROM papers WHERE pid BETWEEN ? AND ?",
-                (first, last),
-            )
+        await _unindex(conn, await self._fts_tables(conn), _BY_RANGE, (first, last))
         cur = await conn.execute("DELETE FROM papers WHERE pid BETWEEN ? AND ?", (first, last))
         # Remember the highest pid ever used: pids must only grow (alert scanners and
         # search treat higher pids as newer), even when the newest paper is deleted.
@@ -660,25 +667,10 @@ class PaperRepo:
                 restore.append((*old[: len(COLUMNS)], old[len(COLUMNS)], int(pid)))
         if restore:
             changed = json.dumps([r[-1] for r in restore])
-            for table, cols in fts:
-                names = ", ".join(cols)
-                await conn.execute(
-                    f"INSERT INTO {table}({table}, rowid, {names}) SELECT 'delete', pid, {names} "
-                    "FROM papers WHERE pid IN (SELECT value FROM json_each(?))",
-                    (changed,),
-                )
+            await _unindex(conn, fts, _BY_PIDS, (changed,))
             await conn.executemany(_UPDATE, restore)
-            await conn.execute(
-                "DELETE FROM paper_vectors WHERE pid IN (SELECT value FROM json_each(?))",
-                (changed,),
-            )
-            for table, cols in fts:
-                names = ", ".join(cols)
-                await conn.execute(
-                    f"INSERT INTO {table}(rowid, {names}) SELECT pid, {names} FROM papers "
-                    "WHERE pid IN (SELECT value FROM json_each(?))",
-                    (changed,),
-                )
+            await conn.execute(f"DELETE FROM paper_vectors WHERE {_BY_PIDS}", (changed,))
+            await _index(conn, fts, _BY_PIDS, (changed,))
         await conn.executemany(
             "DELETE FROM paper_sources WHERE pid = ? AND source = ?",
             [(int(r[0]), r[3]) for r in rows if r[3] is not None],
