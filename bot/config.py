@@ -121,7 +121,10 @@ def _bool(raw: str, name: str, problems: list[str]) -> bool:
     return False
 
 
-def _int(raw: str, name: str, problems: list[str], *, minimum: int = 0) -> int | None:
+def _int(
+    raw: str, name: str, problems: list[str], *, minimum: int = 0, maximum: int | None = None
+) -> int | None:
+    """*raw* as a whole number within the bounds; None (and a problem said) when it is not."""
     try:
         value = int(raw)
     except ValueError:
@@ -129,6 +132,9 @@ def _int(raw: str, name: str, problems: list[str], *, minimum: int = 0) -> int |
         return None
     if value < minimum:
         problems.append(f"{name} must be at least {minimum}, not {value}")
+        return None
+    if maximum is not None and value > maximum:
+        problems.append(f"{name} must be at most {maximum}, not {value}")
         return None
     return value
 
@@ -282,10 +288,8 @@ def load_settings(
     if raw := _env(env, "PAPERBOT_CONTACT"):
         values["contact"] = raw
     if raw := _env(env, "PAPERBOT_DB_READERS"):
-        readers = _int(raw, "PAPERBOT_DB_READERS", problems, minimum=1)
-        if readers is not None and readers > 32:
-            problems.append(f"PAPERBOT_DB_READERS must be at most 32, not {readers}")
-        elif readers is not None:
+        readers = _int(raw, "PAPERBOT_DB_READERS", problems, minimum=1, maximum=32)
+        if readers is not None:
             values["db_readers"] = readers
     _shards(env, values, problems)
 
@@ -313,10 +317,8 @@ def _web_settings(
                 )
         values["web_host"] = raw
     if raw := _env(env, "PAPERBOT_WEB_PORT"):
-        port = _int(raw, "PAPERBOT_WEB_PORT", problems, minimum=0)
-        if port is not None and port > 65535:
-            problems.append(f"PAPERBOT_WEB_PORT must be at most 65535, not {port}")
-        elif port is not None:
+        port = _int(raw, "PAPERBOT_WEB_PORT", problems, minimum=0, maximum=65535)
+        if port is not None:
             values["web_port"] = port
     if raw := _env(env, "PAPERBOT_WEB_URL"):
         parts = urlsplit(raw)
