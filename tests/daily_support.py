@@ -24,7 +24,6 @@ from bot.schedule.runner import (
     PostReceipt,
     PostRequest,
     TransientPostError,
-    today_key,
 )
 from bot.store.database import Database
 from bot.store.papers import PaperRepo
@@ -237,7 +236,7 @@ class Harness:
             role_id=role_id,
             next_run=timecalc.next_run(at, zone, now, weekday),
             created_by=42,
-            today_key=today_key(tz, now, weekly=weekly),
+            today_key=timecalc.today_key(tz, now, weekly=weekly),
             now=now,
             cadence="weekly" if weekly else "daily",
             weekday=weekday,

@@ -36,7 +36,6 @@ from bot.schedule.runner import (
     PostReceipt,
     PostRequest,
     TransientPostError,
-    today_key,
 )
 from bot.schedule.supervisor import supervise
 from bot.store.schedules import WEEKLY, Run, Schedule
@@ -555,7 +554,7 @@ class DailyCog(commands.Cog):
             role_id=role.id if role else None,
             next_run=timecalc.next_run(at, zone, now, day),
             created_by=interaction.user.id,
-            today_key=today_key(zone.key, now, weekly=cadence == WEEKLY),
+            today_key=timecalc.today_key(zone.key, now, weekly=cadence == WEEKLY),
             now=now,
             cadence=cadence,
             weekday=day,
@@ -791,7 +790,7 @@ class DailyCog(commands.Cog):
         resumed = await self.bot.store.schedules.resume(
             schedule.channel_id,
             next_run=timecalc.today_or_next(at, zone, now, day),
-            today_key=today_key(schedule.tz, now, weekly=schedule.weekly),
+            today_key=timecalc.today_key(schedule.tz, now, weekly=schedule.weekly),
             now=now,
         )
         self.runner.wake()

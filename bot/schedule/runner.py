@@ -722,10 +722,3 @@ class DailyRunner:
             count=count,
         )
         return [p for p in await self.papers_for([s.id for s in picked]) if p is not None]
-
-
-def today_key(schedule_tz: str, now: datetime, *, weekly: bool = False) -> str:
-    """The run key at *now* in the zone: the local date, or a weekly schedule's ISO week
-    (for resuming a blocked day or week)."""
-    day = timecalc.local_date_for(now, ZoneInfo(schedule_tz))
-    return timecalc.week_key(day) if weekly else day.isoformat()
