@@ -25,6 +25,7 @@ from bot.schedule.runner import (
     PostRequest,
     TransientPostError,
 )
+from bot.schedule.service import ScheduleService
 from bot.store.database import Database
 from bot.store.papers import PaperRepo
 from bot.store.schedules import Schedule, ScheduleRepo
@@ -201,6 +202,7 @@ class Harness:
             clock,
             **runner_kw,  # type: ignore[arg-type]
         )
+        self.service = ScheduleService(self.repo, self.runner, self._match)
 
     async def _match(self, topic: str, limit: int) -> list[str]:
         rows = await self.db.fetchall(

@@ -356,6 +356,11 @@ async def test_deleted_channel_pauses_and_post_now_and_off(
     off = await run(fake, "off", payloads.option("channel", str(papers_id)))
     assert off["content"].startswith("Turned off the daily post")
     assert await bot.store.schedules.get(papers_id) is None
+    again = await run(fake, "off", payloads.option("channel", f"<#{papers_id}>"))
+    assert again["flags"] & payloads.MessageFlag.EPHEMERAL
+    assert again["content"] == (
+        "That channel has no daily post. See `/daily status`, or set one with `/daily set`."
+    )
     clock(bot).set(berlin(9, 0) + timedelta(days=1))
     await ticks_after(bot, berlin(9, 0) + timedelta(days=1))
     assert len(bot_messages(fake, "papers")) == 1

@@ -2,7 +2,7 @@
 papers), hands it to a Poster, records it.
 
 Nothing here imports discord. Time comes from an injected :class:`Clock`, the Discord side
-from an injected :class:`Poster` (``bot/cogs/daily.py`` implements it with discord.py), so
+from an injected :class:`Poster` (``bot/cogs/daily/`` implements it with discord.py), so
 the whole behaviour is testable with a fake clock and a fake poster.
 
 Exactly once per channel per local day
