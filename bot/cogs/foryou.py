@@ -26,7 +26,7 @@ from discord.ext import commands
 
 from bot import cards, reach
 from bot.cogs.search import ResultsView
-from bot.interactions import CommandRefusal, reply_private
+from bot.interactions import CommandRefusal, read_failure, reply_private
 from bot.models import Paper
 from bot.permissions import member_refusal
 from bot.recs import model as rm
@@ -205,7 +205,7 @@ class DiscordDigestSender:
         except discord.NotFound as exc:
             raise DigestBlocked("unknown user") from exc
         except discord.HTTPException as exc:
-            raise _transient(exc, maybe_sent=False) from None
+            raise _transient(exc, creates=False) from None
         except (aiohttp.ClientError, OSError) as exc:
             raise TransientDigestError(
                 f"network error: {type(exc).__name__}", maybe_sent=False
@@ -222,14 +222,10 @@ class DiscordDigestSender:
                 nonce=digest.nonce,
                 allowed_mentions=discord.AllowedMentions.none(),
             )
-        except discord.RateLimited as exc:
-            raise TransientDigestError(
-                "rate limited by Discord (429)", retry_after=exc.retry_after, maybe_sent=False
-            ) from None
         except (discord.Forbidden, discord.NotFound) as exc:
             raise DigestBlocked(f"DMs closed (Discord error {exc.code})") from exc
-        except discord.HTTPException as exc:
-            raise _transient(exc, maybe_sent=exc.status >= 500) from None
+        except (discord.HTTPException, discord.RateLimited) as exc:
+            raise _transient(exc, creates=True) from None
         except (aiohttp.ClientError, OSError) as exc:
             raise TransientDigestError(f"network error: {type(exc).__name__}") from None
         return message.id
@@ -254,7 +250,7 @@ class DiscordDigestSender:
         except (discord.Forbidden, discord.NotFound) as exc:
             raise DigestBlocked(f"DMs closed (Discord error {exc.code})") from exc
         except discord.HTTPException as exc:
-            raise _transient(exc, maybe_sent=True) from None
+            raise _transient(exc, creates=True) from None
         except (aiohttp.ClientError, OSError) as exc:
             raise TransientDigestError(f"network error: {type(exc).__name__}") from None
         return None
@@ -280,11 +276,12 @@ class DiscordDigestSender:
         )
 
 
-def _transient(exc: discord.HTTPException, *, maybe_sent: bool) -> TransientDigestError:
-    if exc.status == 429:
-        return TransientDigestError("rate limited by Discord (429)", maybe_sent=False)
+def _transient(
+    exc: discord.HTTPException | discord.RateLimited, *, creates: bool
+) -> TransientDigestError:
+    failure = read_failure(exc)
     return TransientDigestError(
-        f"Discord error {exc.status} (code {exc.code})", maybe_sent=maybe_sent
+        failure.reason, retry_after=failure.retry_after, maybe_sent=failure.maybe_sent(creates)
     )
 
 

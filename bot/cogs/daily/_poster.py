@@ -14,6 +14,7 @@ import aiohttp
 import discord
 
 from bot import cards, permissions
+from bot.interactions import DiscordFailure, read_failure
 from bot.permissions import perm_names
 from bot.schedule.ratelimit import RateLimiter
 from bot.schedule.runner import ChannelUnavailable, PostReceipt, PostRequest, TransientPostError
@@ -71,7 +72,7 @@ class DiscordPoster:
                     "I can't see the channel (missing View Channel, or I left the server)"
                 ) from None
             except discord.HTTPException as exc:
-                raise self._transient(exc, maybe_sent=False) from None
+                raise _transient(read_failure(exc), creates=False) from None
             except (aiohttp.ClientError, OSError, TimeoutError) as exc:
                 raise TransientPostError(f"network error: {type(exc).__name__}") from None
         if not isinstance(channel, discord.TextChannel):
@@ -86,29 +87,22 @@ class DiscordPoster:
         if missing:
             raise ChannelUnavailable(f"missing permission: {perm_names(missing)}")
 
-    def _transient(self, exc: discord.HTTPException, *, maybe_sent: bool) -> TransientPostError:
-        if exc.status == 429:
-            retry = _retry_after(exc)
-            return TransientPostError(
-                "rate limited by Discord (429)", retry_after=retry, maybe_sent=False
-            )
-        if exc.status >= 500:
-            return TransientPostError(f"Discord error {exc.status}", maybe_sent=maybe_sent)
-        return TransientPostError(
-            f"Discord refused the post ({exc.status}, code {exc.code})", maybe_sent=False
-        )
-
-    def _refusal(self, channel: discord.TextChannel, exc: discord.HTTPException) -> PostErrorT:
-        if isinstance(exc, discord.NotFound):
-            if exc.code == UNKNOWN_CHANNEL:
+    def _refusal(
+        self, channel: discord.TextChannel, exc: discord.HTTPException | discord.RateLimited
+    ) -> PostErrorT:
+        failure = read_failure(exc)
+        if failure.status == 404:
+            if failure.code == UNKNOWN_CHANNEL:
                 return ChannelUnavailable("the channel was deleted")
-            return TransientPostError(f"Discord said not found (code {exc.code})", maybe_sent=True)
-        if isinstance(exc, discord.Forbidden):
+            return TransientPostError(
+                f"Discord said not found (code {failure.code})", maybe_sent=True
+            )
+        if failure.status == 403:
             missing = missing_permissions(channel.permissions_for(channel.guild.me), False)
             if missing:
                 return ChannelUnavailable(f"missing permission: {perm_names(missing)}")
-            return ChannelUnavailable(f"Discord refused access (code {exc.code})")
-        return self._transient(exc, maybe_sent=True)
+            return ChannelUnavailable(f"Discord refused access (code {failure.code})")
+        return _transient(failure, creates=True)
 
     async def send(self, request: PostRequest, /) -> PostReceipt:
         channel = await self._channel(request.channel_id)
@@ -143,13 +137,10 @@ class DiscordPoster:
         await self.limiter.acquire()
         try:
             message = await channel.send(content, **kwargs)
-        except discord.RateLimited as exc:
-            raise TransientPostError(
-                "rate limited by Discord (429)", retry_after=exc.retry_after, maybe_sent=False
-            ) from None
-        except discord.HTTPException as exc:
-            if exc.status == 429 and _is_global(exc):
-                self.limiter.penalize(_retry_after(exc) or 1.0)
+        except (discord.HTTPException, discord.RateLimited) as exc:
+            failure = read_failure(exc)
+            if failure.rate_limited and failure.is_global:
+                self.limiter.penalize(failure.retry_after or 1.0)
             raise self._refusal(channel, exc) from None
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
             raise TransientPostError(f"network error: {type(exc).__name__}") from None
@@ -246,15 +237,7 @@ def _is_ours(message: discord.Message, request: PostRequest) -> bool:
     return any(e.url and url and e.url == url for e in message.embeds)
 
 
-def _retry_after(exc: discord.HTTPException) -> float | None:
-    response = getattr(exc, "response", None)
-    header = response.headers.get("Retry-After") if response is not None else None
-    try:
-        return float(header) if header else None
-    except ValueError:
-        return None
-
-
-def _is_global(exc: discord.HTTPException) -> bool:
-    response = getattr(exc, "response", None)
-    return bool(response is not None and response.headers.get("X-RateLimit-Global"))
+def _transient(failure: DiscordFailure, *, creates: bool) -> TransientPostError:
+    return TransientPostError(
+        failure.reason, retry_after=failure.retry_after, maybe_sent=failure.maybe_sent(creates)
+    )
