@@ -74,21 +74,8 @@ async def report_command_error(
 ) -> None:
     """The command tree's handler: the member's line, or the log's traceback and a generic
     line for the unexpected."""
-    message = describe_error(error)
-    if message is None:
-        command = interaction.command.qualified_name if interaction.command else "?"
-        log.error(
-            "command /%s failed (guild %s, user %s)",
-            command,
-            interaction.guild_id,
-            interaction.user.id,
-            exc_info=error,
-        )
-        message = GENERIC_ERROR
-    try:
-        await reply_private(interaction, message)
-    except discord.HTTPException:
-        log.warning("could not tell the user about an error", exc_info=True)
+    command = interaction.command.qualified_name if interaction.command else "?"
+    await _report(interaction, error, f"command /{command}")
 
 
 async def report_component_error(
@@ -96,11 +83,15 @@ async def report_component_error(
 ) -> None:
     """A failed button or select: the member's line for a known error; otherwise log it with
     its traceback and tell the member briefly, privately."""
+    await _report(interaction, error, f"component {custom_id}")
+
+
+async def _report(interaction: discord.Interaction[Any], error: Exception, what: str) -> None:
     message = describe_error(error)
     if message is None:
         log.error(
-            "component %s failed (guild %s, user %s)",
-            custom_id,
+            "%s failed (guild %s, user %s)",
+            what,
             interaction.guild_id,
             interaction.user.id,
             exc_info=error,
@@ -109,7 +100,7 @@ async def report_component_error(
     try:
         await reply_private(interaction, message)
     except discord.HTTPException:
-        log.warning("could not tell the member about a failed component", exc_info=True)
+        log.warning("could not tell the member about the failure of %s", what, exc_info=True)
 
 
 # -- failed requests -------------------------------------------------------------------------

@@ -12,7 +12,6 @@ Discord does not let a command that has subcommands run on its own, so the feed 
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 from collections.abc import Sequence
@@ -41,7 +40,7 @@ from bot.recs.recommender import COLD, PERSONAL, UNAVAILABLE, Explanation, Pick,
 from bot.schedule import timecalc
 from bot.schedule.ratelimit import RateLimiter
 from bot.schedule.runner import Clock, SystemClock
-from bot.schedule.supervisor import supervise
+from bot.schedule.supervisor import SupervisedTask
 from bot.store.recs import PAUSE_DMS_CLOSED, WEEKLY, ForgetCounts, Member
 from bot.views import action_buttons, rating_view
 
@@ -313,31 +312,21 @@ class ForYouCog(commands.Cog):
         self.runner = DigestRunner(
             bot.store.recs, self.recommender, bot.store.papers, self.sender, self.clock
         )
-        self._task: asyncio.Task[None] | None = None
-        self._stopping = False
+        self.digests = SupervisedTask(
+            "the For you digest",
+            lambda: self.runner.run_forever(self.bot.wait_until_ready),
+            SystemClock(),  # restarts wait in real time (see DigestRunner._wait)
+            halt=self.runner.stop,
+            task_name="foryou-digest",
+        )
 
     # -- lifecycle ----------------------------------------------------------------------------
 
     async def cog_load(self) -> None:
-        self._stopping = False
-        self._task = asyncio.create_task(
-            supervise(
-                "the For you digest",
-                lambda: self.runner.run_forever(self.bot.wait_until_ready),
-                SystemClock(),  # restarts wait in real time (see DigestRunner._wait)
-                stopping=lambda: self._stopping,
-            ),
-            name="foryou-digest",
-        )
+        self.digests.start()
 
     async def cog_unload(self) -> None:
-        self._stopping = True
-        self.runner.stop()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self.digests.stop()
 
     # -- what the recommender needs from the bot -----------------------------------------------
 

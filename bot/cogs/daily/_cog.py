@@ -8,8 +8,6 @@ channel, calls the service and words the answer.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from datetime import datetime, time
 from typing import TYPE_CHECKING, Literal
@@ -35,7 +33,7 @@ from bot.schedule.picker import DailyPicker
 from bot.schedule.ratelimit import RateLimiter
 from bot.schedule.runner import Clock, DailyRunner, Outcome
 from bot.schedule.service import ScheduleService, UnsearchableTopic
-from bot.schedule.supervisor import supervise
+from bot.schedule.supervisor import SupervisedTask
 from bot.store.schedules import WEEKLY, Run, Schedule
 from bot.web.feeds import daily_feed_url
 
@@ -90,35 +88,22 @@ class DailyCog(commands.Cog):
             shards=shards,
         )
         self.schedules = ScheduleService(bot.store.schedules, self.runner, bot.topic_matches)
-        self._task: asyncio.Task[None] | None = None
-        self._stopping = False
+        # Restarted with backoff if the loop itself dies (see bot.schedule.supervisor).
+        self.scheduler = SupervisedTask(
+            "the daily scheduler",
+            lambda: self.runner.run_forever(self.bot.wait_until_ready),
+            self.runner.clock,
+            halt=self.runner.stop,
+            task_name="daily-scheduler",
+        )
 
     # -- lifecycle: the scheduler runs from cog_load, supervised ----------------------------
 
     async def cog_load(self) -> None:
-        self._stopping = False
-        self._start()
-
-    def _start(self) -> None:
-        # Restarted with backoff if the loop itself dies (see bot.schedule.supervisor).
-        self._task = asyncio.create_task(
-            supervise(
-                "the daily scheduler",
-                lambda: self.runner.run_forever(self.bot.wait_until_ready),
-                self.runner.clock,
-                stopping=lambda: self._stopping,
-            ),
-            name="daily-scheduler",
-        )
+        self.scheduler.start()
 
     async def cog_unload(self) -> None:
-        self._stopping = True
-        self.runner.stop()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self.scheduler.stop()
 
     async def interaction_check(self, interaction: discord.Interaction[PaperBot]) -> bool:  # type: ignore[override]
         if interaction.guild_id is None:

@@ -39,16 +39,25 @@ def weekday_label(schedule: Schedule) -> str:
     return timecalc.WEEKDAYS[schedule.weekday or 0].capitalize()
 
 
-class TimeOfDay(app_commands.Transformer["PaperBot"]):
-    """``09:00`` (24-hour; ``9:05`` and ``09.05`` too) as a :class:`datetime.time`."""
+class _Text(app_commands.Transformer["PaperBot"]):
+    """A string option of :attr:`shortest` to :attr:`longest` characters (Discord checks)."""
+
+    shortest = 1
+    longest = 100
 
     @property
     def min_value(self) -> int:
-        return 1
+        return self.shortest
 
     @property
     def max_value(self) -> int:
-        return 10
+        return self.longest
+
+
+class TimeOfDay(_Text):
+    """``09:00`` (24-hour; ``9:05`` and ``09.05`` too) as a :class:`datetime.time`."""
+
+    longest = 10
 
     async def transform(self, interaction: discord.Interaction[PaperBot], value: str, /) -> time:
         try:
@@ -57,17 +66,11 @@ class TimeOfDay(app_commands.Transformer["PaperBot"]):
             raise DailyError(str(exc)) from None
 
 
-class TimeZone(app_commands.Transformer["PaperBot"]):
+class TimeZone(_Text):
     """An IANA zone name (any case) as a :class:`~zoneinfo.ZoneInfo`; a typo gets the
     closest real name suggested."""
 
-    @property
-    def min_value(self) -> int:
-        return 1
-
-    @property
-    def max_value(self) -> int:
-        return 64
+    longest = 64
 
     async def transform(
         self, interaction: discord.Interaction[PaperBot], value: str, /
