@@ -4,12 +4,16 @@ One place for what every cog and view does when something goes wrong: :func:`des
 turns an application-command error into a line for the member (or None: unexpected, logged
 with its traceback, answered with :data:`GENERIC_ERROR`), :func:`report_component_error` does
 the same for buttons and selects, and :func:`reply_private` answers privately whether or not
-the interaction was acknowledged already.
+the interaction was acknowledged already. :func:`read_failure` is the one reading of a failed
+Discord request (:class:`discord.HTTPException`) for the code that sends on its own (the
+daily poster, the alert and digest senders): refused for good, worth retrying, how long to
+wait, the bot's global limit or not.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 import discord
@@ -70,21 +74,8 @@ async def report_command_error(
 ) -> None:
     """The command tree's handler: the member's line, or the log's traceback and a generic
     line for the unexpected."""
-    message = describe_error(error)
-    if message is None:
-        command = interaction.command.qualified_name if interaction.command else "?"
-        log.error(
-            "command /%s failed (guild %s, user %s)",
-            command,
-            interaction.guild_id,
-            interaction.user.id,
-            exc_info=error,
-        )
-        message = GENERIC_ERROR
-    try:
-        await reply_private(interaction, message)
-    except discord.HTTPException:
-        log.warning("could not tell the user about an error", exc_info=True)
+    command = interaction.command.qualified_name if interaction.command else "?"
+    await _report(interaction, error, f"command /{command}")
 
 
 async def report_component_error(
@@ -92,11 +83,15 @@ async def report_component_error(
 ) -> None:
     """A failed button or select: the member's line for a known error; otherwise log it with
     its traceback and tell the member briefly, privately."""
+    await _report(interaction, error, f"component {custom_id}")
+
+
+async def _report(interaction: discord.Interaction[Any], error: Exception, what: str) -> None:
     message = describe_error(error)
     if message is None:
         log.error(
-            "component %s failed (guild %s, user %s)",
-            custom_id,
+            "%s failed (guild %s, user %s)",
+            what,
             interaction.guild_id,
             interaction.user.id,
             exc_info=error,
@@ -105,4 +100,61 @@ async def report_component_error(
     try:
         await reply_private(interaction, message)
     except discord.HTTPException:
-        log.warning("could not tell the member about a failed component", exc_info=True)
+        log.warning("could not tell the member about the failure of %s", what, exc_info=True)
+
+
+# -- failed requests -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class DiscordFailure:
+    """What a failed Discord request means for a sender."""
+
+    status: int  # the HTTP status (429 for a rate limit discord.py would not wait out)
+    code: int  # Discord's JSON error code (0: none)
+    retry_after: float | None = None  # seconds Discord asked us to wait (429)
+    is_global: bool = False  # the bot's global rate limit, not one route's
+
+    @property
+    def refused(self) -> bool:
+        """Discord said no for good (403 Forbidden, 404 Not Found): trying again won't help."""
+        return self.status in (403, 404)
+
+    @property
+    def rate_limited(self) -> bool:
+        return self.status == 429
+
+    def maybe_sent(self, creates: bool) -> bool:
+        """Whether a request that *creates* a message may have done so: only when Discord
+        itself failed (5xx) after receiving it. A refusal or a rate limit never sends."""
+        return creates and self.status >= 500
+
+    @property
+    def reason(self) -> str:
+        """The failure in a few words, for a status line and the log."""
+        if self.rate_limited:
+            return "rate limited by Discord (429)"
+        if self.status >= 500:
+            return f"Discord error {self.status}"
+        return f"Discord refused the post ({self.status}, code {self.code})"
+
+
+def read_failure(exc: discord.HTTPException | discord.RateLimited) -> DiscordFailure:
+    """:class:`DiscordFailure` of *exc*: a failed request, or a rate limit too long for
+    discord.py to wait out (:class:`discord.RateLimited`, which carries its own delay)."""
+    if isinstance(exc, discord.RateLimited):
+        return DiscordFailure(429, 0, retry_after=exc.retry_after)
+    headers = getattr(getattr(exc, "response", None), "headers", None) or {}
+    return DiscordFailure(
+        exc.status,
+        exc.code,
+        retry_after=_seconds(headers.get("Retry-After")) if exc.status == 429 else None,
+        is_global=bool(headers.get("X-RateLimit-Global")),
+    )
+
+
+def _seconds(header: str | None) -> float | None:
+    try:
+        return float(header) if header else None
+    except ValueError:
+        return None

@@ -24,8 +24,8 @@ from bot.schedule.runner import (
     PostReceipt,
     PostRequest,
     TransientPostError,
-    today_key,
 )
+from bot.schedule.service import ScheduleService
 from bot.store.database import Database
 from bot.store.papers import PaperRepo
 from bot.store.schedules import Schedule, ScheduleRepo
@@ -202,6 +202,7 @@ class Harness:
             clock,
             **runner_kw,  # type: ignore[arg-type]
         )
+        self.service = ScheduleService(self.repo, self.runner, self._match)
 
     async def _match(self, topic: str, limit: int) -> list[str]:
         rows = await self.db.fetchall(
@@ -237,7 +238,7 @@ class Harness:
             role_id=role_id,
             next_run=timecalc.next_run(at, zone, now, weekday),
             created_by=42,
-            today_key=today_key(tz, now, weekly=weekly),
+            today_key=timecalc.today_key(tz, now, weekly=weekly),
             now=now,
             cadence="weekly" if weekly else "daily",
             weekday=weekday,

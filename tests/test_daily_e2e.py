@@ -356,6 +356,11 @@ async def test_deleted_channel_pauses_and_post_now_and_off(
     off = await run(fake, "off", payloads.option("channel", str(papers_id)))
     assert off["content"].startswith("Turned off the daily post")
     assert await bot.store.schedules.get(papers_id) is None
+    again = await run(fake, "off", payloads.option("channel", f"<#{papers_id}>"))
+    assert again["flags"] & payloads.MessageFlag.EPHEMERAL
+    assert again["content"] == (
+        "That channel has no daily post. See `/daily status`, or set one with `/daily set`."
+    )
     clock(bot).set(berlin(9, 0) + timedelta(days=1))
     await ticks_after(bot, berlin(9, 0) + timedelta(days=1))
     assert len(bot_messages(fake, "papers")) == 1
@@ -411,7 +416,7 @@ async def test_watchdog_restarts_a_dead_scheduler_with_backoff(
 ) -> None:
     daily = cog(bot)
     runner, stepped = daily.runner, clock(bot)
-    task = daily._task
+    task = daily.scheduler.task
     assert task is not None and not task.done()
     # The scheduler loop itself dies three times in a row (a bug outside its per-tick guard).
     crashes = 3
@@ -437,7 +442,7 @@ async def test_watchdog_restarts_a_dead_scheduler_with_backoff(
     # Restarted each time, after 1, 2, 4 s (the supervisor's clock), by the same task.
     assert waits[:3] == [1.0, 2.0, 4.0], waits
     assert "the daily scheduler stopped unexpectedly (3 in a row); restarting in 4 s" in caplog.text
-    assert daily._task is task and not task.done()
+    assert daily.scheduler.task is task and not task.done()
 
 
 async def test_topic_limits_the_pick_to_matching_papers(

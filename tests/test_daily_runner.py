@@ -704,3 +704,41 @@ async def test_a_process_starting_leaves_the_runs_of_another_live_process_alone(
     finally:
         for db in dbs:
             await db.close()
+
+
+async def test_a_paper_that_left_the_store_is_looked_for_then_replaced(h: Harness) -> None:
+    await h.set(CH_A, "09:00", "Europe/Berlin")
+    h.poster.failures[CH_A].append(transient("502 Bad Gateway"))  # may have gone through
+    await h.tick_at(berlin(2024, 5, 1, 9, 0))
+    run = await h.repo.get_run(CH_A, "2024-05-01")
+    assert run is not None and run.state == SENDING and run.paper_id is not None
+    gone = run.paper_id
+    assert await PaperRepo(h.db).delete(gone)
+    await h.tick_at(berlin(2024, 5, 1, 9, 5))
+    assert ("find", CH_A) in h.poster.calls  # looked for the first attempt before anything
+    [posted] = h.poster.messages
+    assert posted.paper_id is not None and posted.paper_id != gone
+    done = await h.repo.get_run(CH_A, "2024-05-01")
+    assert done is not None and done.state == SENT and done.paper_id == posted.paper_id
+
+
+async def test_a_paper_that_left_the_store_after_it_was_posted_is_not_posted_again(
+    h: Harness,
+) -> None:
+    await h.set(CH_A, "09:00", "Europe/Berlin")
+    h.poster.hang_after.add(CH_A)  # Discord got the message; the process dies before recording
+    h.clock.set(berlin(2024, 5, 1, 9, 0))
+    task = asyncio.create_task(h.runner.tick())
+    await asyncio.wait_for(h.poster.hanging.wait(), timeout=10)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    h.poster.hang_after.clear()
+    [posted] = h.poster.messages
+    assert posted.paper_id is not None and await PaperRepo(h.db).delete(posted.paper_id)
+    restarted = Harness(h.db, h.clock, h.poster)
+    await restarted.tick_at(berlin(2024, 5, 1, 9, 20))
+    await restarted.tick_at(berlin(2024, 5, 1, 9, 40))
+    assert h.poster.messages == [posted]
+    done = await h.repo.get_run(CH_A, "2024-05-01")
+    assert done is not None and done.state == SENT and done.message_id == posted.message_id

@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.schedule.runner import today_key
+from bot.schedule.timecalc import today_key
 from bot.shards import shard_of
 from bot.store import Store
 from bot.store.loader import load_data_dir

@@ -14,7 +14,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot.schedule import timecalc
-from bot.schedule.runner import WEEKLY_COUNT, today_key
+from bot.schedule.runner import WEEKLY_COUNT
+from bot.schedule.timecalc import today_key
 from bot.store.database import Database
 from bot.store.schedules import SENDING, SENT, RunPaper
 from tests.daily_support import FakeClock, FakePoster, Harness, add_ranked

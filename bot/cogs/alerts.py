@@ -2,8 +2,9 @@
 
 The matching and bookkeeping live in :mod:`bot.fetch.alerts`; this module only talks to
 Discord: the slash commands, and :class:`DiscordAlertSender`, which turns a digest into DMs
-(or channel messages; more than one when one cannot hold it) and a closed DM (error 50007)
-into ``DeliveryBlocked``.
+(or channel messages; more than one when one cannot hold it) and a refusal for good (a closed
+DM, error 50007; a deleted or hidden channel: :func:`bot.interactions.read_failure`) into
+``DeliveryBlocked``.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from bot.fetch.alerts import (
     compile_author,
     compile_query,
 )
+from bot.interactions import read_failure
 from bot.permissions import manages_server, member_refusal, missing_permissions, perm_names
 from bot.store.alerts import AUTHOR, KEYWORDS, Alert
 
@@ -94,7 +96,9 @@ class DiscordAlertSender:
         if channel is None:
             try:
                 channel = await self.bot.fetch_channel(channel_id)
-            except (discord.NotFound, discord.Forbidden) as exc:
+            except discord.HTTPException as exc:
+                if not read_failure(exc).refused:
+                    raise
                 raise DeliveryBlocked(f"channel {channel_id} is gone or hidden") from exc
         if not isinstance(channel, discord.abc.Messageable):
             raise DeliveryBlocked(f"channel {channel_id} cannot hold messages")
@@ -140,15 +144,20 @@ class DiscordAlertSender:
             try:
                 dm = await self.bot.create_dm(discord.Object(id=digest.target_id))
                 await dm.send(embeds=embeds)
-            except discord.Forbidden as exc:
+            except discord.HTTPException as exc:
+                failure = read_failure(exc)
+                if not failure.refused:
+                    raise  # tried again next run
+                if failure.status == 404:
+                    raise DeliveryBlocked("unknown user") from exc
                 raise DeliveryBlocked(f"DMs closed (Discord error {exc.code})") from exc
-            except discord.NotFound as exc:
-                raise DeliveryBlocked("unknown user") from exc
             return
         channel = await self._messageable(digest.target_id)
         try:
             await channel.send(embeds=embeds)
-        except (discord.Forbidden, discord.NotFound) as exc:
+        except discord.HTTPException as exc:
+            if not read_failure(exc).refused:
+                raise  # tried again next run
             raise DeliveryBlocked(f"cannot post (Discord error {exc.code})") from exc
 
     async def notify_blocked(self, alert: Alert) -> None:

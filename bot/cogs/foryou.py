@@ -12,7 +12,6 @@ Discord does not let a command that has subcommands run on its own, so the feed 
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 from collections.abc import Sequence
@@ -26,7 +25,7 @@ from discord.ext import commands
 
 from bot import cards, reach
 from bot.cogs.search import ResultsView
-from bot.interactions import CommandRefusal, reply_private
+from bot.interactions import CommandRefusal, read_failure, reply_private
 from bot.models import Paper
 from bot.permissions import member_refusal
 from bot.recs import model as rm
@@ -41,7 +40,7 @@ from bot.recs.recommender import COLD, PERSONAL, UNAVAILABLE, Explanation, Pick,
 from bot.schedule import timecalc
 from bot.schedule.ratelimit import RateLimiter
 from bot.schedule.runner import Clock, SystemClock
-from bot.schedule.supervisor import supervise
+from bot.schedule.supervisor import SupervisedTask
 from bot.store.recs import PAUSE_DMS_CLOSED, WEEKLY, ForgetCounts, Member
 from bot.views import action_buttons, rating_view
 
@@ -205,7 +204,7 @@ class DiscordDigestSender:
         except discord.NotFound as exc:
             raise DigestBlocked("unknown user") from exc
         except discord.HTTPException as exc:
-            raise _transient(exc, maybe_sent=False) from None
+            raise _transient(exc, creates=False) from None
         except (aiohttp.ClientError, OSError) as exc:
             raise TransientDigestError(
                 f"network error: {type(exc).__name__}", maybe_sent=False
@@ -222,14 +221,10 @@ class DiscordDigestSender:
                 nonce=digest.nonce,
                 allowed_mentions=discord.AllowedMentions.none(),
             )
-        except discord.RateLimited as exc:
-            raise TransientDigestError(
-                "rate limited by Discord (429)", retry_after=exc.retry_after, maybe_sent=False
-            ) from None
         except (discord.Forbidden, discord.NotFound) as exc:
             raise DigestBlocked(f"DMs closed (Discord error {exc.code})") from exc
-        except discord.HTTPException as exc:
-            raise _transient(exc, maybe_sent=exc.status >= 500) from None
+        except (discord.HTTPException, discord.RateLimited) as exc:
+            raise _transient(exc, creates=True) from None
         except (aiohttp.ClientError, OSError) as exc:
             raise TransientDigestError(f"network error: {type(exc).__name__}") from None
         return message.id
@@ -254,7 +249,7 @@ class DiscordDigestSender:
         except (discord.Forbidden, discord.NotFound) as exc:
             raise DigestBlocked(f"DMs closed (Discord error {exc.code})") from exc
         except discord.HTTPException as exc:
-            raise _transient(exc, maybe_sent=True) from None
+            raise _transient(exc, creates=True) from None
         except (aiohttp.ClientError, OSError) as exc:
             raise TransientDigestError(f"network error: {type(exc).__name__}") from None
         return None
@@ -280,11 +275,12 @@ class DiscordDigestSender:
         )
 
 
-def _transient(exc: discord.HTTPException, *, maybe_sent: bool) -> TransientDigestError:
-    if exc.status == 429:
-        return TransientDigestError("rate limited by Discord (429)", maybe_sent=False)
+def _transient(
+    exc: discord.HTTPException | discord.RateLimited, *, creates: bool
+) -> TransientDigestError:
+    failure = read_failure(exc)
     return TransientDigestError(
-        f"Discord error {exc.status} (code {exc.code})", maybe_sent=maybe_sent
+        failure.reason, retry_after=failure.retry_after, maybe_sent=failure.maybe_sent(creates)
     )
 
 
@@ -316,31 +312,21 @@ class ForYouCog(commands.Cog):
         self.runner = DigestRunner(
             bot.store.recs, self.recommender, bot.store.papers, self.sender, self.clock
         )
-        self._task: asyncio.Task[None] | None = None
-        self._stopping = False
+        self.digests = SupervisedTask(
+            "the For you digest",
+            lambda: self.runner.run_forever(self.bot.wait_until_ready),
+            SystemClock(),  # restarts wait in real time (see DigestRunner._wait)
+            halt=self.runner.stop,
+            task_name="foryou-digest",
+        )
 
     # -- lifecycle ----------------------------------------------------------------------------
 
     async def cog_load(self) -> None:
-        self._stopping = False
-        self._task = asyncio.create_task(
-            supervise(
-                "the For you digest",
-                lambda: self.runner.run_forever(self.bot.wait_until_ready),
-                SystemClock(),  # restarts wait in real time (see DigestRunner._wait)
-                stopping=lambda: self._stopping,
-            ),
-            name="foryou-digest",
-        )
+        self.digests.start()
 
     async def cog_unload(self) -> None:
-        self._stopping = True
-        self.runner.stop()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self.digests.stop()
 
     # -- what the recommender needs from the bot -----------------------------------------------
 

@@ -2,7 +2,7 @@
 papers), hands it to a Poster, records it.
 
 Nothing here imports discord. Time comes from an injected :class:`Clock`, the Discord side
-from an injected :class:`Poster` (``bot/cogs/daily.py`` implements it with discord.py), so
+from an injected :class:`Poster` (``bot/cogs/daily/`` implements it with discord.py), so
 the whole behaviour is testable with a fake clock and a fake poster.
 
 Exactly once per channel per local day
@@ -66,7 +66,7 @@ from bot.store.schedules import (
     Schedule,
     ScheduleRepo,
 )
-from bot.text import readable
+from bot.text import one_line, readable
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +78,6 @@ WEEKLY_COUNT = 5
 MANUAL_DEADLINE = timedelta(hours=1)
 # Look for an earlier attempt's message from this long before it (clock skew with Discord).
 RECONCILE_MARGIN = timedelta(minutes=2)
-_GONE = "\x00gone"  # marks a stand-in for a paper no longer in the store
 
 
 # -- the injected boundaries ---------------------------------------------------------------
@@ -98,6 +97,12 @@ class SystemClock:
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(max(0.0, seconds))
+
+
+@dataclass(slots=True)
+class GonePaper(Paper):
+    """A stand-in for a paper of a run that left the store: its id and title, enough to
+    recognise a post already made (a run that did not post it starts over)."""
 
 
 class PaperSource(Protocol):
@@ -200,10 +205,6 @@ def notice_text(topic: str | None, *, weekly: bool = False) -> str:
 def context_text(topic: str | None, *, weekly: bool = False) -> str:
     head = WEEKLY_CONTEXT if weekly else CONTEXT
     return f"{head} · {topic}" if topic else head
-
-
-def _short(title: str, limit: int = 80) -> str:
-    return title if len(title) <= limit else title[: limit - 1].rstrip() + "…"
 
 
 @dataclass(frozen=True, slots=True)
@@ -470,7 +471,7 @@ class DailyRunner:
                         )
                         return await self._sent(run, request, found)
                     reconciling = False
-                if any(p.abstract is _GONE for p in request.papers or [request.paper] if p):
+                if any(isinstance(p, GonePaper) for p in request.papers or [request.paper]):
                     # a paper left the store (and was not posted): start the run over
                     run = await self.repo.restart_run(run, now=now)
                     request = None
@@ -541,7 +542,7 @@ class DailyRunner:
         paper = await self.papers.get(paper_id)
         if paper is None:
             # Gone from the store: enough of it to recognise a post already made.
-            paper = Paper(id=paper_id, title=title, abstract=_GONE)
+            paper = GonePaper(id=paper_id, title=title)
         return paper
 
     def _request(
@@ -652,9 +653,9 @@ class DailyRunner:
             title = None
         else:
             title = readable(request.paper.title)  # for people: LaTeX as Unicode
-            status = f"posted “{_short(title)}”"
+            status = f"posted “{one_line(title, 80)}”"
             if request.papers:
-                status = f"posted {len(request.papers)} papers, first “{_short(title)}”"
+                status = f"posted {len(request.papers)} papers, first “{one_line(title, 80)}”"
         if receipt.note:
             status += f" ({receipt.note})"
         await self.repo.mark_sent(
@@ -722,10 +723,3 @@ class DailyRunner:
             count=count,
         )
         return [p for p in await self.papers_for([s.id for s in picked]) if p is not None]
-
-
-def today_key(schedule_tz: str, now: datetime, *, weekly: bool = False) -> str:
-    """The run key at *now* in the zone: the local date, or a weekly schedule's ISO week
-    (for resuming a blocked day or week)."""
-    day = timecalc.local_date_for(now, ZoneInfo(schedule_tz))
-    return timecalc.week_key(day) if weekly else day.isoformat()

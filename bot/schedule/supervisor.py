@@ -10,6 +10,7 @@ daily post. Time comes from the injected clock, so tests do not wait.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -67,3 +68,42 @@ async def supervise(
         await clock.sleep(delay)
         if stopping():
             return
+
+
+class SupervisedTask:
+    """A loop kept alive by :func:`supervise` in an asyncio task: :meth:`start` from a cog's
+    ``cog_load``, :meth:`stop` from its ``cog_unload`` (*halt* asks the loop itself to end:
+    a cancellation alone can be lost, see ``DailyRunner.stop``)."""
+
+    def __init__(
+        self,
+        name: str,
+        run: Callable[[], Awaitable[None]],
+        clock: Clock,
+        *,
+        halt: Callable[[], None],
+        task_name: str,
+    ) -> None:
+        self.name = name
+        self.run = run
+        self.clock = clock
+        self.halt = halt
+        self.task_name = task_name
+        self.task: asyncio.Task[None] | None = None
+        self._stopping = False
+
+    def start(self) -> None:
+        self._stopping = False
+        self.task = asyncio.create_task(
+            supervise(self.name, self.run, self.clock, stopping=lambda: self._stopping),
+            name=self.task_name,
+        )
+
+    async def stop(self) -> None:
+        self._stopping = True
+        self.halt()
+        if self.task is not None:
+            self.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.task
+            self.task = None

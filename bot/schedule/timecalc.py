@@ -41,6 +41,7 @@ __all__ = [
     "resolve_zone",
     "run_for",
     "suggest_zones",
+    "today_key",
     "today_or_next",
     "week_key",
     "zone_names",
@@ -256,6 +257,13 @@ def week_key(day: date) -> str:
     """The ISO week of *day*: ``2026-W14`` (weeks start on Monday; the year is ISO's)."""
     year, week, _ = day.isocalendar()
     return f"{year}-W{week:02d}"
+
+
+def today_key(zone_name: str, now: datetime, *, weekly: bool = False) -> str:
+    """The run key at *now* in the zone: the local date, or a weekly schedule's ISO week
+    (for resuming a blocked day or week)."""
+    day = local_date_for(now, ZoneInfo(zone_name))
+    return week_key(day) if weekly else day.isoformat()
 
 
 @dataclass(frozen=True, slots=True)
