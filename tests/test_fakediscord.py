@@ -29,7 +29,6 @@ from tests.fakediscord.world import RESPONSE_PERMISSIONS, Perm
 if TYPE_CHECKING:
     from tests.fakediscord.fixtures import ConnectClient
 
-pytest_plugins = ("tests.fakediscord.fixtures",)
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(20)]
 
 

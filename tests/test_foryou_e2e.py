@@ -32,7 +32,6 @@ if TYPE_CHECKING:
     # plain import here would bind bot.cogs.search to another copy (tests patch its globals).
     from bot.cogs.foryou import ForYouCog
 
-pytest_plugins = ("tests.fakediscord.fixtures",)
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(90)]
 
 BERLIN = ZoneInfo("Europe/Berlin")

@@ -26,7 +26,6 @@ from tests.fakediscord import FakeDiscord, payloads
 from tests.fakediscord.server import CommandUnavailable
 from tests.reach_support import EPHEMERAL, Places, add_places, answer, message_of, quiet
 
-pytest_plugins = ("tests.fakediscord.fixtures",)
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(60)]
 
 FIXTURES = Path(__file__).parent / "fixtures"

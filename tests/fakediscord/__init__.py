@@ -6,8 +6,8 @@ to an aiohttp server on 127.0.0.1. Nothing leaves the machine.
 
 Starting it
 ===========
-In pytest (fixtures live in :mod:`tests.fakediscord.fixtures`; import them into
-``tests/conftest.py`` with ``from tests.fakediscord.fixtures import *``)::
+In pytest (fixtures live in :mod:`tests.fakediscord.fixtures`, registered for every test
+module by ``pytest_plugins`` in ``tests/conftest.py``)::
 
     async def test_paper(fake_discord, connect_client):
         bot = await connect_client(MyBot())          # logged in, READY, guild cached
