@@ -19,11 +19,10 @@ import discord
 import pytest
 from discord import app_commands
 
-from tests.fakediscord import FakeDiscord, World, payloads
+from tests.fakediscord import CommandUnavailable, FakeDiscord, World, payloads
 from tests.fakediscord.client import start_client, stop_client
 from tests.fakediscord.gateway import Op
 from tests.fakediscord.ratelimit import BucketSpec, RateLimitConfig, cloudflare_ban, server_error
-from tests.fakediscord.server import CommandUnavailable
 from tests.fakediscord.world import RESPONSE_PERMISSIONS, Perm
 
 if TYPE_CHECKING:

@@ -22,8 +22,7 @@ import pytest
 from bot.app import PaperBot
 from bot.config import Settings
 from bot.store import Store
-from tests.fakediscord import FakeDiscord, payloads
-from tests.fakediscord.server import PendingInteraction
+from tests.fakediscord import FakeDiscord, PendingInteraction, payloads
 from tests.reach_support import EPHEMERAL, add_places, answer
 from tests.recs_support import real_store, rows_of_user
 

@@ -22,8 +22,7 @@ from bot.config import Settings
 from bot.reach import VOTES_ELSEWHERE
 from bot.store import Store
 from bot.store.loader import load_file
-from tests.fakediscord import FakeDiscord, payloads
-from tests.fakediscord.server import CommandUnavailable
+from tests.fakediscord import CommandUnavailable, FakeDiscord, payloads
 from tests.reach_support import EPHEMERAL, Places, add_places, answer, message_of, quiet
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(60)]

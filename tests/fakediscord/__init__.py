@@ -174,6 +174,7 @@ frames. Slowmode is not enforced. The fake is single-process and trusts the toke
 
 from .client import patch_discord, running_client, start_client, stop_client
 from .gateway import GatewayFrame, Op
+from .interactions import CommandUnavailable, PendingInteraction
 from .ratelimit import (
     DISCORD_LIKE_BUCKETS,
     BucketSpec,
@@ -184,12 +185,15 @@ from .ratelimit import (
     rate_limited,
     server_error,
 )
-from .server import DiscordError, FakeDiscord, PendingInteraction, RecordedFile, RecordedRequest
+from .recording import RecordedFile, RecordedRequest
+from .rest import DiscordError
+from .server import FakeDiscord
 from .world import Perm, World
 
 __all__ = [
     "DISCORD_LIKE_BUCKETS",
     "BucketSpec",
+    "CommandUnavailable",
     "DiscordError",
     "FakeDiscord",
     "FakeResponse",
