@@ -1,6 +1,6 @@
-"""The application's routes: application commands (global and per server: list, bulk
-overwrite, create, get, edit, delete, validated like Discord), application info and
-GET /gateway(/bot) with the shard recommendation.
+"""The application's routes: application commands (global and per server: list and bulk
+overwrite, validated like Discord), application info and GET /gateway/bot with the shard
+recommendation.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ JSON = dict[str, Any]
 
 
 class ApplicationRoutes(RestApi):
-    """``/applications/...``, ``/oauth2/applications/@me``, ``/gateway`` (a part of
+    """``/applications/...``, ``/oauth2/applications/@me``, ``/gateway/bot`` (a part of
     ``FakeDiscord``)."""
 
     guilds_per_shard: int
@@ -24,7 +24,6 @@ class ApplicationRoutes(RestApi):
     def _application_routes(self) -> None:
         r = self._route
         r("GET", "/oauth2/applications/@me", self.h_app_info)
-        r("GET", "/gateway", self.h_gateway, auth=False)
         r("GET", "/gateway/bot", self.h_gateway_bot)
         # application commands
         for base in (
@@ -33,18 +32,11 @@ class ApplicationRoutes(RestApi):
         ):
             r("GET", base, self.h_list_commands)
             r("PUT", base, self.h_put_commands)
-            r("POST", base, self.h_post_command)
-            r("GET", base + "/{command_id}", self.h_get_command)
-            r("PATCH", base + "/{command_id}", self.h_patch_command)
-            r("DELETE", base + "/{command_id}", self.h_delete_command)
 
     async def h_app_info(self, ctx: Ctx) -> Reply:
         world = self.world
         app = world.application
         return Reply(body=payloads.application_info(app, world.users[app.owner_id], world.bot))
-
-    async def h_gateway(self, ctx: Ctx) -> Reply:
-        return Reply(body={"url": self.gateway_url})
 
     @property
     def recommended_shards(self) -> int:
@@ -122,43 +114,3 @@ class ApplicationRoutes(RestApi):
             new[key] = self._store_command(gid, data, old.get(key))
         self.world.commands[gid] = new
         return Reply(body=list(new.values()))
-
-    async def h_post_command(self, ctx: Ctx) -> Reply:
-        gid = self._command_scope(ctx)
-        data = ctx.body
-        errors = command_errors([data])
-        if errors:
-            raise invalid_form(errors)
-        store = self.world.commands.setdefault(gid, {})
-        key = (str(data["name"]), int(data.get("type", 1)))
-        existed = key in store
-        store[key] = self._store_command(gid, data, store.get(key))
-        return Reply(200 if existed else 201, store[key])
-
-    def _find_command(self, ctx: Ctx) -> tuple[int | None, tuple[str, int], JSON]:
-        gid = self._command_scope(ctx)
-        cid = str(ctx.id("command_id"))
-        for key, cmd in self.world.commands.get(gid, {}).items():
-            if cmd["id"] == cid:
-                return gid, key, cmd
-        raise DiscordError(404, 10063, "Unknown application command")
-
-    async def h_get_command(self, ctx: Ctx) -> Reply:
-        return Reply(body=self._find_command(ctx)[2])
-
-    async def h_patch_command(self, ctx: Ctx) -> Reply:
-        gid, key, cmd = self._find_command(ctx)
-        merged = {**cmd, **ctx.body}
-        errors = command_errors([merged])
-        if errors:
-            raise invalid_form(errors)
-        store = self.world.commands[gid]
-        del store[key]
-        new_key = (str(merged["name"]), int(merged.get("type", 1)))
-        store[new_key] = self._store_command(gid, merged, cmd)
-        return Reply(body=store[new_key])
-
-    async def h_delete_command(self, ctx: Ctx) -> Reply:
-        gid, key, _ = self._find_command(ctx)
-        del self.world.commands[gid][key]
-        return Reply(204)

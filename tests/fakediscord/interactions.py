@@ -404,9 +404,6 @@ class InteractionDriver(RestApi):
             payloads.modal_submit(ctx, custom_id, values, message=msg)
         )
 
-    def _channel_of_ctx(self, ctx: InteractionContext) -> FakeChannel:
-        return self.world.channel(int(ctx.channel["id"]))
-
     async def dispatch_interaction(self, payload: JSON) -> PendingInteraction:
         """Register and dispatch a raw INTERACTION_CREATE payload."""
         since = self.mark()

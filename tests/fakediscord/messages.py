@@ -1,4 +1,4 @@
-"""Messages as Discord stores them: create (permissions, validation, nonces, replies,
+"""Messages as Discord stores them: create (permissions, validation, nonces,
 mentions, attachments, interaction metadata), edit, delete, and the gateway events they
 echo (MESSAGE_CREATE/UPDATE/DELETE with the intents and MESSAGE_CONTENT rules).
 
@@ -140,7 +140,7 @@ class MessageStore(RestApi):
         return result
 
     def _mentions(
-        self, ch: FakeChannel, author_id: int, body: JSON, content: str, replied: JSON | None
+        self, ch: FakeChannel, author_id: int, body: JSON, content: str
     ) -> tuple[list[JSON], list[int], bool]:
         world = self.world
         guild = world.guild_of(ch)
@@ -172,10 +172,6 @@ class MessageStore(RestApi):
             and (parse is None or "everyone" in parse)
             and world.permissions_for(author_id, ch) & Perm.MENTION_EVERYONE
         )
-        if replied is not None:
-            ping = True if allowed is None else bool(allowed.get("replied_user", False))
-            if ping:
-                add_user(int(replied["author"]["id"]))
         return users, roles, everyone
 
     @staticmethod
@@ -227,24 +223,8 @@ class MessageStore(RestApi):
             known = self._nonces.get((ch.id, author.id, str(nonce)))
             if known is not None and known in world.messages.get(ch.id, {}):
                 return world.messages[ch.id][known]
-        ref = body.get("message_reference")
-        replied: JSON | None = None
-        if ref and ref.get("message_id"):
-            target = world.find_message(int(ref["message_id"]))
-            if target is None and ref.get("fail_if_not_exists", True):
-                raise invalid_form(
-                    [
-                        FieldError(
-                            ("message_reference",),
-                            "MESSAGE_REFERENCE_UNKNOWN_MESSAGE",
-                            "Unknown message",
-                        )
-                    ]
-                )
-            if target is not None:
-                replied = {k: v for k, v in target.items() if k != "referenced_message"}
         content = str(body.get("content") or "")
-        mentions, mention_roles, everyone = self._mentions(ch, author.id, body, content, replied)
+        mentions, mention_roles, everyone = self._mentions(ch, author.id, body, content)
         embeds = body.get("embeds") or []
         if guild is not None and check_permissions and not perms & Perm.EMBED_LINKS:
             embeds = []  # Discord drops embeds silently without EMBED_LINKS
@@ -267,8 +247,6 @@ class MessageStore(RestApi):
                 message_type = 20
                 interaction_metadata["name"] = interaction.payload["data"]["name"]
                 interaction_metadata["command_type"] = interaction.payload["data"].get("type", 1)
-        elif replied is not None:
-            message_type = 19
         message_id = world.snowflakes.next()
         msg = payloads.message(
             message_id=message_id,
@@ -285,17 +263,6 @@ class MessageStore(RestApi):
             webhook_id=world.application.id if interaction is not None else None,
             application_id=world.application.id if interaction is not None else None,
             interaction_metadata=interaction_metadata,
-            message_reference=(
-                {
-                    "type": 0,
-                    "message_id": str(replied["id"]),
-                    "channel_id": str(replied["channel_id"]),
-                    **({"guild_id": str(ch.guild_id)} if ch.guild_id else {}),
-                }
-                if replied is not None
-                else None
-            ),
-            referenced_message=replied,
             mentions=mentions,
             mention_roles=mention_roles,
             mention_everyone=everyone,
@@ -335,9 +302,7 @@ class MessageStore(RestApi):
             updated["attachments"] = self._build_attachments(ch, body, files, msg["attachments"])
         if "content" in body or "allowed_mentions" in body:
             author_id = int(msg["author"]["id"])
-            users, roles, everyone = self._mentions(
-                ch, author_id, body, updated["content"], msg.get("referenced_message")
-            )
+            users, roles, everyone = self._mentions(ch, author_id, body, updated["content"])
             updated.update(mentions=users, mention_roles=[str(r) for r in roles])
             updated["mention_everyone"] = everyone
         updated["flags"] = updated["flags"] & ~MessageFlag.LOADING

@@ -118,7 +118,6 @@ class RestApi(RequestLog):
     token: str
     host: str
     port: int
-    latency: float
     echo_events: bool
     limiter: RateLimiter
     gateway: Gateway
@@ -235,8 +234,6 @@ class RestApi(RequestLog):
         injected = self._take_injection(rec)
         if injected is not None:
             rec.injected = True
-            if injected.delay:
-                await asyncio.sleep(injected.delay)
             if not injected.passthrough:
                 return await self._finish(rec, self._fake_reply(injected), {})
         if version not in (9, 10):
@@ -296,8 +293,6 @@ class RestApi(RequestLog):
     async def _finish(
         self, rec: RecordedRequest, reply: Reply, ratelimit_headers: dict[str, str]
     ) -> web.StreamResponse:
-        if self.latency:
-            await asyncio.sleep(self.latency)
         headers: dict[str, str] = {"Via": "1.1 google", **ratelimit_headers, **reply.headers}
         if headers.pop("X-No-Via", None) is not None:
             headers.pop("Via", None)

@@ -6,10 +6,10 @@ is put together from one part per area:
 * :mod:`.recording` — recorded requests, waiting for them, failure injection;
 * :mod:`.rest` — the route table and the way of one request (rate limits, auth, errors);
 * :mod:`.messages` — creating, editing and deleting messages, and their gateway echoes;
-* :mod:`.channels` — ``/channels/...`` routes (messages, threads, typing, reactions);
+* :mod:`.channels` — ``/channels/...`` routes (history, messages, threads);
 * :mod:`.webhooks` — interaction callbacks, follow-ups and ``@original``;
-* :mod:`.application` — application commands, application info, ``/gateway(/bot)``;
-* :mod:`.guilds` — users, DMs and servers;
+* :mod:`.application` — application commands, application info, ``/gateway/bot``;
+* :mod:`.users` — users, DMs and server members;
 * :mod:`.interactions` — sending slash commands, clicks, selects and modals as a user;
 * :mod:`.gateway` — the websocket (``server.gateway``).
 """
@@ -29,11 +29,11 @@ from . import payloads
 from .application import ApplicationRoutes
 from .channels import ChannelRoutes
 from .gateway import DropMode, Gateway
-from .guilds import GuildRoutes
 from .interactions import InteractionDriver, InteractionRecord
 from .ratelimit import Injection, RateLimitConfig, RateLimiter
 from .recording import RecordedRequest
 from .rest import Route
+from .users import UserRoutes
 from .webhooks import InteractionRoutes
 from .world import FakeChannel, FakeUser, Intent, World
 
@@ -41,7 +41,7 @@ JSON = dict[str, Any]
 
 
 class FakeDiscord(
-    ChannelRoutes, InteractionRoutes, ApplicationRoutes, GuildRoutes, InteractionDriver
+    ChannelRoutes, InteractionRoutes, ApplicationRoutes, UserRoutes, InteractionDriver
 ):
     """A local Discord: REST API + gateway, driven by a mutable :class:`World`."""
 
@@ -56,7 +56,6 @@ class FakeDiscord(
         rate_limits: RateLimitConfig | None = None,
         interaction_ack_deadline: float | None = 3.0,
         echo_events: bool = True,
-        latency: float = 0.0,
         guilds_per_shard: int = 1000,
         max_concurrency: int = 1,
         max_guilds_per_shard: int | None = 2500,
@@ -82,8 +81,6 @@ class FakeDiscord(
         self.interaction_ack_deadline = interaction_ack_deadline
         #: Dispatch MESSAGE_CREATE/UPDATE/DELETE, THREAD_CREATE... for REST side effects.
         self.echo_events = echo_events
-        #: Extra seconds before every REST response.
-        self.latency = latency
         self.rate_limits = rate_limits or RateLimitConfig()
         self.limiter = RateLimiter(self.rate_limits, self._now)
         self.gateway = Gateway(self)
@@ -100,7 +97,7 @@ class FakeDiscord(
         ] = []
         self._runner: web.AppRunner | None = None
         self._routes: list[Route] = []
-        self._guild_routes()
+        self._user_routes()
         self._application_routes()
         self._interaction_routes()
         self._channel_routes()

@@ -1,5 +1,5 @@
-"""Users, DMs and servers: GET /users/@me and /users/{id}, opening a DM, and reading a
-server, its channels, roles and members.
+"""Users and members: GET /users/@me and /users/{id}, opening a DM, and reading a server's
+member.
 """
 
 from __future__ import annotations
@@ -9,18 +9,14 @@ from .rest import Ctx, DiscordError, Reply, RestApi
 from .world import ChannelType, FakeChannel
 
 
-class GuildRoutes(RestApi):
-    """``/users/...`` and ``/guilds/...`` routes (a part of ``FakeDiscord``)."""
+class UserRoutes(RestApi):
+    """``/users/...`` and ``/guilds/{id}/members/{id}`` (a part of ``FakeDiscord``)."""
 
-    def _guild_routes(self) -> None:
+    def _user_routes(self) -> None:
         r = self._route
         r("GET", "/users/@me", self.h_get_me)
         r("GET", "/users/{user_id}", self.h_get_user)
         r("POST", "/users/@me/channels", self.h_create_dm)
-        # guilds
-        r("GET", "/guilds/{guild_id}", self.h_get_guild)
-        r("GET", "/guilds/{guild_id}/channels", self.h_guild_channels)
-        r("GET", "/guilds/{guild_id}/roles", self.h_guild_roles)
         r("GET", "/guilds/{guild_id}/members/{user_id}", self.h_guild_member)
 
     async def h_get_me(self, ctx: Ctx) -> Reply:
@@ -47,30 +43,6 @@ class GuildRoutes(RestApi):
             )
             world.dm_channels[dm.id] = dm
         return Reply(body=payloads.channel(dm, recipients=[world.users[rid]]))
-
-    async def h_get_guild(self, ctx: Ctx) -> Reply:
-        g = self._guild(ctx.id("guild_id"))
-        data = payloads.guild_create(self.world, g)
-        for key in (
-            "members",
-            "channels",
-            "threads",
-            "presences",
-            "voice_states",
-            "joined_at",
-            "large",
-            "member_count",
-        ):
-            data.pop(key, None)
-        return Reply(body=data)
-
-    async def h_guild_channels(self, ctx: Ctx) -> Reply:
-        g = self._guild(ctx.id("guild_id"))
-        return Reply(body=[payloads.channel(c) for c in g.live_channels()])
-
-    async def h_guild_roles(self, ctx: Ctx) -> Reply:
-        g = self._guild(ctx.id("guild_id"))
-        return Reply(body=[payloads.role(r) for r in g.roles.values()])
 
     async def h_guild_member(self, ctx: Ctx) -> Reply:
         g = self._guild(ctx.id("guild_id"))
