@@ -57,7 +57,7 @@ class ApplicationRoutes(RestApi):
             }
         )
 
-    # --- application commands
+    # ------------------------------------------------- application commands
     def _command_scope(self, ctx: Ctx) -> int | None:
         if ctx.id("application_id") != self.world.application.id:
             raise DiscordError(

@@ -678,11 +678,3 @@ def error_body(code: int, message: str, errors: JSON | None = None) -> JSON:
     if errors:
         body["errors"] = errors
     return body
-
-
-def field_error(path: Sequence[str | int], code: str, message: str) -> JSON:
-    """Nested ``errors`` object as in Discord's 50035 Invalid Form Body responses."""
-    node: JSON = {"_errors": [{"code": code, "message": message}]}
-    for part in reversed(list(path)):
-        node = {str(part): node}
-    return node

@@ -141,14 +141,14 @@ class RestApi(RequestLog):
 
     @property
     def gateway_url(self) -> str:
-        """Value for ``DiscordWebSocket.DEFAULT_GATEWAY`` (and GET /gateway)."""
+        """Value for ``DiscordWebSocket.DEFAULT_GATEWAY`` (and GET /gateway/bot)."""
         return f"ws://{self.host}:{self.port}/gateway"
 
     @property
     def resume_gateway_url(self) -> str:
         return f"ws://{self.host}:{self.port}/gateway-resume"
 
-    # ============================================================ REST core
+    # ------------------------------------------------------------- routing
     def _route(
         self,
         method: str,
@@ -325,7 +325,7 @@ class RestApi(RequestLog):
         ctype = mimetypes.guess_type(request.match_info["filename"])[0]
         return web.Response(body=data, content_type=ctype or "application/octet-stream")
 
-    # ===================================================== handler helpers
+    # ------------------------------------------------- lookups for handlers
     def _channel(self, channel_id: int) -> FakeChannel:
         ch = self.world.find_channel(channel_id)
         if ch is None or ch.deleted:
