@@ -78,10 +78,16 @@ from bot.semantic.backfill import fill_vectors, prepare_model
 from bot.semantic.model import Embedder
 from bot.store import Store, search_index
 from bot.store.loader import load_file
-from tests.fakediscord import BucketSpec, FakeDiscord, RateLimitConfig, patch_discord
+from tests.fakediscord import (
+    BucketSpec,
+    FakeDiscord,
+    PendingInteraction,
+    RateLimitConfig,
+    RecordedRequest,
+    patch_discord,
+)
 from tests.fakediscord.client import start_client, stop_client
 from tests.fakediscord.payloads import focused, option
-from tests.fakediscord.server import PendingInteraction, RecordedRequest
 
 log = logging.getLogger(__name__)
 

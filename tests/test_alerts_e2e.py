@@ -25,7 +25,6 @@ from tests.fakediscord import FakeDiscord, payloads
 from tests.fakediscord.world import Perm
 from tests.fakesources import FakeSources, hf_items
 
-pytest_plugins = ("tests.fakediscord.fixtures",)
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(30)]
 
 Connect = Callable[..., Awaitable[Any]]

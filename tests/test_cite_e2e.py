@@ -22,7 +22,6 @@ from bot.store.loader import load_file
 from tests.fakediscord import FakeDiscord
 from tests.fakediscord.payloads import OptionType
 
-pytest_plugins = ("tests.fakediscord.fixtures",)
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(60)]
 
 FIXTURES = Path(__file__).parent / "fixtures"

@@ -28,7 +28,6 @@ from tests.fakediscord import FakeDiscord, payloads
 from tests.fakediscord.payloads import OptionType
 from tests.fakediscord.world import Perm
 
-pytest_plugins = ("tests.fakediscord.fixtures",)
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(60)]
 
 FIXTURES = Path(__file__).parent / "fixtures"

@@ -35,7 +35,6 @@ from tests.reach_support import (
     quiet,
 )
 
-pytest_plugins = ("tests.fakediscord.fixtures",)
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(60)]
 
 FIXTURES = Path(__file__).parent / "fixtures"

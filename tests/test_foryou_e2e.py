@@ -22,8 +22,7 @@ import pytest
 from bot.app import PaperBot
 from bot.config import Settings
 from bot.store import Store
-from tests.fakediscord import FakeDiscord, payloads
-from tests.fakediscord.server import PendingInteraction
+from tests.fakediscord import FakeDiscord, PendingInteraction, payloads
 from tests.reach_support import EPHEMERAL, add_places, answer
 from tests.recs_support import real_store, rows_of_user
 
@@ -32,7 +31,6 @@ if TYPE_CHECKING:
     # plain import here would bind bot.cogs.search to another copy (tests patch its globals).
     from bot.cogs.foryou import ForYouCog
 
-pytest_plugins = ("tests.fakediscord.fixtures",)
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(90)]
 
 BERLIN = ZoneInfo("Europe/Berlin")

@@ -22,11 +22,9 @@ from bot.config import Settings
 from bot.reach import VOTES_ELSEWHERE
 from bot.store import Store
 from bot.store.loader import load_file
-from tests.fakediscord import FakeDiscord, payloads
-from tests.fakediscord.server import CommandUnavailable
+from tests.fakediscord import CommandUnavailable, FakeDiscord, payloads
 from tests.reach_support import EPHEMERAL, Places, add_places, answer, message_of, quiet
 
-pytest_plugins = ("tests.fakediscord.fixtures",)
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(60)]
 
 FIXTURES = Path(__file__).parent / "fixtures"

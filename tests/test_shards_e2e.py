@@ -25,7 +25,6 @@ from tests.fakediscord import FakeDiscord, World
 from tests.fakediscord.gateway import Op
 from tests.fakediscord.world import FakeGuild
 
-pytest_plugins = ("tests.fakediscord.fixtures",)
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(60)]
 
 FIXTURES = Path(__file__).parent / "fixtures"

@@ -29,7 +29,6 @@ from tests.test_daily_e2e import (
 )
 from tests.web_support import BASE_URL, Site, make_context, serve, web_settings
 
-pytest_plugins = ("tests.fakediscord.fixtures",)
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(60)]
 
 FEED_LINK = re.compile(re.escape(BASE_URL) + r"/feeds/daily/([A-Za-z0-9_-]{32,})\.atom")

@@ -6,8 +6,8 @@ to an aiohttp server on 127.0.0.1. Nothing leaves the machine.
 
 Starting it
 ===========
-In pytest (fixtures live in :mod:`tests.fakediscord.fixtures`; import them into
-``tests/conftest.py`` with ``from tests.fakediscord.fixtures import *``)::
+In pytest (fixtures live in :mod:`tests.fakediscord.fixtures`, registered for every test
+module by ``pytest_plugins`` in ``tests/conftest.py``)::
 
     async def test_paper(fake_discord, connect_client):
         bot = await connect_client(MyBot())          # logged in, READY, guild cached
@@ -29,14 +29,14 @@ Without pytest::
 ``patch_discord`` sets ``discord.http.Route.BASE`` to ``server.api_url`` and
 ``DiscordWebSocket.DEFAULT_GATEWAY`` to ``server.gateway_url`` and restores both on exit.
 discord.py 2.7 does not call GET /gateway for a plain Client (it uses DEFAULT_GATEWAY with
-``?v=10&encoding=json&compress=zlib-stream``); AutoShardedClient calls GET /gateway/bot.
-Both work. ``start_client``/``running_client``/``connect_client`` shorten discord.py's
+``?v=10&encoding=json&compress=zlib-stream``); AutoShardedClient calls GET /gateway/bot,
+which the fake serves. ``start_client``/``running_client``/``connect_client`` shorten discord.py's
 2 s ``guild_ready_timeout`` to 0.05 s (pass ``guild_ready_timeout=None`` to keep it).
 discord.py sleeps 5 s before a *re*-IDENTIFY (``Client.before_identify_hook``); override
 that hook in tests that invalidate sessions.
 
 ``FakeDiscord(world=None, *, token=..., heartbeat_interval_ms=41250, rate_limits=None,
-interaction_ack_deadline=3.0, echo_events=True, latency=0.0, guilds_per_shard=1000,
+interaction_ack_deadline=3.0, echo_events=True, guilds_per_shard=1000,
 max_concurrency=1, max_guilds_per_shard=2500, identify_interval=None)``.
 
 Shards: GET /gateway/bot recommends ``ceil(servers / guilds_per_shard)`` shards and reports
@@ -88,11 +88,10 @@ requests (``injection.hits``, ``injection.exhausted``). Builders in ``ratelimit`
 ``rate_limited(retry_after, scope=, is_global=)`` (JSON body + ``Retry-After``,
 ``X-RateLimit-*``, ``X-RateLimit-Scope``/``-Global``, and the ``Via`` header discord.py
 requires before it retries a 429), ``cloudflare_ban()`` (HTML 429 without Via — discord.py
-raises), ``server_error(500|502|503|504)``, ``discord_error(status, code, message)``,
-``missing_access()``, ``missing_permissions()``, ``unknown_channel()``... Shortcuts:
-``rate_limit_next(...)`` and ``fail_next(method, path, status=500, code=None)``.
+raises), ``server_error(500|502|503|504)``, ``discord_error(status, code, message)``.
+Shortcuts: ``rate_limit_next(...)`` and ``fail_next(method, path, status=500, code=None)``.
 ``FakeResponse(..., passthrough=True)`` performs the real side effect first (e.g. a 502
-*after* the message was created); ``delay=`` adds latency to one response.
+*after* the message was created).
 
 Rate limits: every normal response carries ``X-RateLimit-Limit/Remaining/Reset/
 Reset-After/Bucket`` from real fixed-window buckets keyed by route + major parameter.
@@ -108,7 +107,7 @@ HELLO (``heartbeat_interval_ms``) → IDENTIFY → READY (session_id, resume_gat
 pointing at ``/gateway-resume``, user, application, unavailable guilds, ``shard`` when
 sharded) → GUILD_CREATE per guild. Heartbeats are ACKed (``gateway.ack_heartbeats =
 False`` simulates a zombie link). RESUME replays every missed dispatch then sends RESUMED;
-unknown/invalidated sessions get op 9. REQUEST_GUILD_MEMBERS → GUILD_MEMBERS_CHUNK.
+unknown/invalidated sessions get op 9.
 Close codes as Discord: 4001 unknown opcode, 4002 decode error, 4003 not authenticated,
 4004 bad token, 4005 already authenticated, 4007 invalid seq, 4010 invalid shard, 4014
 disallowed intents (when ``gateway.allowed_privileged_intents`` is set).
@@ -150,7 +149,7 @@ other DMs and group DMs) and ``authorizing_integration_owners`` built from the w
 when the server installed the app (``FakeGuild.applications_commands_scope``; ``"0"`` in the
 bot's DM), ``"1"`` when the user did (``FakeUser.app_installed``), kept only for the install
 types the synced command declares; a command its ``contexts``/``integration_types`` rule out
-raises :class:`~tests.fakediscord.server.CommandUnavailable` (Discord would not offer it).
+raises :class:`~tests.fakediscord.interactions.CommandUnavailable` (Discord would not offer it).
 ``app_permissions`` are the bot's where it is present, else @everyone's there plus
 ATTACH_FILES | EMBED_LINKS | MENTION_EVERYONE. ``world.add_guild(name, owner=, members=,
 channel=, bot=False, app_installed=None)`` makes a server the bot user is not in (no
@@ -166,14 +165,28 @@ GET/PATCH/DELETE ``/webhooks/{app}/{token}/messages/@original|{id}`` are support
 
 Known limitations
 =================
-No voice, stage, forum posts, polls beyond storage, audit logs, guild management, bans,
-invites, scheduled events, presence fan-out, stickers/emoji CRUD; mentions are parsed
-from content but pings are not delivered anywhere. zstd-stream is answered with plain text
-frames. Slowmode is not enforced. The fake is single-process and trusts the token only.
+The fake serves what PaperBot and its tests use, nothing more. REST: the bot user, users,
+opening a DM, a server's member, application info, GET /gateway/bot, listing and bulk
+overwriting application commands, a channel, its history (``before``/``after``), posting
+messages, a thread on a message, interaction callbacks and webhook follow-ups; any other
+route answers 404 and is listed in ``server.unhandled_requests`` (no GET /gateway, single
+command CRUD, fetching/editing/deleting channel messages, replies, threads without a
+message, typing, reactions, GET /guilds/...). Gateway: REQUEST_GUILD_MEMBERS is accepted
+but never answered (no member chunks). No voice, stage, forum posts, polls beyond storage,
+audit logs, guild management, bans, invites, scheduled events, presence fan-out,
+stickers/emoji CRUD; mentions are parsed from content but pings are not delivered
+anywhere. zstd-stream is answered with plain text frames. Slowmode is not enforced. The
+fake is single-process and trusts the token only.
+
+Layout: :mod:`.server` (``FakeDiscord``, put together from :mod:`.recording`,
+:mod:`.rest`, :mod:`.messages`, :mod:`.channels`, :mod:`.webhooks`, :mod:`.application`,
+:mod:`.users` and :mod:`.interactions`), :mod:`.gateway`, :mod:`.world`, :mod:`.payloads`,
+:mod:`.validation`, :mod:`.ratelimit`, :mod:`.client`, :mod:`.fixtures`.
 """
 
 from .client import patch_discord, running_client, start_client, stop_client
 from .gateway import GatewayFrame, Op
+from .interactions import CommandUnavailable, PendingInteraction
 from .ratelimit import (
     DISCORD_LIKE_BUCKETS,
     BucketSpec,
@@ -184,12 +197,15 @@ from .ratelimit import (
     rate_limited,
     server_error,
 )
-from .server import DiscordError, FakeDiscord, PendingInteraction, RecordedFile, RecordedRequest
+from .recording import RecordedFile, RecordedRequest
+from .rest import DiscordError
+from .server import FakeDiscord
 from .world import Perm, World
 
 __all__ = [
     "DISCORD_LIKE_BUCKETS",
     "BucketSpec",
+    "CommandUnavailable",
     "DiscordError",
     "FakeDiscord",
     "FakeResponse",

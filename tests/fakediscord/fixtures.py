@@ -1,17 +1,13 @@
 """pytest fixtures for the fake Discord.
 
-Use from ``tests/conftest.py`` with ``from tests.fakediscord.fixtures import *`` (or list
-``"tests.fakediscord.fixtures"`` in ``pytest_plugins`` of the root conftest).
+Registered for the whole suite by ``pytest_plugins`` in ``tests/conftest.py`` (pytest reads
+``pytest_plugins`` only from the top-level conftest).
 
 * ``fake_discord_options`` — kwargs for :class:`FakeDiscord`; override it in a module or
   class to configure the server (e.g. ``{"heartbeat_interval_ms": 200}``).
 * ``fake_discord`` — a started :class:`FakeDiscord` with discord.py patched to use it.
 * ``connect_client`` — ``await connect_client(bot)`` starts a client against the fake,
   waits until ready, and closes it at teardown (errors from the client are re-raised).
-
-PYTEST_DONT_REWRITE: this module may be imported by conftest.py *and* listed in a test
-module's ``pytest_plugins``; opting out of assert rewriting avoids pytest's
-"already imported" warning in that case.
 """
 
 from __future__ import annotations

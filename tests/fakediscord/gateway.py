@@ -368,14 +368,9 @@ class Gateway:
             await self._identify(conn, d or {})
         elif op == Op.RESUME:
             await self._resume(conn, d or {})
-        elif op in (Op.PRESENCE_UPDATE, Op.VOICE_STATE_UPDATE):
-            if conn.session is None:
+        elif op in (Op.PRESENCE_UPDATE, Op.VOICE_STATE_UPDATE, Op.REQUEST_GUILD_MEMBERS):
+            if conn.session is None:  # accepted, never answered (no member chunks)
                 await conn.close(4003, b"Not authenticated.")
-        elif op == Op.REQUEST_GUILD_MEMBERS:
-            if conn.session is None:
-                await conn.close(4003, b"Not authenticated.")
-                return
-            await self._request_members(conn.session, d or {})
         else:
             await conn.close(4001, b"Unknown opcode.")
 
@@ -488,42 +483,6 @@ class Gateway:
         for payload in [p for p in session.backlog if int(p["s"]) > last]:
             await conn.send(payload)
         await self.send_dispatch(session, "RESUMED", {"_trace": ['["fake-discord-gateway"]']})
-
-    async def _request_members(self, session: GatewaySession, d: JSON) -> None:
-        world = self.server.world
-        guild_ids = d.get("guild_id")
-        ids = guild_ids if isinstance(guild_ids, list) else [guild_ids]
-        query = str(d.get("query") or "")
-        limit = int(d.get("limit") or 0)
-        user_ids = {int(u) for u in (d.get("user_ids") or [])}
-        for gid in ids:
-            guild = world.guilds.get(int(gid)) if gid is not None else None
-            if guild is None:
-                continue
-            members = []
-            for m in guild.members.values():
-                u = world.users.get(m.user_id)
-                if u is None:
-                    continue
-                if user_ids and m.user_id not in user_ids:
-                    continue
-                if query and not u.username.lower().startswith(query.lower()):
-                    continue
-                members.append(payloads.member(m, u))
-            if limit:
-                members = members[:limit]
-            chunk: JSON = {
-                "guild_id": str(guild.id),
-                "members": members,
-                "chunk_index": 0,
-                "chunk_count": 1,
-                "not_found": [str(u) for u in user_ids if u not in guild.members],
-            }
-            if d.get("nonce") is not None:
-                chunk["nonce"] = d["nonce"]
-            if d.get("presences"):
-                chunk["presences"] = []
-            await self.send_dispatch(session, "GUILD_MEMBERS_CHUNK", chunk)
 
 
 def intents_for_message(guild_id: int | None) -> int:

@@ -367,8 +367,6 @@ def message(
     webhook_id: int | None = None,
     application_id: int | None = None,
     interaction_metadata: JSON | None = None,
-    message_reference: JSON | None = None,
-    referenced_message: JSON | None = None,
     mentions: Sequence[JSON] = (),
     mention_roles: Sequence[int] = (),
     mention_everyone: bool = False,
@@ -404,9 +402,6 @@ def message(
         data["application_id"] = str(application_id)
     if interaction_metadata is not None:
         data["interaction_metadata"] = interaction_metadata
-    if message_reference is not None:
-        data["message_reference"] = message_reference
-        data["referenced_message"] = referenced_message
     if poll is not None:
         data["poll"] = poll
     return data
@@ -683,11 +678,3 @@ def error_body(code: int, message: str, errors: JSON | None = None) -> JSON:
     if errors:
         body["errors"] = errors
     return body
-
-
-def field_error(path: Sequence[str | int], code: str, message: str) -> JSON:
-    """Nested ``errors`` object as in Discord's 50035 Invalid Form Body responses."""
-    node: JSON = {"_errors": [{"code": code, "message": message}]}
-    for part in reversed(list(path)):
-        node = {str(part): node}
-    return node

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .server import RecordedRequest
+    from .recording import RecordedRequest
 
 
 # ------------------------------------------------------------------ patterns
@@ -63,7 +63,6 @@ class FakeResponse:
     status: int
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict)
-    delay: float = 0.0
     passthrough: bool = False
     content_type: str | None = None
 
@@ -138,26 +137,6 @@ def discord_error(
     return FakeResponse(status, body)
 
 
-def missing_access() -> FakeResponse:
-    return discord_error(403, 50001, "Missing Access")
-
-
-def missing_permissions() -> FakeResponse:
-    return discord_error(403, 50013, "Missing Permissions")
-
-
-def unknown_channel() -> FakeResponse:
-    return discord_error(404, 10003, "Unknown Channel")
-
-
-def unknown_message() -> FakeResponse:
-    return discord_error(404, 10008, "Unknown Message")
-
-
-def unknown_interaction() -> FakeResponse:
-    return discord_error(404, 10062, "Unknown interaction")
-
-
 @dataclass
 class Injection:
     """Queued fake responses for requests matching ``pattern`` (consumed FIFO)."""
@@ -186,9 +165,6 @@ class BucketSpec:
 #: Shapes close to what Discord reports for common bot routes (opt in via RateLimitConfig).
 DISCORD_LIKE_BUCKETS: dict[str, BucketSpec] = {
     "POST /channels/{channel_id}/messages": BucketSpec(5, 5.0),
-    "PATCH /channels/{channel_id}/messages/{message_id}": BucketSpec(5, 5.0),
-    "DELETE /channels/{channel_id}/messages/{message_id}": BucketSpec(5, 1.0),
-    "PUT /channels/{channel_id}/messages/{message_id}/reactions/{emoji}/@me": BucketSpec(1, 0.25),
     "POST /webhooks/{webhook_id}/{webhook_token}": BucketSpec(5, 2.0),
     "PATCH /webhooks/{webhook_id}/{webhook_token}/messages/{message_id}": BucketSpec(5, 2.0),
     "PUT /applications/{application_id}/commands": BucketSpec(2, 20.0),

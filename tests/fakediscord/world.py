@@ -264,11 +264,6 @@ class FakeGuild:
     def everyone(self) -> FakeRole:
         return self.roles[self.id]
 
-    def text_channels(self) -> list[FakeChannel]:
-        return [
-            c for c in self.channels.values() if c.type == ChannelType.GUILD_TEXT and not c.deleted
-        ]
-
     def live_channels(self) -> list[FakeChannel]:
         return [c for c in self.channels.values() if not c.deleted and not c.is_thread]
 
@@ -449,14 +444,6 @@ class World:
         user = FakeUser(id=self.snowflakes.next(), username=username, bot=bot, **kwargs)
         self.users[user.id] = user
         return user
-
-    def add_member(
-        self, user: FakeUser, guild: FakeGuild | None = None, roles: Iterable[int] = ()
-    ) -> FakeMember:
-        g = guild or self.guild
-        member = FakeMember(user_id=user.id, roles=list(roles))
-        g.members[user.id] = member
-        return member
 
     def add_role(
         self, name: str, permissions: int = 0, guild: FakeGuild | None = None, **kwargs: Any
