@@ -19,7 +19,6 @@ from bot.config import Secret, Settings
 from bot.store import Store
 from tests.fakesources import FakeSources, hf_items
 
-pytest_plugins = ("tests.fakediscord.fixtures",)
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(30)]
 
 Connect = Callable[..., Awaitable[Any]]

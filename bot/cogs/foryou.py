@@ -375,10 +375,12 @@ class ForYouCog(commands.Cog):
             f"Picked from {found.candidates:,} new papers by {model_words(found.model)} "
             f"({basis(found)}). 👎 on a card: fewer like it; `/foryou why` explains a pick."
         )
+        # Seen before it is sent: a second /foryou picks right after this one never shows the
+        # same paper (were the send to fail, the paper merely counts as seen).
+        await self.bot.store.recs.mark_shown(user_id, [picks[0].pid], datetime.now(UTC))
         view.message = await interaction.followup.send(
             content + notice, embed=view.embed(), view=view, ephemeral=True, wait=True
         )
-        await self.bot.store.recs.mark_shown(user_id, [picks[0].pid], datetime.now(UTC))
 
     async def _send_rating(
         self,
@@ -403,13 +405,13 @@ class ForYouCog(commands.Cog):
             )
         title = "✨ For you: first, rate a few" if found.kind == COLD else "✨ Trending, meanwhile"
         embed = cards.list_embed(title, papers, description=intro + notice)
-        await interaction.followup.send(embed=embed, view=rating_view(papers), ephemeral=True)
         ids = {p.id for p in papers}
-        await self.bot.store.recs.mark_shown(
+        await self.bot.store.recs.mark_shown(  # before sending, as for picks
             interaction.user.id,
             [p.pid for p in found.picks if p.paper_id in ids],
             datetime.now(UTC),
         )
+        await interaction.followup.send(embed=embed, view=rating_view(papers), ephemeral=True)
 
     # -- /foryou why ---------------------------------------------------------------------------
 
