@@ -6,6 +6,7 @@ import gzip
 import json
 import os
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -433,5 +434,51 @@ async def test_a_failed_trending_list_leaves_the_old_ranks(tmp_path: Path) -> No
         with pytest.raises(IngestError):
             await load_file(store, broken)
         assert await table_rows(store, "papers") == before
+    finally:
+        await store.close()
+
+
+# -- beside a running bot ------------------------------------------------------------------
+
+
+def test_live_batch_size_aims_at_the_hold_time() -> None:
+    hold = loader_mod.LIVE_HOLD_SECONDS
+    assert loader_mod.live_batch_size(1000, hold * 2, 5000) == 500  # too slow: halve
+    assert loader_mod.live_batch_size(1000, hold / 2, 5000) == 2000  # quick: grow
+    assert loader_mod.live_batch_size(1000, hold * 1000, 5000) == loader_mod.LIVE_MIN_BATCH
+    assert loader_mod.live_batch_size(1000, hold / 1000, 5000) == 5000  # never past the largest
+    assert loader_mod.live_batch_size(1000, 0.0, 5000) == 5000
+
+
+@pytest.mark.parametrize("bot_running", [False, True])
+async def test_a_load_beside_a_running_bot_commits_in_short_transactions(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, bot_running: bool
+) -> None:
+    # The bot's writes wait for the loader's transaction: beside a bot (a live process lease,
+    # as bot/app.py holds one), batches shrink until each holds the lock about
+    # LIVE_HOLD_SECONDS. Here that is made tiny, so they shrink to the minimum.
+    monkeypatch.setattr(loader_mod, "LIVE_HOLD_SECONDS", 1e-9)
+    monkeypatch.setattr(loader_mod, "LIVE_MIN_BATCH", 20)
+    store = await make_store(tmp_path)
+    try:
+        if bot_running:
+            now = datetime.now(UTC)
+            await store.leases.register(
+                "process:other",
+                "host:1:abc",
+                ttl=timedelta(minutes=3),
+                now=now,
+                info="",
+                prefix="process:",
+                conflicts=lambda lease: False,
+            )
+        calls: list[int] = []
+        report = await load_file(
+            store, SNAPSHOT, batch_size=50, progress=lambda records, *_: calls.append(records)
+        )
+        assert report.new == 200 and await store.papers.count() == 200
+        batches = len(calls) - 1  # progress is told once per batch, and once at the end
+        # Beside a bot: 50, then 50 (read while the first was written), then 20 at a time.
+        assert batches == (2 + 100 // 20 if bot_running else 200 // 50)
     finally:
         await store.close()

@@ -118,6 +118,16 @@ class LeaseRepo:
             )
         return None
 
+    async def live(self, prefix: str, now: datetime) -> list[Lease]:
+        """The leases under *prefix* that have not ended (e.g. ``process:``: the bot
+        processes running on this database)."""
+        rows = await self.db.fetchall(
+            "SELECT key, value FROM meta WHERE key >= ? AND key < ?",
+            (_PREFIX + prefix, _PREFIX + prefix + "\uffff"),
+        )
+        found = (_decode(str(key)[len(_PREFIX) :], str(raw)) for key, raw in rows)
+        return [lease for lease in found if lease is not None and lease.until > now]
+
     async def holder(self, name: str) -> Lease | None:
         """The current lease on *name* (it may have ended: compare ``until`` with now)."""
         raw = await self.db.fetchval("SELECT value FROM meta WHERE key = ?", (_PREFIX + name,))

@@ -42,7 +42,7 @@ from bot.ingest import (
 )
 from bot.models import Paper
 from bot.store.papers import Prepared, UpsertCounts, prepare
-from bot.store.stamps import stamp
+from bot.store.stamps import now, stamp
 
 if TYPE_CHECKING:
     from bot.store import Store
@@ -73,6 +73,13 @@ _OPTIMIZE_SHARE = 0.2
 _MERGE_PAGES = 2_000
 # After committing a batch, the loader leaves the write lock free this long (seconds).
 WRITER_GAP_SECONDS = 0.02
+# Beside a running bot (a live ``process:`` lease in the database), each batch is sized so
+# that its transaction holds the write lock about this long (seconds): the bot's votes, saves
+# and schedule changes wait at most about that much. Alone, batches stay at BATCH_SIZE.
+LIVE_HOLD_SECONDS = 0.25
+LIVE_FIRST_BATCH = 1_000
+LIVE_MIN_BATCH = 100
+BOT_PROCESSES = "process:"  # the lease prefix every running bot process holds (bot/app.py)
 _SKIP_NAMES = frozenset({"readme", "readme.md", "readme.txt", "readme.rst"})
 
 
@@ -215,6 +222,11 @@ async def _store_batches(
     position = _ReadPosition(path, stat)
     fts_written = 0
     ranked: frozenset[int] = frozenset()
+    largest = reader.size
+    beside_bot = bool(await store.leases.live(BOT_PROCESSES, now()))
+    if beside_bot:
+        log.info("a PaperBot process uses this database: loading in short transactions")
+        reader.size = min(largest, LIVE_FIRST_BATCH)
     cache: int | None = None
     if bulk:
         async with store.db.conn.execute("PRAGMA cache_size") as cur:
@@ -234,6 +246,7 @@ async def _store_batches(
                 if room > 0:
                     report.errors.extend(errors[:room])
             if papers:
+                began = time.monotonic()
                 async with store.db.transaction() as conn:
                     counts = await repo.upsert_many(
                         papers,
@@ -245,6 +258,9 @@ async def _store_batches(
                         rank_list=rank_list,
                     )
                     await store.imports.heartbeat(conn, journal)
+                if beside_bot:
+                    held = time.monotonic() - began
+                    reader.size = live_batch_size(len(papers), held, largest)
                 _add(report, counts)
                 ranked |= counts.ranked
                 fts_written += counts.new + counts.updated
@@ -290,6 +306,15 @@ def rank_list_of(fmt: str, path: Path) -> str:
     (a newer page replaces it, whatever its file name); any other file is its own list."""
     source = FORMAT_SOURCES[fmt]
     return source if fmt == "hf-page" else f"{source}:{path.name}"
+
+
+def live_batch_size(done: int, held: float, largest: int) -> int:
+    """The next batch's size beside a running bot: *done* papers held the write lock *held*
+    seconds, so aim at :data:`LIVE_HOLD_SECONDS` (between LIVE_MIN_BATCH and *largest*)."""
+    if held <= 0:
+        return largest
+    wanted = int(done * LIVE_HOLD_SECONDS / held)
+    return max(min(LIVE_MIN_BATCH, largest), min(largest, wanted))
 
 
 def _add(report: LoadReport, counts: UpsertCounts) -> None:
