@@ -11,6 +11,7 @@ import random
 import re
 import shutil
 import threading
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -388,6 +389,28 @@ async def test_pages_do_not_overlap_and_add_up(engine: SearchEngine, sort: str) 
 
 
 # -- autocomplete --------------------------------------------------------------------------------
+
+
+async def test_autocomplete_answers_nothing_rather_than_late(
+    engine: SearchEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Discord drops an autocomplete not answered within 3 s. With every reader thread busy
+    # (here: blocked on purpose), autocomplete gives up at its deadline with no suggestions.
+    monkeypatch.setattr(engine_module, "AUTOCOMPLETE_DEADLINE", 0.3)
+    await engine.autocomplete("dif")  # the vocabulary is read before the readers are taken
+    release = threading.Event()
+    blockers = [
+        asyncio.ensure_future(engine.db.read(lambda conn: release.wait(10))) for _ in range(8)
+    ]
+    await asyncio.sleep(0.1)  # the blockers take their threads
+    try:
+        began = time.monotonic()
+        assert await engine.autocomplete("dif") == []
+        assert time.monotonic() - began < 2.0
+    finally:
+        release.set()
+        await asyncio.gather(*blockers)
+    assert await engine.autocomplete("dif"), "with a reader free it suggests again"
 
 
 async def test_autocomplete_prefixes(engine: SearchEngine) -> None:

@@ -63,6 +63,9 @@ AUTOCOMPLETE_POOL = 200  # newest title matches ordered for autocomplete
 AUTHOR_PINS = 50
 RELATED_TERMS = 6
 SEARCH_BUDGET = 2.0  # seconds a search may take in its reader thread
+# Discord drops an autocomplete not answered within 3 s: past this, answer no suggestions
+# rather than none at all (a cold start at 1M papers, every reader busy, a starved CPU).
+AUTOCOMPLETE_DEADLINE = 2.0
 VOCAB_CHECK_SECONDS = 5.0  # how often to look whether the title vocabulary is stale
 VOCAB_RELOAD_FACTOR = 300  # reload at most every 300 x its load time (0.4 s at 1M papers)
 # Fusion: lexical and meaning lists with these weights, in this mode (bench_relevance.py).
@@ -271,8 +274,19 @@ class SearchEngine:
         """Titles for a partly typed query: whole-title prefix matches first, then titles with
         a word starting with the last (partial) word. Empty prefix: the trending papers."""
         limit = max(1, min(MAX_SUGGESTIONS, int(limit)))
-        vocab = await self._vocabulary()
-        return await self.db.read(partial(_autocomplete, prefix, limit, vocab))
+        try:
+            async with asyncio.timeout(AUTOCOMPLETE_DEADLINE):
+                vocab = await self._vocabulary()
+                return await self.db.read(
+                    partial(_autocomplete, prefix, limit, vocab), budget=AUTOCOMPLETE_DEADLINE
+                )
+        except (TimeoutError, ReadBudgetExceeded):
+            log.warning(
+                "autocomplete for %r took over %.1f s: no suggestions",
+                prefix,
+                AUTOCOMPLETE_DEADLINE,
+            )
+            return []
 
     async def related(self, paper_id: str, limit: int = 5) -> list[Paper]:
         """Papers about the same thing: nearest by meaning (when vectors are there), else the
