@@ -315,7 +315,7 @@ class ForYouCog(commands.Cog):
         self.digests = SupervisedTask(
             "the For you digest",
             lambda: self.runner.run_forever(self.bot.wait_until_ready),
-            SystemClock(),  # restarts wait in real time (see DigestRunner._wait)
+            SystemClock(),  # restarts wait in real time (see DigestRunner._sleep)
             halt=self.runner.stop,
             task_name="foryou-digest",
         )
