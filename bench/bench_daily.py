@@ -38,9 +38,10 @@ if str(ROOT) not in sys.path:
 import discord  # noqa: E402
 
 from bot import cards  # noqa: E402
+from bot.schedule.leased import SystemClock  # noqa: E402
 from bot.schedule.picker import DailyPicker  # noqa: E402
 from bot.schedule.ratelimit import RateLimiter  # noqa: E402
-from bot.schedule.runner import DailyRunner, SystemClock  # noqa: E402
+from bot.schedule.runner import DailyRunner  # noqa: E402
 from bot.store import Store  # noqa: E402
 from bot.store.loader import load_file  # noqa: E402
 from bot.trending import Trending  # noqa: E402

@@ -34,7 +34,7 @@ from bot.config import Settings
 from bot.identify import IDENTIFY_INTERVAL, IdentifyPacer
 from bot.interactions import report_command_error
 from bot.models import Paper
-from bot.schedule.runner import Clock
+from bot.schedule.leased import Clock
 from bot.search import SearchEngine
 from bot.semantic.keeper import VectorKeeper
 from bot.semantic.search import MeaningIndex

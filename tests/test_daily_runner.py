@@ -16,7 +16,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.schedule.runner import ChannelUnavailable, DailyRunner, make_nonce, retry_delay
+from bot.schedule.leased import retry_delay
+from bot.schedule.runner import ChannelUnavailable, DailyRunner, make_nonce
 from bot.schedule.timecalc import today_or_next
 from bot.shards import ShardSet
 from bot.store.database import Database

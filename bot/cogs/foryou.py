@@ -38,8 +38,8 @@ from bot.recs.digest import (
 from bot.recs.explain import TokenModel
 from bot.recs.recommender import COLD, PERSONAL, UNAVAILABLE, Explanation, Pick, Picks, Recommender
 from bot.schedule import timecalc
+from bot.schedule.leased import Clock, SystemClock
 from bot.schedule.ratelimit import RateLimiter
-from bot.schedule.runner import Clock, SystemClock
 from bot.schedule.supervisor import SupervisedTask
 from bot.store.recs import PAUSE_DMS_CLOSED, WEEKLY, ForgetCounts, Member
 from bot.views import action_buttons, rating_view
@@ -315,7 +315,7 @@ class ForYouCog(commands.Cog):
         self.digests = SupervisedTask(
             "the For you digest",
             lambda: self.runner.run_forever(self.bot.wait_until_ready),
-            SystemClock(),  # restarts wait in real time (see DigestRunner._wait)
+            SystemClock(),  # restarts wait in real time (see DigestRunner._sleep)
             halt=self.runner.stop,
             task_name="foryou-digest",
         )

@@ -14,7 +14,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
-from bot.schedule.runner import Clock
+from bot.schedule.leased import Clock
 
 log = logging.getLogger(__name__)
 

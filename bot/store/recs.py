@@ -8,7 +8,8 @@ those, and anything saved, voted or dismissed, are never picked again.
 The digest is the daily runner's exactly-once machine for one DM per member and local day (or
 ISO week): a ``rec_digest_runs`` row ``due -> sending -> sent``. The papers of a digest are
 written to ``rec_shown`` (with the run's key) in the same transaction that enters ``sending``,
-before Discord is called; a run that never went out releases them.
+before Discord is called; a run that never went out releases them. :class:`RecsRepo` is the
+:class:`bot.store.runs.RunLedger` of those runs (the queries shared with the daily posts).
 
 The reads the recommender makes run in its reader thread, on its connection: the plain
 functions at the bottom (like :mod:`bot.store.vectors`).
@@ -23,30 +24,31 @@ import json
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import aiosqlite
 
 from bot.store.database import Database
 from bot.store.marks import toggle_mark
+from bot.store.runs import SENDING, LeasedRun, RunLedger, RunTable
 from bot.store.stamps import parse_ts, ts
 
 # Digest run states
 DUE = "due"
-SENDING = "sending"
 SENT = "sent"
 EMPTY = "empty"  # nothing new to send that day: no DM
 BLOCKED = "blocked"  # the member's DMs are closed: the digest is paused
 FAILED = "failed"
-_OPEN_SQL = "state IN ('due', 'sending')"  # literal, so the partial index is used
 PAUSE_DMS_CLOSED = "dms-closed"
 DAILY, WEEKLY = "daily", "weekly"
 
-
-def _req_ts(value: str) -> datetime:
-    parsed = parse_ts(value)
-    assert parsed is not None
-    return parsed
+_RUNS = RunTable(
+    table="rec_digest_runs",
+    key="user_id",
+    pending=DUE,
+    parent="rec_members",
+    ready="digest = 1 AND paused_reason IS NULL",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,49 +87,18 @@ class Member:
 
 
 @dataclass(frozen=True, slots=True)
-class DigestRun:
+class DigestRun(LeasedRun):
+    """One digest DM to one member (see the module docstring)."""
+
     user_id: int
-    run_key: str
-    state: str
-    nonce: str
-    deadline: datetime
-    next_attempt: datetime
-    owner: str | None
-    attempts: int
-    attempt_at: datetime | None
-    verify: bool
-    message_id: int | None
-    error: str | None
+
+    @property
+    def key(self) -> int:
+        return self.user_id
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> DigestRun:
-        return cls(
-            user_id=int(row["user_id"]),
-            run_key=str(row["run_key"]),
-            state=str(row["state"]),
-            nonce=str(row["nonce"]),
-            deadline=_req_ts(row["deadline"]),
-            next_attempt=_req_ts(row["next_attempt"]),
-            owner=row["owner"],
-            attempts=int(row["attempts"]),
-            attempt_at=parse_ts(row["attempt_at"]),
-            verify=bool(row["verify"]),
-            message_id=row["message_id"],
-            error=row["error"],
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class NewDigest:
-    """A due member's outcome for :meth:`RecsRepo.open_runs`: their next look, and the run
-    to create (``run_key`` None: the due time was on an earlier local day, nothing to send)."""
-
-    user_id: int
-    expected_next_run: datetime
-    next_run: datetime
-    run_key: str | None = None
-    nonce: str = ""
-    deadline: datetime | None = None
+        return cls(**LeasedRun.columns(row), user_id=int(row["user_id"]))
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,9 +133,12 @@ class ForgetCounts:
         )
 
 
-class RecsRepo:
+class RecsRepo(RunLedger[DigestRun, Member]):
+    """For you's queries: signals, the digest's settings, and its runs (the shared
+    :class:`RunLedger` queries, and the rest)."""
+
     def __init__(self, db: Database) -> None:
-        self.db = db
+        super().__init__(db, _RUNS, DigestRun.from_row, Member.from_row)
 
     # -- signals -------------------------------------------------------------------------
 
@@ -300,112 +274,17 @@ class RecsRepo:
             was_on = cur.rowcount > 0
             await conn.execute(
                 "DELETE FROM rec_shown WHERE user_id = ? AND run_key IN (SELECT run_key FROM "
-                f"rec_digest_runs WHERE user_id = ? AND {_OPEN_SQL} AND NOT verify)",
+                f"rec_digest_runs WHERE user_id = ? AND {self.open_sql} AND NOT verify)",
                 (user_id, user_id),
             )
             await conn.execute(
                 "UPDATE rec_digest_runs SET state = ?, owner = NULL, error = ?, updated_at = ? "
-                f"WHERE user_id = ? AND {_OPEN_SQL} AND NOT verify",
+                f"WHERE user_id = ? AND {self.open_sql} AND NOT verify",
                 (FAILED, "the digest was turned off", stamp, user_id),
             )
         return was_on
 
     # -- the digest's runs ------------------------------------------------------------------
-
-    async def due(self, now: datetime, limit: int) -> list[Member]:
-        rows = await self.db.fetchall(
-            "SELECT * FROM rec_members WHERE digest = 1 AND paused_reason IS NULL "
-            "AND next_run <= ? ORDER BY next_run LIMIT ?",
-            (ts(now), limit),
-        )
-        return [Member.from_row(r) for r in rows]
-
-    async def next_wakeup(self) -> datetime | None:
-        """The earliest instant the digest runner has something to do."""
-        row = await self.db.fetchone(
-            "SELECT (SELECT min(next_run) FROM rec_members WHERE digest = 1 "
-            "AND paused_reason IS NULL), "
-            f"(SELECT min(next_attempt) FROM rec_digest_runs WHERE {_OPEN_SQL})"
-        )
-        found = [parse_ts(v) for v in (row or ()) if v]
-        return min((f for f in found if f is not None), default=None)
-
-    async def open_runs(self, items: Sequence[NewDigest], now: datetime) -> int:
-        """Advance due members and create their runs, atomically. A member moves only if
-        their ``next_run`` is still the one read; an existing run key is left alone.
-        Returns the number of runs created."""
-        created = 0
-        stamp = ts(now)
-        async with self.db.transaction() as conn:
-            for item in items:
-                cur = await conn.execute(
-                    "UPDATE rec_members SET next_run = ? WHERE user_id = ? AND next_run = ? "
-                    "AND digest = 1 AND paused_reason IS NULL",
-                    (ts(item.next_run), item.user_id, ts(item.expected_next_run)),
-                )
-                if cur.rowcount == 0 or item.run_key is None:
-                    continue
-                assert item.deadline is not None
-                cur = await conn.execute(
-                    "INSERT INTO rec_digest_runs(user_id, run_key, state, nonce, deadline, "
-                    "next_attempt, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
-                    "ON CONFLICT DO NOTHING",
-                    (
-                        item.user_id,
-                        item.run_key,
-                        DUE,
-                        item.nonce,
-                        ts(item.deadline),
-                        stamp,
-                        stamp,
-                        stamp,
-                    ),
-                )
-                created += cur.rowcount
-        return created
-
-    async def lease(
-        self, now: datetime, *, owner: str, lease: timedelta, limit: int
-    ) -> list[DigestRun]:
-        """Take up to *limit* ready runs for this runner until ``now + lease`` (a runner that
-        dies mid-run loses them when the lease runs out)."""
-        stamp, until = ts(now), ts(now + lease)
-        async with self.db.transaction() as conn:
-            async with conn.execute(
-                f"SELECT user_id, run_key FROM rec_digest_runs WHERE {_OPEN_SQL} "
-                "AND next_attempt <= ? ORDER BY next_attempt LIMIT ?",
-                (stamp, limit),
-            ) as cur:
-                keys = [(int(r[0]), str(r[1])) for r in await cur.fetchall()]
-            await conn.executemany(
-                "UPDATE rec_digest_runs SET owner = ?, next_attempt = ?, updated_at = ? "
-                "WHERE user_id = ? AND run_key = ?",
-                [(owner, until, stamp, user, key) for user, key in keys],
-            )
-            runs: list[DigestRun] = []
-            for user, key in keys:
-                async with conn.execute(
-                    "SELECT * FROM rec_digest_runs WHERE user_id = ? AND run_key = ?", (user, key)
-                ) as cur:
-                    row = await cur.fetchone()
-                if row is not None:
-                    runs.append(DigestRun.from_row(row))
-        return runs
-
-    async def release_stale(self, owner: str, now: datetime) -> int:
-        """Runs leased by an earlier process (it crashed or restarted): ready now."""
-        stamp = ts(now)
-        return await self.db.execute(
-            "UPDATE rec_digest_runs SET owner = NULL, next_attempt = ?, updated_at = ? "
-            f"WHERE {_OPEN_SQL} AND owner IS NOT NULL AND owner != ?",
-            (stamp, stamp, owner),
-        )
-
-    async def get_run(self, user_id: int, run_key: str) -> DigestRun | None:
-        row = await self.db.fetchone(
-            "SELECT * FROM rec_digest_runs WHERE user_id = ? AND run_key = ?", (user_id, run_key)
-        )
-        return DigestRun.from_row(row) if row else None
 
     async def runs_for(self, user_id: int) -> list[DigestRun]:
         rows = await self.db.fetchall(
@@ -422,35 +301,15 @@ class RecsRepo:
         stamp = ts(now)
         try:
             async with self.db.transaction() as conn:
-                try:
-                    await conn.executemany(
-                        "INSERT INTO rec_shown(user_id, pid, shown_at, run_key, position) "
-                        "VALUES (?, ?, ?, ?, ?)",
-                        [
-                            (run.user_id, pid, stamp, run.run_key, i)
-                            for i, pid in enumerate(pids, 1)
-                        ],
-                    )
-                except sqlite3.IntegrityError:
-                    raise _Taken from None  # rolls the transaction back
-                await conn.execute(
-                    "UPDATE rec_digest_runs SET state = ?, verify = 1, attempt_at = ?, "
-                    "attempts = attempts + 1, error = NULL, updated_at = ? "
-                    "WHERE user_id = ? AND run_key = ?",
-                    (SENDING, stamp, stamp, run.user_id, run.run_key),
+                await conn.executemany(
+                    "INSERT INTO rec_shown(user_id, pid, shown_at, run_key, position) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    [(run.user_id, pid, stamp, run.run_key, i) for i, pid in enumerate(pids, 1)],
                 )
-        except _Taken:
-            return False
+                await self.start(run, now, conn=conn, state=SENDING, error=None)
+        except sqlite3.IntegrityError:
+            return False  # the transaction was rolled back
         return True
-
-    async def begin_attempt(self, run: DigestRun, now: datetime) -> None:
-        """Another try at a run already ``sending`` (same papers, same nonce)."""
-        stamp = ts(now)
-        await self.db.execute(
-            "UPDATE rec_digest_runs SET verify = 1, attempt_at = ?, attempts = attempts + 1, "
-            "updated_at = ? WHERE user_id = ? AND run_key = ?",
-            (stamp, stamp, run.user_id, run.run_key),
-        )
 
     async def run_pids(self, run: DigestRun) -> list[int]:
         """The papers reserved for the run, in their order."""
@@ -460,38 +319,22 @@ class RecsRepo:
         )
         return [int(r[0]) for r in rows]
 
-    async def release(self, run: DigestRun) -> None:
-        """Free the papers of a run that did not go out (they can be picked again)."""
-        await self.db.execute(
-            "DELETE FROM rec_shown WHERE user_id = ? AND run_key = ?", (run.user_id, run.run_key)
-        )
-
     async def mark_sent(self, run: DigestRun, message_id: int, now: datetime) -> None:
-        await self._close(run, SENT, now, message_id=message_id)
+        await self.close(run, SENT, now, message_id=message_id, error=None)
 
     async def mark_empty(self, run: DigestRun, now: datetime) -> None:
-        await self._close(run, EMPTY, now, error="nothing new to send")
-
-    async def mark_retry(
-        self, run: DigestRun, *, next_attempt: datetime, error: str, verify: bool, now: datetime
-    ) -> None:
-        await self.db.execute(
-            "UPDATE rec_digest_runs SET owner = NULL, next_attempt = ?, error = ?, verify = ?, "
-            "updated_at = ? WHERE user_id = ? AND run_key = ?",
-            (ts(next_attempt), error, int(verify), ts(now), run.user_id, run.run_key),
-        )
+        await self.close(run, EMPTY, now, message_id=None, error="nothing new to send")
 
     async def mark_blocked(self, run: DigestRun, *, reason: str, now: datetime) -> bool:
         """The member's DMs are closed: park the run, release its papers (nothing went out)
         and pause the digest. Returns whether the digest was paused now (not before)."""
-        stamp = ts(now)
         async with self.db.transaction() as conn:
             await _free_papers(conn, run)
-            await _end_run(conn, run, BLOCKED, reason, stamp)
+            await self.close(run, BLOCKED, now, conn=conn, error=reason)
             cur = await conn.execute(
                 "UPDATE rec_members SET paused_reason = ?, updated_at = ? "
                 "WHERE user_id = ? AND digest = 1 AND paused_reason IS NULL",
-                (PAUSE_DMS_CLOSED, stamp, run.user_id),
+                (PAUSE_DMS_CLOSED, ts(now), run.user_id),
             )
             return cur.rowcount > 0
 
@@ -502,34 +345,15 @@ class RecsRepo:
         async with self.db.transaction() as conn:
             if release:
                 await _free_papers(conn, run)
-            await _end_run(conn, run, FAILED, error, ts(now))
+            await self.close(run, FAILED, now, conn=conn, error=error)
 
     async def restart_run(self, run: DigestRun, now: datetime) -> DigestRun:
         """A ``sending`` run that did not go out and lost a paper: back to ``due``, papers
         released, to be picked again."""
         async with self.db.transaction() as conn:
             await _free_papers(conn, run)
-            await conn.execute(
-                "UPDATE rec_digest_runs SET state = ?, verify = 0, updated_at = ? "
-                "WHERE user_id = ? AND run_key = ?",
-                (DUE, ts(now), run.user_id, run.run_key),
-            )
+            await self.update(run, now, conn=conn, state=DUE, verify=0)
         return dataclasses.replace(run, state=DUE, verify=False)
-
-    async def _close(
-        self,
-        run: DigestRun,
-        state: str,
-        now: datetime,
-        *,
-        message_id: int | None = None,
-        error: str | None = None,
-    ) -> None:
-        await self.db.execute(
-            "UPDATE rec_digest_runs SET state = ?, owner = NULL, verify = 0, message_id = ?, "
-            "error = ?, updated_at = ? WHERE user_id = ? AND run_key = ?",
-            (state, message_id, error, ts(now), run.user_id, run.run_key),
-        )
 
 
 async def _free_papers(conn: aiosqlite.Connection, run: DigestRun) -> None:
@@ -537,20 +361,6 @@ async def _free_papers(conn: aiosqlite.Connection, run: DigestRun) -> None:
     await conn.execute(
         "DELETE FROM rec_shown WHERE user_id = ? AND run_key = ?", (run.user_id, run.run_key)
     )
-
-
-async def _end_run(
-    conn: aiosqlite.Connection, run: DigestRun, state: str, error: str, stamp: str
-) -> None:
-    await conn.execute(
-        "UPDATE rec_digest_runs SET state = ?, owner = NULL, verify = 0, error = ?, "
-        "updated_at = ? WHERE user_id = ? AND run_key = ?",
-        (state, error, stamp, run.user_id, run.run_key),
-    )
-
-
-class _Taken(Exception):
-    """A digest paper was taken by another pick meanwhile (see :meth:`RecsRepo.begin_send`)."""
 
 
 # -- reads for the recommender (its reader thread, one snapshot) ----------------------------

@@ -9,6 +9,10 @@ day (or week) impossible, and a unique index makes a second post of the same pap
 channel impossible. A weekly list's papers are rows of ``run_papers`` (one per paper, unique
 per channel too); triggers keep the two tables from sharing a paper in one channel.
 
+:class:`ScheduleRepo` is the :class:`bot.store.runs.RunLedger` of ``daily_runs`` (claiming,
+leasing, retrying: the queries it shares with the For you digest) plus what only the daily
+posts do: a schedule's settings, pauses, and the papers a run posts.
+
 Time values are UTC ISO strings with second precision, so they compare as text.
 """
 
@@ -18,19 +22,18 @@ import logging
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import aiosqlite
 
-from bot.shards import ShardSet
 from bot.store.database import Database
-from bot.store.stamps import parse_ts, ts
+from bot.store.runs import SENDING, LeasedRun, RunLedger, RunTable
+from bot.store.stamps import parse_required_ts, parse_ts, ts
 
 log = logging.getLogger(__name__)
 
 # Run states
 PENDING = "pending"
-SENDING = "sending"
 SENT = "sent"
 EXHAUSTED = "exhausted"
 BLOCKED = "blocked"
@@ -39,24 +42,16 @@ SKIPPED = "skipped"
 # Cadences
 DAILY = "daily"
 WEEKLY = "weekly"
-# Written literally (not bound) so SQLite can use the partial index daily_runs_ready.
-_OPEN_SQL = "state IN ('pending', 'sending')"
 
-
-def _on_shards(shards: ShardSet | None) -> tuple[str, list[int]]:
-    """`` AND <the row's server is on these shards>`` and its parameters ("" for all).
-
-    Discord's formula, ``(guild_id >> 22) % shard_count``, on the row's ``guild_id``."""
-    if shards is None:
-        return "", []
-    marks = ",".join("?" * len(shards.ids))
-    return f" AND ((guild_id >> 22) % ?) IN ({marks})", [shards.count, *shards.ids]
-
-
-def _req_ts(value: str) -> datetime:
-    parsed = parse_ts(value)
-    assert parsed is not None
-    return parsed
+_RUNS = RunTable(
+    table="daily_runs",
+    key="channel_id",
+    pending=PENDING,
+    parent="schedules",
+    ready="paused_reason IS NULL",
+    sharded=True,
+    count_leases=True,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,14 +88,14 @@ class Schedule:
             topic=row["topic"],
             thread=bool(row["thread"]),
             role_id=row["role_id"],
-            next_run=_req_ts(row["next_run"]),
+            next_run=parse_required_ts(row["next_run"]),
             paused_reason=row["paused_reason"],
             exhausted_at=parse_ts(row["exhausted_at"]),
             last_status=row["last_status"],
             last_at=parse_ts(row["last_at"]),
             created_by=row["created_by"],
-            created_at=_req_ts(row["created_at"]),
-            updated_at=_req_ts(row["updated_at"]),
+            created_at=parse_required_ts(row["created_at"]),
+            updated_at=parse_required_ts(row["updated_at"]),
             cadence=WEEKLY if row["cadence"] == WEEKLY else DAILY,
             weekday=None if row["weekday"] is None else int(row["weekday"]),
         )
@@ -117,24 +112,19 @@ class RunPaper:
 
 
 @dataclass(frozen=True, slots=True)
-class Run:
+class Run(LeasedRun):
+    """One post to one channel (see the module docstring)."""
+
     channel_id: int
-    run_key: str
     guild_id: int
-    state: str
     pid: int | None
     paper_id: str | None
     title: str | None
-    nonce: str
-    verify: bool
-    attempt_at: datetime | None  # when the latest send attempt started
-    attempts: int
-    next_attempt: datetime
-    deadline: datetime
-    owner: str | None
-    message_id: int | None
     thread_id: int | None
-    error: str | None
+
+    @property
+    def key(self) -> int:
+        return self.channel_id
 
     @property
     def manual(self) -> bool:
@@ -143,45 +133,21 @@ class Run:
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> Run:
         return cls(
+            **LeasedRun.columns(row),
             channel_id=int(row["channel_id"]),
-            run_key=str(row["run_key"]),
             guild_id=int(row["guild_id"]),
-            state=str(row["state"]),
             pid=row["pid"],
             paper_id=row["paper_id"],
             title=row["title"],
-            nonce=str(row["nonce"]),
-            verify=bool(row["verify"]),
-            attempt_at=parse_ts(row["attempt_at"]),
-            attempts=int(row["attempts"]),
-            next_attempt=_req_ts(row["next_attempt"]),
-            deadline=_req_ts(row["deadline"]),
-            owner=row["owner"],
-            message_id=row["message_id"],
             thread_id=row["thread_id"],
-            error=row["error"],
         )
 
 
-@dataclass(frozen=True, slots=True)
-class NewRun:
-    """One due schedule's outcome, written by :meth:`ScheduleRepo.open_runs`.
+class ScheduleRepo(RunLedger[Run, Schedule]):
+    """Schedules and their runs: the shared :class:`RunLedger` queries, and the rest."""
 
-    ``run_key`` None: nothing to post (a missed earlier day), only ``next_run`` moves on.
-    """
-
-    channel_id: int
-    guild_id: int
-    expected_next_run: datetime
-    next_run: datetime
-    run_key: str | None = None
-    nonce: str = ""
-    deadline: datetime | None = None
-
-
-class ScheduleRepo:
     def __init__(self, db: Database) -> None:
-        self.db = db
+        super().__init__(db, _RUNS, Run.from_row, Schedule.from_row)
 
     # -- configuration ------------------------------------------------------------------
 
@@ -322,70 +288,7 @@ class ScheduleRepo:
     async def count(self) -> int:
         return int(await self.db.fetchval("SELECT count(*) FROM schedules") or 0)
 
-    # -- the runner's side ----------------------------------------------------------------
-
-    async def due(
-        self, now: datetime, limit: int, *, shards: ShardSet | None = None
-    ) -> list[Schedule]:
-        """Active schedules whose next run has come, oldest first (of servers on *shards*:
-        a process running some of the shards posts for its own servers only)."""
-        where, params = _on_shards(shards)
-        rows = await self.db.fetchall(
-            f"SELECT * FROM schedules WHERE paused_reason IS NULL AND next_run <= ?{where} "
-            "ORDER BY next_run, channel_id LIMIT ?",
-            (ts(now), *params, limit),
-        )
-        return [Schedule.from_row(r) for r in rows]
-
-    async def next_wakeup(self, *, shards: ShardSet | None = None) -> datetime | None:
-        """The earliest instant anything becomes due (a schedule or a run's retry)."""
-        where, params = _on_shards(shards)
-        row = await self.db.fetchone(
-            "SELECT min(t) FROM ("
-            f" SELECT min(next_run) AS t FROM schedules WHERE paused_reason IS NULL{where}"
-            " UNION ALL"
-            f" SELECT min(next_attempt) FROM daily_runs WHERE {_OPEN_SQL}{where})",
-            (*params, *params),
-        )
-        return parse_ts(row[0]) if row and row[0] else None
-
-    async def open_runs(self, items: Sequence[NewRun], now: datetime) -> int:
-        """Advance due schedules and create their runs, atomically (``BEGIN IMMEDIATE``).
-
-        Each schedule moves only if its ``next_run`` is still the one read (another claimer
-        or an admin's change wins otherwise); a run key that exists already is left alone.
-        Returns the number of runs created.
-        """
-        created = 0
-        stamp = ts(now)
-        async with self.db.transaction() as conn:
-            for item in items:
-                cur = await conn.execute(
-                    "UPDATE schedules SET next_run = ? "
-                    "WHERE channel_id = ? AND next_run = ? AND paused_reason IS NULL",
-                    (ts(item.next_run), item.channel_id, ts(item.expected_next_run)),
-                )
-                if cur.rowcount == 0 or item.run_key is None:
-                    continue
-                assert item.deadline is not None
-                cur = await conn.execute(
-                    "INSERT INTO daily_runs(channel_id, run_key, guild_id, state, nonce, "
-                    "next_attempt, deadline, created_at, updated_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                    (
-                        item.channel_id,
-                        item.run_key,
-                        item.guild_id,
-                        PENDING,
-                        item.nonce,
-                        stamp,
-                        ts(item.deadline),
-                        stamp,
-                        stamp,
-                    ),
-                )
-                created += cur.rowcount
-        return created
+    # -- the runner's side (the rest is the ledger's) --------------------------------------
 
     async def create_run(
         self,
@@ -403,26 +306,19 @@ class ScheduleRepo:
 
         Returns (the run, whether it was created); an existing key is returned untouched.
         """
-        stamp = ts(now)
+        fields = {
+            "channel_id": channel_id,
+            "run_key": run_key,
+            "guild_id": guild_id,
+            "state": PENDING,
+            "nonce": nonce,
+            "owner": owner,
+            "attempts": 1,
+            "next_attempt": ts(leased_until),
+            "deadline": ts(deadline),
+        }
         async with self.db.transaction() as conn:
-            cur = await conn.execute(
-                "INSERT INTO daily_runs(channel_id, run_key, guild_id, state, nonce, owner, "
-                "attempts, next_attempt, deadline, created_at, updated_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                (
-                    channel_id,
-                    run_key,
-                    guild_id,
-                    PENDING,
-                    nonce,
-                    owner,
-                    ts(leased_until),
-                    ts(deadline),
-                    stamp,
-                    stamp,
-                ),
-            )
-            created = cur.rowcount > 0
+            created = await self.insert(conn, fields, now) > 0
         run = await self.get_run(channel_id, run_key)
         assert run is not None
         return run, created
@@ -438,14 +334,9 @@ class ScheduleRepo:
     async def restart_run(self, run: Run, *, now: datetime) -> Run:
         """Back to ``pending`` without a paper (the picked paper left the store)."""
         async with self.db.transaction() as conn:
-            await conn.execute(
-                "DELETE FROM run_papers WHERE channel_id = ? AND run_key = ?",
-                (run.channel_id, run.run_key),
-            )
-            await conn.execute(
-                "UPDATE daily_runs SET state = ?, pid = NULL, paper_id = NULL, title = NULL, "
-                "verify = 0, updated_at = ? WHERE channel_id = ? AND run_key = ?",
-                (PENDING, ts(now), run.channel_id, run.run_key),
+            await _drop_papers(conn, run)
+            await self.update(
+                run, now, conn=conn, state=PENDING, pid=None, paper_id=None, title=None, verify=0
             )
         fresh = await self.get_run(run.channel_id, run.run_key)
         assert fresh is not None
@@ -454,71 +345,10 @@ class ScheduleRepo:
     async def open_runs_for_guild(self, guild_id: int) -> dict[int, Run]:
         """Runs still being tried in a server (for ``/daily status``): channel -> latest run."""
         rows = await self.db.fetchall(
-            f"SELECT * FROM daily_runs WHERE guild_id = ? AND {_OPEN_SQL} ORDER BY created_at",
+            f"SELECT * FROM daily_runs WHERE guild_id = ? AND {self.open_sql} ORDER BY created_at",
             (guild_id,),
         )
         return {int(r["channel_id"]): Run.from_row(r) for r in rows}
-
-    async def get_run(self, channel_id: int, run_key: str) -> Run | None:
-        row = await self.db.fetchone(
-            "SELECT * FROM daily_runs WHERE channel_id = ? AND run_key = ?", (channel_id, run_key)
-        )
-        return Run.from_row(row) if row else None
-
-    async def lease(
-        self,
-        now: datetime,
-        *,
-        owner: str,
-        lease: timedelta,
-        limit: int,
-        shards: ShardSet | None = None,
-    ) -> list[Run]:
-        """Take up to *limit* ready runs for this runner until ``now + lease`` (runs of
-        servers on *shards* only).
-
-        A lease that runs out (the runner died mid-run) makes the run ready again.
-        """
-        stamp = ts(now)
-        until = ts(now + lease)
-        where, params = _on_shards(shards)
-        async with self.db.transaction() as conn:
-            async with conn.execute(
-                "SELECT channel_id, run_key FROM daily_runs "
-                f"WHERE {_OPEN_SQL} AND next_attempt <= ?{where} ORDER BY next_attempt LIMIT ?",
-                (stamp, *params, limit),
-            ) as cur:
-                keys = [(int(r[0]), str(r[1])) for r in await cur.fetchall()]
-            await conn.executemany(
-                "UPDATE daily_runs SET owner = ?, next_attempt = ?, attempts = attempts + 1, "
-                "updated_at = ? WHERE channel_id = ? AND run_key = ?",
-                [(owner, until, stamp, ch, key) for ch, key in keys],
-            )
-            runs: list[Run] = []
-            for ch, key in keys:
-                async with conn.execute(
-                    "SELECT * FROM daily_runs WHERE channel_id = ? AND run_key = ?", (ch, key)
-                ) as cur:
-                    row = await cur.fetchone()
-                if row is not None:
-                    runs.append(Run.from_row(row))
-        return runs
-
-    async def release_stale(
-        self, owner: str, now: datetime, *, shards: ShardSet | None = None
-    ) -> int:
-        """Runs leased by an earlier process (it crashed or restarted): ready now.
-
-        With *shards*, only runs of servers on those shards: the earlier process that ran
-        them is this one's predecessor; another live process (other shards) keeps its own.
-        """
-        stamp = ts(now)
-        where, params = _on_shards(shards)
-        return await self.db.execute(
-            "UPDATE daily_runs SET owner = NULL, next_attempt = ?, updated_at = ? "
-            f"WHERE {_OPEN_SQL} AND owner IS NOT NULL AND owner != ?{where}",
-            (stamp, stamp, owner, *params),
-        )
 
     async def begin_send(
         self, run: Run, *, pid: int, paper_id: str, title: str, now: datetime
@@ -528,14 +358,10 @@ class ScheduleRepo:
         False when that paper is already taken by another run of the channel (the unique
         index refused it): pick again.
         """
-        stamp = ts(now)
         try:
             async with self.db.transaction() as conn:
-                await conn.execute(
-                    "UPDATE daily_runs SET state = ?, pid = ?, paper_id = ?, title = ?, "
-                    "verify = 1, attempt_at = ?, updated_at = ? "
-                    "WHERE channel_id = ? AND run_key = ?",
-                    (SENDING, pid, paper_id, title, stamp, stamp, run.channel_id, run.run_key),
+                await self.start(
+                    run, now, conn=conn, state=SENDING, pid=pid, paper_id=paper_id, title=title
                 )
         except sqlite3.IntegrityError:
             return False
@@ -551,13 +377,9 @@ class ScheduleRepo:
         run's list): pick again. The run's ``paper_id`` is the first paper's (what marks it
         as a post of papers, not a notice), ``pid`` stays NULL.
         """
-        stamp = ts(now)
         try:
             async with self.db.transaction() as conn:
-                await conn.execute(
-                    "DELETE FROM run_papers WHERE channel_id = ? AND run_key = ?",
-                    (run.channel_id, run.run_key),
-                )
+                await _drop_papers(conn, run)
                 await conn.executemany(
                     "INSERT INTO run_papers(channel_id, run_key, position, pid, paper_id, title) "
                     "VALUES (?, ?, ?, ?, ?, ?)",
@@ -566,19 +388,14 @@ class ScheduleRepo:
                         for p in papers
                     ],
                 )
-                await conn.execute(
-                    "UPDATE daily_runs SET state = ?, pid = NULL, paper_id = ?, title = ?, "
-                    "verify = 1, attempt_at = ?, updated_at = ? "
-                    "WHERE channel_id = ? AND run_key = ?",
-                    (
-                        SENDING,
-                        papers[0].paper_id,
-                        title,
-                        stamp,
-                        stamp,
-                        run.channel_id,
-                        run.run_key,
-                    ),
+                await self.start(
+                    run,
+                    now,
+                    conn=conn,
+                    state=SENDING,
+                    pid=None,
+                    paper_id=papers[0].paper_id,
+                    title=title,
                 )
         except sqlite3.IntegrityError:
             return False
@@ -595,33 +412,15 @@ class ScheduleRepo:
 
     async def clear_run_papers(self, run: Run) -> None:
         """Forget a pending run's earlier picks (it is about to pick again)."""
-        await self.db.execute(
-            "DELETE FROM run_papers WHERE channel_id = ? AND run_key = ?",
-            (run.channel_id, run.run_key),
-        )
-
-    async def begin_attempt(self, run: Run, *, now: datetime) -> None:
-        """Another send attempt of a ``sending`` run is about to start (written before it)."""
-        stamp = ts(now)
-        await self.db.execute(
-            "UPDATE daily_runs SET verify = 1, attempt_at = ?, updated_at = ? "
-            "WHERE channel_id = ? AND run_key = ?",
-            (stamp, stamp, run.channel_id, run.run_key),
-        )
+        async with self.db.transaction() as conn:
+            await _drop_papers(conn, run)
 
     async def begin_notice(self, run: Run, *, now: datetime) -> None:
         """Enter ``sending`` for the "nothing left" notice (no paper)."""
-        stamp = ts(now)
         async with self.db.transaction() as conn:
-            await conn.execute(
-                "DELETE FROM run_papers WHERE channel_id = ? AND run_key = ?",
-                (run.channel_id, run.run_key),
-            )
-            await conn.execute(
-                "UPDATE daily_runs SET state = ?, pid = NULL, paper_id = NULL, title = NULL, "
-                "verify = 1, attempt_at = ?, updated_at = ? "
-                "WHERE channel_id = ? AND run_key = ?",
-                (SENDING, stamp, stamp, run.channel_id, run.run_key),
+            await _drop_papers(conn, run)
+            await self.start(
+                run, now, conn=conn, state=SENDING, pid=None, paper_id=None, title=None
             )
 
     async def mark_sent(
@@ -635,90 +434,63 @@ class ScheduleRepo:
         notice: bool,
         now: datetime,
     ) -> None:
-        stamp = ts(now)
         async with self.db.transaction() as conn:
-            await conn.execute(
-                "UPDATE daily_runs SET state = ?, message_id = ?, thread_id = ?, verify = 0, "
-                "owner = NULL, error = ?, updated_at = ? WHERE channel_id = ? AND run_key = ?",
-                (
-                    EXHAUSTED if notice else SENT,
-                    message_id,
-                    thread_id,
-                    note,
-                    stamp,
-                    run.channel_id,
-                    run.run_key,
-                ),
+            state = EXHAUSTED if notice else SENT
+            await self.close(
+                run, state, now, conn=conn, message_id=message_id, thread_id=thread_id, error=note
             )
             await conn.execute(
                 "UPDATE schedules SET last_status = ?, last_at = ?, "
                 "exhausted_at = CASE WHEN ? THEN ? END WHERE channel_id = ?",
-                (status, stamp, int(notice), stamp, run.channel_id),
+                (status, ts(now), int(notice), ts(now), run.channel_id),
             )
 
     async def mark_exhausted_quietly(self, run: Run, *, status: str, now: datetime) -> None:
         """Nothing to post and the channel was told already: close the run, no message."""
-        stamp = ts(now)
         async with self.db.transaction() as conn:
-            await conn.execute(
-                "UPDATE daily_runs SET state = ?, owner = NULL, verify = 0, updated_at = ? "
-                "WHERE channel_id = ? AND run_key = ?",
-                (EXHAUSTED, stamp, run.channel_id, run.run_key),
-            )
-            await conn.execute(
-                "UPDATE schedules SET last_status = ?, last_at = ? WHERE channel_id = ?",
-                (status, stamp, run.channel_id),
-            )
-
-    async def mark_retry(
-        self, run: Run, *, next_attempt: datetime, error: str, verify: bool, now: datetime
-    ) -> None:
-        await self.db.execute(
-            "UPDATE daily_runs SET owner = NULL, next_attempt = ?, error = ?, verify = ?, "
-            "updated_at = ? WHERE channel_id = ? AND run_key = ?",
-            (ts(next_attempt), error, int(verify), ts(now), run.channel_id, run.run_key),
-        )
+            await self.close(run, EXHAUSTED, now, conn=conn)
+            await self._tell(conn, run, status, now)
 
     async def mark_blocked(self, run: Run, *, reason: str, verify: bool, now: datetime) -> None:
         """Discord refused the channel (403/404): park the run and pause the schedule."""
-        stamp = ts(now)
         async with self.db.transaction() as conn:
-            await conn.execute(
-                "UPDATE daily_runs SET state = ?, owner = NULL, error = ?, verify = ?, "
-                "updated_at = ? WHERE channel_id = ? AND run_key = ?",
-                (BLOCKED, reason, int(verify), stamp, run.channel_id, run.run_key),
+            await self.update(
+                run, now, conn=conn, state=BLOCKED, owner=None, error=reason, verify=int(verify)
             )
             await conn.execute(
                 "UPDATE schedules SET paused_reason = ?, last_status = ?, last_at = ?, "
                 "updated_at = ? WHERE channel_id = ?",
-                (reason, f"paused: {reason}", stamp, stamp, run.channel_id),
+                (reason, f"paused: {reason}", ts(now), ts(now), run.channel_id),
             )
 
     async def mark_failed(self, run: Run, *, error: str, status: str, now: datetime) -> None:
         """Gave up for the day. The paper is freed unless it may have been posted."""
-        stamp = ts(now)
         async with self.db.transaction() as conn:
             await conn.execute(
                 "DELETE FROM run_papers WHERE channel_id = ? AND run_key = ? AND NOT "
                 "(SELECT verify FROM daily_runs WHERE channel_id = ? AND run_key = ?)",
                 (run.channel_id, run.run_key, run.channel_id, run.run_key),
             )
-            await conn.execute(
-                "UPDATE daily_runs SET state = ?, owner = NULL, error = ?, "
-                "pid = CASE WHEN verify THEN pid END, updated_at = ? "
-                "WHERE channel_id = ? AND run_key = ?",
-                (FAILED, error, stamp, run.channel_id, run.run_key),
+            await self.update(
+                run,
+                now,
+                conn=conn,
+                also="pid = CASE WHEN verify THEN pid END",
+                state=FAILED,
+                owner=None,
+                error=error,
             )
-            await conn.execute(
-                "UPDATE schedules SET last_status = ?, last_at = ? WHERE channel_id = ?",
-                (status, stamp, run.channel_id),
-            )
+            await self._tell(conn, run, status, now)
 
     async def mark_skipped(self, run: Run, *, now: datetime) -> None:
-        await self.db.execute(
-            "UPDATE daily_runs SET state = ?, owner = NULL, updated_at = ? "
-            "WHERE channel_id = ? AND run_key = ?",
-            (SKIPPED, ts(now), run.channel_id, run.run_key),
+        await self.update(run, now, state=SKIPPED, owner=None)
+
+    @staticmethod
+    async def _tell(conn: aiosqlite.Connection, run: Run, status: str, now: datetime) -> None:
+        """The schedule's last status (``/daily status``)."""
+        await conn.execute(
+            "UPDATE schedules SET last_status = ?, last_at = ? WHERE channel_id = ?",
+            (status, ts(now), run.channel_id),
         )
 
     # -- picking --------------------------------------------------------------------------
@@ -731,3 +503,11 @@ class ScheduleRepo:
             (channel_id,),
         )
         return {int(r[0]) for r in rows}
+
+
+async def _drop_papers(conn: aiosqlite.Connection, run: Run) -> None:
+    """Forget the papers of a list run (an earlier pick, or one that did not go out)."""
+    await conn.execute(
+        "DELETE FROM run_papers WHERE channel_id = ? AND run_key = ?",
+        (run.channel_id, run.run_key),
+    )

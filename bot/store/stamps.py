@@ -36,3 +36,10 @@ def parse_ts(value: str | None) -> datetime | None:
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
     return parsed.astimezone(UTC)
+
+
+def parse_required_ts(value: str) -> datetime:
+    """:func:`parse_ts` of a column that is never empty (NOT NULL)."""
+    parsed = parse_ts(value)
+    assert parsed is not None
+    return parsed

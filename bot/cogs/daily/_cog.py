@@ -29,9 +29,10 @@ from bot.cogs.daily._transformers import (
 from bot.interactions import reply_private
 from bot.permissions import manages_server, perm_names
 from bot.schedule import timecalc
+from bot.schedule.leased import Clock, Outcome
 from bot.schedule.picker import DailyPicker
 from bot.schedule.ratelimit import RateLimiter
-from bot.schedule.runner import Clock, DailyRunner, Outcome
+from bot.schedule.runner import DailyRunner
 from bot.schedule.service import ScheduleService, UnsearchableTopic
 from bot.schedule.supervisor import SupervisedTask
 from bot.store.schedules import WEEKLY, Run, Schedule
