@@ -503,7 +503,9 @@ async def test_run_forever_survives_failures_and_wakes_for_due_posts(
     task = asyncio.create_task(h.runner.run_forever())
     deadline = asyncio.get_running_loop().time() + 20  # generous: a loaded CI machine
     try:
-        while not h.poster.messages and asyncio.get_running_loop().time() < deadline:
+        for _ in range(100_000):
+            if h.poster.messages or asyncio.get_running_loop().time() > deadline:
+                break
             await asyncio.sleep(0.005)
     finally:
         task.cancel()
