@@ -22,7 +22,7 @@ from bot.ops.doctor import Check, run_doctor
 from bot.store import Store, StoreError
 from bot.store import database as database_module
 from bot.store.health import inspect_database, latest_version
-from bot.store.papers import COLUMNS, paper_to_row
+from bot.store.rows import COLUMNS, paper_to_row
 from tests.fakesources import FakeSources
 
 # Shaped like a bot token (three base64url parts), not a real one.

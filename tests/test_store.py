@@ -26,12 +26,8 @@ from bot.models import (
 )
 from bot.store import Store, StoreError
 from bot.store.database import Database, load_migrations
-from bot.store.papers import (
-    COLUMNS,
-    UpsertCounts,
-    paper_to_row,
-    row_to_paper,
-)
+from bot.store.papers import UpsertCounts
+from bot.store.rows import COLUMNS, paper_to_row, row_to_paper
 from tests.helpers_store import SNAPSHOT, TRENDING, fts_match, make_store, table_rows
 
 

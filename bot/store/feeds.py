@@ -20,7 +20,7 @@ from datetime import datetime
 
 from bot.models import Paper
 from bot.store.database import Database
-from bot.store.papers import COLUMNS, row_to_paper
+from bot.store.rows import COLUMNS, row_to_paper
 from bot.store.schedules import SENT
 from bot.store.stamps import parse_ts
 

@@ -41,7 +41,8 @@ from bot.ingest import (
     read_papers,
 )
 from bot.models import Paper
-from bot.store.papers import Prepared, UpsertCounts, prepare
+from bot.store.papers import UpsertCounts
+from bot.store.rows import Prepared, prepare
 from bot.store.stamps import now, stamp
 
 if TYPE_CHECKING:

@@ -24,7 +24,6 @@ grow, which the alert scanner relies on (``last_pid``).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import random as _random
@@ -45,40 +44,27 @@ from bot.models import (
     merge,
 )
 from bot.store.database import Database, StoreError
+from bot.store.rows import (
+    COL_INDEX,
+    COLUMNS,
+    ENCODER,
+    SELECT,
+    Prepared,
+    Row,
+    paper_to_row,
+    prepare,
+    row_to_paper,
+    title_hash,
+)
 from bot.store.stamps import stamp
 
 log = logging.getLogger(__name__)
 
-# The papers columns a Paper maps to, in row order (pid, added_at, updated_at are the store's).
-COLUMNS: tuple[str, ...] = (
-    "id",
-    "title_key",
-    "title_hash",
-    "title",
-    "abstract",
-    "authors",
-    "published",
-    "categories",
-    "url_abs",
-    "url_pdf",
-    "url_code",
-    "url_project",
-    "url_hf",
-    "source",
-    "source_rank",
-    "upvotes",
-    "ai_summary",
-    "ai_keywords",
-    "doi",
-    "journal_ref",
-)
-_COL_INDEX = {name: i for i, name in enumerate(COLUMNS)}
 # New pids continue after the highest ever used, deleted ones included (see delete()).
 _NEXT_PID = (
     "SELECT max(coalesce((SELECT max(pid) FROM papers), 0),"
     " coalesce((SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'pid_high'), 0)) + 1"
 )
-_SELECT = "pid, " + ", ".join(COLUMNS) + ", added_at, updated_at"
 _INSERT = (
     f"INSERT INTO papers(pid, {', '.join(COLUMNS)}, added_at, updated_at) "
     f"VALUES ({', '.join('?' * (len(COLUMNS) + 3))})"
@@ -90,9 +76,6 @@ _UPDATE = (
 )
 _FTS5 = re.compile(r"USING\s+fts5\s*\(", re.IGNORECASE)
 _CONTENT_PAPERS = re.compile(r"content\s*=\s*['\"]?papers['\"]?(?:\s|,|\))", re.IGNORECASE)
-
-# A stored row as the papers columns in COLUMNS order.
-Row = tuple[Any, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,96 +99,6 @@ class UpsertCounts:
         )
 
 
-# -- Paper <-> row (the only place that knows the column encodings) ----------------------------
-
-
-_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
-
-
-def _dumps(values: list[str]) -> str:
-    return _ENCODER.encode(values) if values else "[]"
-
-
-def title_hash(key: str) -> int:
-    """The indexed 64-bit hash of a title key (signed, as SQLite integers are)."""
-    digest = hashlib.blake2b(key.encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big", signed=True)
-
-
-def paper_to_row(paper: Paper, key: str | None = None) -> Row:
-    """The papers columns (COLUMNS order) for *paper*; *key* is its title key if known."""
-    if key is None:
-        key = fast_title_key(paper.title)
-    return (
-        paper.id,
-        key,
-        title_hash(key),
-        paper.title,
-        paper.abstract,
-        _dumps(paper.authors),
-        paper.published.isoformat() if paper.published else None,
-        " ".join(paper.categories),
-        paper.url_abs,
-        paper.url_pdf,
-        paper.url_code,
-        paper.url_project,
-        paper.url_hf,
-        paper.source,
-        paper.source_rank,
-        paper.upvotes,
-        paper.ai_summary,
-        _dumps(paper.ai_keywords),
-        paper.doi,
-        paper.journal_ref,
-    )
-
-
-def _json_list(text: str | None) -> list[str]:
-    if not text:
-        return []
-    value = json.loads(text)
-    return [str(x) for x in value] if isinstance(value, list) else []
-
-
-def row_to_paper(row: sqlite3.Row | Sequence[Any], offset: int = 0) -> Paper:
-    """Inverse of :func:`paper_to_row`; *offset* is where the ``id`` column starts in *row*."""
-    r = row[offset : offset + len(COLUMNS)]
-    published = r[6]
-    return Paper(
-        id=r[0],
-        title=r[3],
-        abstract=r[4],
-        authors=_json_list(r[5]),
-        published=date.fromisoformat(published) if published else None,
-        categories=r[7].split() if r[7] else [],
-        url_abs=r[8],
-        url_pdf=r[9],
-        url_code=r[10],
-        url_project=r[11],
-        url_hf=r[12],
-        source=r[13],
-        source_rank=r[14],
-        upvotes=r[15],
-        ai_summary=r[16],
-        ai_keywords=_json_list(r[17]),
-        doi=r[18],
-        journal_ref=r[19],
-    )
-
-
-Prepared = list[tuple[str, Row]]
-"""Each paper's title key and row, computed ahead (:func:`prepare`) — e.g. in a worker thread."""
-
-
-def prepare(papers: Sequence[Paper]) -> Prepared:
-    """The title key and row of each paper: the pure-Python part of an upsert, thread-safe."""
-    out: Prepared = []
-    for paper in papers:
-        key = fast_title_key(paper.title)
-        out.append((key, paper_to_row(paper, key)))
-    return out
-
-
 def _is_title_id(paper_id: str) -> bool:
     return paper_id.startswith(TITLE_ID_PREFIX)
 
@@ -217,7 +110,7 @@ def _text_changed(fts: list[tuple[str, tuple[str, ...]]], old: Row, new: Row) ->
     """Whether a change touches a column some FTS index holds (unknown columns: assume so)."""
     for _, cols in fts:
         for col in cols:
-            i = _COL_INDEX.get(col)
+            i = COL_INDEX.get(col)
             if i is None or old[i] != new[i]:
                 return True
     return False
@@ -473,7 +366,7 @@ class PaperRepo:
             row = paper_to_row(e.paper, e.key)
             updates.append((*row, now, pid))
             journaled = undo.setdefault(pid, [None, None, None])
-            journaled[0] = _ENCODER.encode([*e.old_row, e.updated_at])
+            journaled[0] = ENCODER.encode([*e.old_row, e.updated_at])
             if _text_changed(fts, e.old_row, row):
                 reindex.append(pid)
             if original.id != e.paper.id and _is_title_id(original.id):
@@ -560,7 +453,7 @@ class PaperRepo:
         any_keys = {k for p, k in zip(papers, keys, strict=True) if _is_title_id(p.id)}
         title_only_keys = set(keys) - any_keys
         sql = (
-            f"SELECT {_SELECT}, "
+            f"SELECT {SELECT}, "
             "(SELECT group_concat(source, ' ') FROM paper_sources s WHERE s.pid = papers.pid) "
             "FROM papers WHERE pid IN ("
             " SELECT pid FROM papers WHERE id IN (SELECT value FROM json_each(?1))"
@@ -761,10 +654,10 @@ class PaperRepo:
         if not text:
             return None
         wanted = find_arxiv_id(text) or text
-        row = await self.db.fetchone(f"SELECT {_SELECT} FROM papers WHERE id = ?", (wanted,))
+        row = await self.db.fetchone(f"SELECT {SELECT} FROM papers WHERE id = ?", (wanted,))
         if row is None:
             row = await self.db.fetchone(
-                f"SELECT {_SELECT} FROM papers WHERE pid = "
+                f"SELECT {SELECT} FROM papers WHERE pid = "
                 "(SELECT pid FROM paper_aliases WHERE alias = ?)",
                 (wanted,),
             )
@@ -784,14 +677,14 @@ class PaperRepo:
         if not ids:
             return []
         rows = await self.db.fetchall(
-            f"SELECT {_SELECT} FROM papers WHERE id IN (SELECT value FROM json_each(?))",
+            f"SELECT {SELECT} FROM papers WHERE id IN (SELECT value FROM json_each(?))",
             (json.dumps(list(ids)),),
         )
         found = {row[1]: row_to_paper(row, 1) for row in rows}
         missing = [i for i in ids if i not in found]
         if missing:
             rows = await self.db.fetchall(
-                f"SELECT a.alias, {_SELECT} FROM paper_aliases a JOIN papers USING (pid) "
+                f"SELECT a.alias, {SELECT} FROM paper_aliases a JOIN papers USING (pid) "
                 "WHERE a.alias IN (SELECT value FROM json_each(?))",
                 (json.dumps(missing),),
             )
@@ -806,7 +699,7 @@ class PaperRepo:
         if not keys:
             return []
         rows = await self.db.fetchall(
-            f"SELECT {_SELECT} FROM papers WHERE title_hash IN (SELECT value FROM json_each(?)) "
+            f"SELECT {SELECT} FROM papers WHERE title_hash IN (SELECT value FROM json_each(?)) "
             "ORDER BY pid DESC",
             (json.dumps([title_hash(key) for key in keys]),),
         )
@@ -821,7 +714,7 @@ class PaperRepo:
         if not wanted:
             return []
         rows = await self.db.fetchall(
-            f"SELECT {_SELECT} FROM papers WHERE pid IN (SELECT value FROM json_each(?))",
+            f"SELECT {SELECT} FROM papers WHERE pid IN (SELECT value FROM json_each(?))",
             (json.dumps(wanted),),
         )
         found = {int(row[0]): row_to_paper(row, 1) for row in rows}
@@ -855,8 +748,8 @@ class PaperRepo:
         start = _random.randint(low, high)
         not_excluded = "id NOT IN (SELECT value FROM json_each(?))"
         for sql in (
-            f"SELECT {_SELECT} FROM papers WHERE pid >= ? AND {not_excluded} ORDER BY pid LIMIT 1",
-            f"SELECT {_SELECT} FROM papers WHERE pid < ? AND {not_excluded} "
+            f"SELECT {SELECT} FROM papers WHERE pid >= ? AND {not_excluded} ORDER BY pid LIMIT 1",
+            f"SELECT {SELECT} FROM papers WHERE pid < ? AND {not_excluded} "
             "ORDER BY pid DESC LIMIT 1",
         ):
             row = await self.db.fetchone(sql, (start, excluded))
@@ -871,7 +764,7 @@ class PaperRepo:
     async def top_by_source_rank(self, limit: int, offset: int = 0) -> list[Paper]:
         """The trending lists' order: rank on the source list, then upvotes, then newest."""
         rows = await self.db.fetchall(
-            f"SELECT {_SELECT} FROM papers WHERE source_rank IS NOT NULL "
+            f"SELECT {SELECT} FROM papers WHERE source_rank IS NOT NULL "
             "ORDER BY source_rank ASC, upvotes DESC, published DESC, pid DESC "
             "LIMIT ? OFFSET ?",
             (limit, offset),

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bot.models import Paper
-from bot.store.papers import _SELECT, row_to_paper, title_hash
+from bot.store.rows import SELECT, row_to_paper, title_hash
 
 log = logging.getLogger(__name__)
 
@@ -152,7 +152,7 @@ def papers(conn: Conn, pids: Sequence[int]) -> dict[int, Paper]:
     if not pids:
         return {}
     rows = conn.execute(
-        f"SELECT {_SELECT} FROM papers WHERE pid IN (SELECT value FROM json_each(?))",
+        f"SELECT {SELECT} FROM papers WHERE pid IN (SELECT value FROM json_each(?))",
         (json.dumps(list(pids)),),
     ).fetchall()
     return {int(row[0]): row_to_paper(row, 1) for row in rows}
@@ -160,10 +160,10 @@ def papers(conn: Conn, pids: Sequence[int]) -> dict[int, Paper]:
 
 def paper_by_id(conn: Conn, paper_id: str) -> tuple[int, Paper] | None:
     """A paper by its id or a former (title) id."""
-    row = conn.execute(f"SELECT {_SELECT} FROM papers WHERE id = ?", (paper_id,)).fetchone()
+    row = conn.execute(f"SELECT {SELECT} FROM papers WHERE id = ?", (paper_id,)).fetchone()
     if row is None:
         row = conn.execute(
-            f"SELECT {_SELECT} FROM papers WHERE pid = "
+            f"SELECT {SELECT} FROM papers WHERE pid = "
             "(SELECT pid FROM paper_aliases WHERE alias = ?)",
             (paper_id,),
         ).fetchone()
