@@ -2,7 +2,8 @@
 
 pytest reads ``pytest_plugins`` only from this top-level conftest, so the fake Discord's
 fixtures (``fake_discord``, ``fake_discord_options``, ``connect_client``) are registered
-here once for every test module.
+here once for every test module, and so is ``todays_sources`` (a local Hugging Face and
+arXiv stand-in, :mod:`tests.fakesources`).
 """
 
-pytest_plugins = ("tests.fakediscord.fixtures",)
+pytest_plugins = ("tests.fakediscord.fixtures", "tests.fakesources")

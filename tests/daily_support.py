@@ -34,6 +34,23 @@ from bot.store.social import SocialRepo
 from bot.trending import Trending
 
 
+class SteppedClock:
+    """Time set by the test; ``sleep`` yields briefly in real time (the loop keeps polling).
+    For end-to-end tests, where the bot's own tasks must get to run between steps."""
+
+    def __init__(self, start: datetime) -> None:
+        self._now = start
+
+    def now(self) -> datetime:
+        return self._now
+
+    def set(self, when: datetime) -> None:
+        self._now = when
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(min(max(seconds, 0.0), 0.01))
+
+
 class FakeClock:
     """A clock that only moves when told to; ``sleep`` advances it instantly."""
 

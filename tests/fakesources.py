@@ -13,12 +13,13 @@ import copy
 import hashlib
 import json
 import re
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
 from aiohttp import web
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -247,3 +248,20 @@ class FakeTime:
         self.sleeps.append(seconds)
         self.now += seconds
         await asyncio.sleep(0)
+
+
+@pytest.fixture
+async def todays_sources(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[FakeSources]:
+    """A running :class:`FakeSources` whose Hugging Face list for today holds the sample
+    papers, published today: the refresher's "recent days" window picks them up and alerts
+    find them fresh whatever the date the tests run. The courtesy pause between Hugging Face
+    requests is off (it only slows tests down)."""
+    monkeypatch.setattr("bot.fetch.refresh.HF_INTERVAL", 0.0)
+    fake = await FakeSources().start()
+    today = datetime.now(UTC).date().isoformat()
+    items = hf_items()
+    for item in items:
+        item["paper"]["publishedAt"] = f"{today}T08:00:00.000Z"
+    fake.hf_days[today] = items
+    yield fake
+    await fake.stop()

@@ -23,7 +23,7 @@ from bot.models import Paper
 from bot.store import Store
 from tests.fakediscord import FakeDiscord, payloads
 from tests.fakediscord.world import Perm
-from tests.fakesources import FakeSources, hf_items
+from tests.fakesources import FakeSources
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(30)]
 
@@ -33,37 +33,17 @@ CHANNEL_OPTION = 7
 ARXIV_SAMPLE = Path(__file__).parent / "fixtures" / "arxiv-metadata-oai-snapshot.200.jsonl"
 
 
-@pytest.fixture(autouse=True)
-def no_courtesy_pause(monkeypatch: pytest.MonkeyPatch) -> None:
-    # The half-second pause between Hugging Face requests only slows the test down.
-    monkeypatch.setattr("bot.fetch.refresh.HF_INTERVAL", 0.0)
-
-
-@pytest.fixture
-async def sources() -> AsyncIterator[FakeSources]:
-    fake = await FakeSources().start()
-    # Today's list of today's papers, so the refresher's "recent days" window picks it up and
-    # alerts find them fresh whatever the date the tests run.
-    today = datetime.now(UTC).date().isoformat()
-    items = hf_items()
-    for item in items:
-        item["paper"]["publishedAt"] = f"{today}T08:00:00.000Z"
-    fake.hf_days[today] = items
-    yield fake
-    await fake.stop()
-
-
 @pytest.fixture
 async def bot(
-    tmp_path: Path, sources: FakeSources, connect_client: Connect
+    tmp_path: Path, todays_sources: FakeSources, connect_client: Connect
 ) -> AsyncIterator[PaperBot]:
     store = await Store.open(tmp_path / "paperbot.db")
     settings = Settings(
         token=Secret(TOKEN),
         database=tmp_path / "paperbot.db",
         data_dir=tmp_path,
-        hf_api_base=sources.base,
-        arxiv_api_base=sources.base,
+        hf_api_base=todays_sources.base,
+        arxiv_api_base=todays_sources.base,
         alerts_daily_cap=3,
     )
     client = PaperBot(settings, store)
@@ -109,7 +89,7 @@ def dm_messages(fake: FakeDiscord, user: str) -> list[dict[str, Any]]:
 
 
 async def test_alerts_from_subscription_to_dm(
-    fake_discord: FakeDiscord, bot: PaperBot, sources: FakeSources
+    fake_discord: FakeDiscord, bot: PaperBot, todays_sources: FakeSources
 ) -> None:
     added = await run(fake_discord, "alice", "add", payloads.option("query", "agents"))
     assert "Alert added" in text_of(added) and "at most 3 a day" in text_of(added)
@@ -399,7 +379,7 @@ async def test_following_an_author_sends_their_new_papers_by_dm(
 
 
 async def test_two_processes_on_one_database_refresh_and_alert_once(
-    tmp_path: Path, sources: FakeSources, fake_discord: FakeDiscord, connect_client: Connect
+    tmp_path: Path, todays_sources: FakeSources, fake_discord: FakeDiscord, connect_client: Connect
 ) -> None:
     # Two bot processes (two stores on one file: their own connections, like processes), both
     # due for the refresh at the same moment: one is elected, the papers are fetched and the
@@ -410,8 +390,8 @@ async def test_two_processes_on_one_database_refresh_and_alert_once(
             token=Secret(TOKEN),
             database=tmp_path / "paperbot.db",
             data_dir=tmp_path,
-            hf_api_base=sources.base,
-            arxiv_api_base=sources.base,
+            hf_api_base=todays_sources.base,
+            arxiv_api_base=todays_sources.base,
         )
         bots = [PaperBot(settings, s) for s in stores]
         for client in bots:
@@ -426,8 +406,8 @@ async def test_two_processes_on_one_database_refresh_and_alert_once(
         reports, alerts = done[0]
         assert reports[0].new == 5 and alerts.digests == 1
         assert len(dm_messages(fake_discord, "alice")) == 1
-        assert len(sources.requests("hf")) >= 1
-        fetched = len(sources.requests("hf"))
+        assert len(todays_sources.requests("hf")) >= 1
+        fetched = len(todays_sources.requests("hf"))
 
         leader, other = (first, second) if results[0] is not None else (second, first)
         assert leader.leading and not other.leading
@@ -437,7 +417,7 @@ async def test_two_processes_on_one_database_refresh_and_alert_once(
         assert took_over is not None and other.leading
         assert took_over[0][0].new == 0 and took_over[1].digests == 0
         assert len(dm_messages(fake_discord, "alice")) == 1
-        assert len(sources.requests("hf")) > fetched
+        assert len(todays_sources.requests("hf")) > fetched
     finally:
         for s in stores:
             await s.close()

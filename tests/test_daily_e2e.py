@@ -24,6 +24,7 @@ from bot.cogs.daily import DailyCog
 from bot.config import Settings
 from bot.store import Store
 from bot.store.loader import load_file
+from tests.daily_support import SteppedClock
 from tests.fakediscord import FakeDiscord, payloads
 from tests.fakediscord.payloads import OptionType
 from tests.fakediscord.world import Perm
@@ -33,22 +34,6 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(60)]
 FIXTURES = Path(__file__).parent / "fixtures"
 BERLIN = ZoneInfo("Europe/Berlin")
 Connect = Callable[..., Awaitable[Any]]
-
-
-class SteppedClock:
-    """Time set by the test; ``sleep`` yields briefly in real time (the loop keeps polling)."""
-
-    def __init__(self, start: datetime) -> None:
-        self._now = start
-
-    def now(self) -> datetime:
-        return self._now
-
-    def set(self, when: datetime) -> None:
-        self._now = when
-
-    async def sleep(self, seconds: float) -> None:
-        await asyncio.sleep(min(max(seconds, 0.0), 0.01))
 
 
 def berlin(h: int, mi: int = 0, day: int = 1) -> datetime:

@@ -22,6 +22,7 @@ import pytest
 from bot.app import PaperBot
 from bot.config import Settings
 from bot.store import Store
+from tests.daily_support import SteppedClock
 from tests.fakediscord import FakeDiscord, PendingInteraction, payloads
 from tests.reach_support import EPHEMERAL, add_places, answer
 from tests.recs_support import real_store, rows_of_user
@@ -36,22 +37,6 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(90)]
 BERLIN = ZoneInfo("Europe/Berlin")
 Connect = Callable[..., Awaitable[Any]]
 ID = re.compile(r"^pb:(\w+):(.+)$")
-
-
-class SteppedClock:
-    """Time set by the test; sleeping yields briefly in real time."""
-
-    def __init__(self, start: datetime) -> None:
-        self._now = start
-
-    def now(self) -> datetime:
-        return self._now
-
-    def set(self, when: datetime) -> None:
-        self._now = when
-
-    async def sleep(self, seconds: float) -> None:
-        await asyncio.sleep(min(max(seconds, 0.0), 0.01))
 
 
 def berlin(h: int, mi: int = 0, day: int = 1) -> datetime:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,7 @@ from bot.app import PaperBot
 from bot.cogs.refresh import RefreshCog
 from bot.config import Secret, Settings
 from bot.store import Store
-from tests.fakesources import FakeSources, hf_items
+from tests.fakesources import FakeSources
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(30)]
 
@@ -26,34 +25,17 @@ TOKEN = "MTA0OTk5OTk5OTk5OTk5OTk5OQ.GhJkLm.abcdefghijklmnopqrstuvwxyz0123456789A
 BEAT = 0.05
 
 
-@pytest.fixture(autouse=True)
-def no_courtesy_pause(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("bot.fetch.refresh.HF_INTERVAL", 0.0)
-
-
-@pytest.fixture
-async def sources() -> AsyncIterator[FakeSources]:
-    fake = await FakeSources().start()
-    today = datetime.now(UTC).date().isoformat()
-    items = hf_items()
-    for item in items:
-        item["paper"]["publishedAt"] = f"{today}T08:00:00.000Z"
-    fake.hf_days[today] = items
-    yield fake
-    await fake.stop()
-
-
 @pytest.fixture
 async def bot(
-    tmp_path: Path, sources: FakeSources, connect_client: Connect
+    tmp_path: Path, todays_sources: FakeSources, connect_client: Connect
 ) -> AsyncIterator[PaperBot]:
     store = await Store.open(tmp_path / "paperbot.db")
     settings = Settings(
         token=Secret(TOKEN),
         database=tmp_path / "paperbot.db",
         data_dir=tmp_path,
-        hf_api_base=sources.base,
-        arxiv_api_base=sources.base,
+        hf_api_base=todays_sources.base,
+        arxiv_api_base=todays_sources.base,
         refresh_enabled=False,  # the refreshers under test are started by hand
     )
     client = PaperBot(settings, store)

@@ -14,11 +14,11 @@ import pytest
 from bot.app import PaperBot
 from bot.store import Store
 from bot.store.loader import load_file
+from tests.daily_support import SteppedClock
 from tests.fakediscord import FakeDiscord, payloads
 from tests.test_daily_e2e import (
     FIXTURES,
     Connect,
-    SteppedClock,
     berlin,
     bot_messages,
     channel_opt,
