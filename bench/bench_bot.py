@@ -73,6 +73,7 @@ from bot import cards
 from bot.app import PaperBot
 from bot.cogs.search import ResultsView
 from bot.config import Settings
+from bot.interactions import send_answer
 from bot.models import Paper
 from bot.semantic.backfill import fill_vectors, prepare_model
 from bot.semantic.model import Embedder
@@ -126,7 +127,6 @@ class BenchBot(PaperBot):
 async def bench_noop(
     interaction: discord.Interaction[BenchBot], query: app_commands.Range[str, 1, 300]
 ) -> None:
-    await interaction.response.defer(thinking=True)
     papers = interaction.client.bench_papers
     by_id = {p.id: p for p in papers}
 
@@ -141,7 +141,7 @@ async def bench_noop(
         total=len(papers),
         load=load,
     )
-    view.message = await interaction.followup.send(embed=view.embed(), view=view, wait=True)
+    view.message = await send_answer(interaction, embed=view.embed(), view=view, ephemeral=False)
 
 
 @bench_noop.autocomplete("query")
@@ -457,7 +457,11 @@ class Sample:
 def _outcome_of_followup(req: RecordedRequest) -> tuple[str, int]:
     if req.status != 200:
         return f"follow-up {req.status}", 0
-    body = req.json or {}
+    return _outcome_of_card(req.json or {})
+
+
+def _outcome_of_card(body: dict[str, Any]) -> tuple[str, int]:
+    """What a search answer (a follow-up's body, or an immediate response's data) shows."""
     embeds = body.get("embeds") or []
     if not embeds:
         return "error reply", 0
@@ -505,8 +509,11 @@ async def run_one(server: FakeDiscord, kind: Kind, cls: str, query: str) -> Samp
         return sample
     if sample.callback_type == CHANNEL_MESSAGE:
         data = body.get("data") or {}
-        if kind in ("search", "noop"):  # should have deferred: a cooldown or error reply
-            sample.outcome = "not deferred: " + str(data.get("content", ""))[:40]
+        if kind in ("search", "noop"):  # answered at once: the card, or a cooldown/error line
+            sample.done_ms = sample.ack_ms
+            sample.outcome, sample.items = _outcome_of_card(data)
+            if sample.outcome == "error reply":
+                sample.outcome = "error reply: " + str(data.get("content", ""))[:40]
         return sample
     try:
         fu = await pending.wait_followup(timeout=WAIT_SECONDS)

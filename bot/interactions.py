@@ -12,9 +12,11 @@ wait, the bot's global limit or not.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Awaitable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import discord
 from discord import app_commands
@@ -35,6 +37,49 @@ class CommandRefusal(UserFacingError, app_commands.AppCommandError):
 
 
 MESSAGE_MAX = 2000
+ANSWER_WITHIN = 1.0
+"""Seconds from an interaction's creation within which a command's work must be done for it
+to answer with the result at once (one request). Slower work is acknowledged first
+("thinking…") and followed up, so Discord's 3 s deadline is never at risk."""
+
+T = TypeVar("T")
+Sent = discord.InteractionMessage | discord.WebhookMessage
+
+
+async def when_ready(
+    interaction: discord.Interaction[Any],
+    work: Awaitable[T],
+    *,
+    ephemeral: bool,
+    within: float | None = None,
+) -> T:
+    """*work*'s result, acknowledging the interaction meanwhile if the work is not done
+    *within* seconds (:data:`ANSWER_WITHIN`) of the interaction's creation (by Discord's clock: its snowflake). Answer
+    then with :func:`send_answer`, which sends the response or the follow-up as due."""
+    within = ANSWER_WITHIN if within is None else within
+    task = asyncio.ensure_future(work)
+    age = (discord.utils.utcnow() - interaction.created_at).total_seconds()
+    try:
+        await asyncio.wait({task}, timeout=max(0.0, within - max(0.0, age)))
+        if not task.done():
+            await interaction.response.defer(ephemeral=ephemeral, thinking=True)
+        return await task
+    except asyncio.CancelledError:
+        task.cancel()
+        raise
+
+
+async def send_answer(
+    interaction: discord.Interaction[Any], *, ephemeral: bool, **message: Any
+) -> Sent | None:
+    """Send a command's answer: as the interaction's response when it has none yet, else as
+    the follow-up that replaces "thinking…". Returns the message (for a view to edit later)."""
+    if interaction.response.is_done():
+        sent: Sent = await interaction.followup.send(ephemeral=ephemeral, wait=True, **message)
+        return sent
+    response = await interaction.response.send_message(ephemeral=ephemeral, **message)
+    resource = response.resource
+    return resource if isinstance(resource, discord.InteractionMessage) else None
 
 
 async def reply_private(interaction: discord.Interaction[Any], text: str) -> None:

@@ -110,10 +110,9 @@ async def test_search_pages_with_buttons_and_select(
     bot: PaperBot, fake_discord: FakeDiscord
 ) -> None:
     pending = await fake_discord.send_slash_command("search", [option("query", "diffusion")])
-    callback = await pending.wait_callback()
-    assert callback.json["type"] == DEFERRED
-    followup = await pending.wait_followup()
-    body = followup.json
+    answer = await pending.wait_answer()
+    assert not answer.deferred  # a quick search answers at once, in one request
+    body = answer.body
     assert body["allowed_mentions"] == {"parse": []}
     embed = body["embeds"][0]
     assert "diffusion" in (embed["title"] + embed["description"]).lower()
@@ -125,7 +124,7 @@ async def test_search_pages_with_buttons_and_select(
     assert any(i and i.startswith("pb:vote:") for i in ids)
     prev = rows[0]["components"][0]
     assert prev["disabled"] is True
-    message = followup.response
+    message = answer.message
     assert message["id"]
 
     # ▶ shows result 2, in place.
@@ -154,15 +153,14 @@ async def test_search_without_results_and_with_typos(
     bot: PaperBot, fake_discord: FakeDiscord
 ) -> None:
     pending = await fake_discord.send_slash_command("search", [option("query", "zzqqxx vvwwyy")])
-    body = (await pending.wait_followup()).json
+    body = (await pending.wait_answer()).body
     assert body["embeds"][0]["title"] == "No results"
 
     pending = await fake_discord.send_slash_command(
         "search", [option("query", "difusion modles"), option("private", True, OptionType.BOOLEAN)]
     )
-    callback = await pending.wait_callback()
-    assert callback.json["data"]["flags"] & EPHEMERAL
-    body = (await pending.wait_followup()).json
+    body = (await pending.wait_answer()).body
+    assert body["flags"] & EPHEMERAL
     assert "showing results for" in body["embeds"][0]["author"]["name"]
 
 
@@ -171,7 +169,7 @@ async def test_hostile_query_is_answered_not_crashed(
 ) -> None:
     for query in ['"unbalanced', "NEAR(a b", "title:* -x", "@everyone AND OR", "🧪" * 50]:
         pending = await fake_discord.send_slash_command("search", [option("query", query)])
-        body = (await pending.wait_followup()).json
+        body = (await pending.wait_answer()).body
         assert body["allowed_mentions"] == {"parse": []}
         assert body["embeds"], query
 
@@ -271,12 +269,13 @@ async def test_rate_limited_and_failing_discord_are_retried(
     assert callbacks[0].status == 429 and callbacks[1].status in (200, 204)
     assert (await pending.wait_callback()).json["type"] == CHANNEL_MESSAGE
 
-    fake_discord.fail_next("POST", "/webhooks/{app}/{token}", status=500)
+    fake_discord.fail_next("POST", "/interactions/{id}/{token}/callback", status=500)
     pending = await fake_discord.send_slash_command("search", [option("query", "diffusion")])
-    followups = await fake_discord.wait_for_requests(
-        "POST", re.compile(r"/webhooks/\d+/[^/]+$"), count=2, timeout=10
+    answers = await fake_discord.wait_for_requests(
+        "POST", re.compile(rf"/interactions/{pending.id}/[^/]+/callback"), count=2, timeout=10
     )
-    assert followups[0].status == 500 and followups[-1].status == 200
+    assert answers[0].status == 500 and answers[-1].status == 200
+    assert answers[-1].json["data"]["embeds"][0]["author"]["name"].startswith("Result 1 of ")
 
 
 async def test_expired_results_view_disables_paging(
@@ -286,10 +285,10 @@ async def test_expired_results_view_disables_paging(
 
     monkeypatch.setattr(search_cog, "VIEW_TIMEOUT", 0.3)
     pending = await fake_discord.send_slash_command("search", [option("query", "diffusion")])
-    followup = await pending.wait_followup()
-    message_id = followup.response["id"]
+    answer = await pending.wait_answer()
+    # An immediate answer is edited as the interaction's original message.
     edit = await fake_discord.wait_for_request(
-        "PATCH", re.compile(rf"/webhooks/\d+/[^/]+/messages/{message_id}"), timeout=5
+        "PATCH", re.compile(rf"/webhooks/\d+/{pending.token}/messages/@original"), timeout=5
     )
     components = {
         c["custom_id"]: c
@@ -302,7 +301,7 @@ async def test_expired_results_view_disables_paging(
     # The card's own buttons keep working after the paging expired.
     vote_id = next(k for k in components if k.startswith("pb:vote:"))
     assert not components[vote_id].get("disabled", False)
-    vote = await fake_discord.click_button(followup.response, vote_id)
+    vote = await fake_discord.click_button(answer.message, vote_id)
     assert "Vote counted" in (await vote.wait_callback()).json["data"]["content"]
 
 
@@ -315,6 +314,33 @@ async def test_dropped_gateway_is_resumed(bot: PaperBot, fake_discord: FakeDisco
     assert fake_discord.gateway.identify_count == 1 and fake_discord.gateway.resume_count >= 1
 
 
+async def test_slow_search_says_thinking_first_then_follows_up(
+    bot: PaperBot, fake_discord: FakeDiscord, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import bot.interactions as answering
+
+    monkeypatch.setattr(answering, "ANSWER_WITHIN", 0.2)
+    real_search = bot.search.search
+
+    async def slow_search(*args: Any, **kwargs: Any) -> Any:
+        await asyncio.sleep(0.6)  # a search slower than the answer window
+        return await real_search(*args, **kwargs)
+
+    monkeypatch.setattr(bot.search, "search", slow_search)
+    pending = await fake_discord.send_slash_command("search", [option("query", "diffusion")])
+    answer = await pending.wait_answer()
+    assert answer.deferred
+    callback = await pending.wait_callback()
+    followup = await pending.wait_followup()
+    assert callback.json["type"] == DEFERRED
+    assert followup.time - callback.time >= 0.3  # acknowledged while the search still ran
+    assert answer.body["embeds"][0]["author"]["name"].startswith("Result 1 of ")
+    # The results page from the follow-up, as from an immediate answer.
+    click = await fake_discord.click_button(answer.message, "pb:search:next")
+    reply = await click.wait_callback()
+    assert reply.json["data"]["embeds"][0]["author"]["name"].startswith("Result 2 of ")
+
+
 async def test_cooldown_answers_privately(
     store: Store, tmp_path: Path, fake_discord: FakeDiscord, connect_client: Connect
 ) -> None:
@@ -322,7 +348,7 @@ async def test_cooldown_answers_privately(
     client = PaperBot(settings, store)
     await connect_client(client)
     first = await fake_discord.send_slash_command("search", [option("query", "graph")])
-    await first.wait_followup()
+    await first.wait_answer()
     second = await fake_discord.send_slash_command("search", [option("query", "graph")])
     data = (await second.wait_callback()).json
     assert data["type"] == CHANNEL_MESSAGE and data["data"]["flags"] & EPHEMERAL
@@ -426,8 +452,7 @@ async def test_search_by_meaning_finds_a_paraphrase(
     # None of the title's words: "discrete dipole approximation ... light scattering".
     query = "parallel code that computes how huge spheres deflect a beam, compared with Mie theory"
     pending = await fake_discord.send_slash_command("search", [option("query", query)])
-    await pending.wait_callback()
-    embed = (await pending.wait_followup()).json["embeds"][0]
+    embed = (await pending.wait_answer()).body["embeds"][0]
     assert embed["title"].startswith("The discrete dipole approximation")
     assert embed["author"]["name"].endswith("· similar in meaning")
     assert len(embed["author"]["name"]) <= 256

@@ -76,7 +76,7 @@ async def test_latex_heavy_card_autocomplete_and_lists_read_as_unicode(
 
     # Search: the select's labels and the card.
     pending = await fake_discord.send_slash_command("search", [option("query", "modular forms")])
-    body = (await pending.wait_followup()).json
+    body = (await pending.wait_answer()).body
     select = next(
         c
         for row in body["components"]

@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -616,3 +617,46 @@ async def test_a_repeated_search_is_answered_from_the_cache_until_the_store_chan
     fresh = await engine.search("diffusion transformer", limit=5)
     assert fresh.hits[0].paper.id == "2611.00001"
     assert fresh.total == first.total + 1
+
+
+async def test_identical_searches_at_once_are_computed_once(engine: SearchEngine) -> None:
+    computed: list[str] = []
+    real_find = engine._find
+
+    def counting_find(conn: Any, parsed: Any, *args: Any) -> Any:
+        computed.append(parsed.text)
+        return real_find(conn, parsed, *args)
+
+    engine._find = counting_find  # type: ignore[method-assign]
+    results = await asyncio.gather(
+        *(engine.search("graph neural networks", limit=5) for _ in range(20)),
+        engine.search("diffusion", limit=5),
+    )
+    assert computed.count("graph neural networks") == 1 and computed.count("diffusion") == 1
+    assert engine.joined == 19
+    first = [h.paper.id for h in results[0].hits]
+    assert first and all([h.paper.id for h in r.hits] == first for r in results[:20])
+    # A member who gives up does not cancel the answer the others wait for.
+    waiting = [asyncio.ensure_future(engine.search("attention", limit=5)) for _ in range(3)]
+    await asyncio.sleep(0)
+    waiting[0].cancel()
+    done = await asyncio.gather(*waiting[1:])
+    assert done[0].hits and computed.count("attention") == 1
+    # Done searches are not held: the same words later are computed again (cache aside).
+    engine._cache.clear()
+    await engine.search("graph neural networks", limit=5)
+    assert computed.count("graph neural networks") == 2
+
+
+async def test_without_result_reuse_every_search_is_computed(engine: SearchEngine) -> None:
+    engine._cache.size = 0  # as the benchmarks run it
+    computed: list[str] = []
+    real_find = engine._find
+
+    def counting_find(conn: Any, parsed: Any, *args: Any) -> Any:
+        computed.append(parsed.text)
+        return real_find(conn, parsed, *args)
+
+    engine._find = counting_find  # type: ignore[method-assign]
+    await asyncio.gather(*(engine.search("graph neural networks", limit=5) for _ in range(4)))
+    assert len(computed) == 4 and engine.joined == 0

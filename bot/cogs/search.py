@@ -12,7 +12,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot import cards, reach
-from bot.interactions import reply_private, report_component_error
+from bot.interactions import Sent, reply_private, report_component_error, send_answer, when_ready
 from bot.models import Paper
 from bot.search.engine import SearchTooSlow
 from bot.views import action_buttons
@@ -105,7 +105,7 @@ class ResultsView(discord.ui.View):
         self.corrected = corrected
         self.total = total
         self.index = 0
-        self.message: discord.WebhookMessage | None = None
+        self.message: Sent | None = None
         self.select = discord.ui.Select[ResultsView](
             placeholder="Jump to a result…",
             custom_id="pb:search:jump",
@@ -233,19 +233,26 @@ class SearchCog(commands.Cog):
         private: bool | None = None,
     ) -> None:
         private = reach.private_by_default(interaction, private)
-        await interaction.response.defer(ephemeral=private, thinking=True)
+        # A quick search answers at once with its card; a slow one says "thinking…" first.
         try:
-            result = await self.bot.search.search(query, sort=sort, limit=RESULTS_MAX)
+            result = await when_ready(
+                interaction,
+                self.bot.search.search(query, sort=sort, limit=RESULTS_MAX),
+                ephemeral=private,
+            )
         except SearchTooSlow as exc:
-            await interaction.followup.send(
-                embed=cards.notice_embed("Search took too long", str(exc)), ephemeral=True
+            await send_answer(
+                interaction,
+                embed=cards.notice_embed("Search took too long", str(exc)),
+                ephemeral=True,
             )
             return
         papers = [hit.paper for hit in result.hits]
         if not papers:
             text = f"No papers match “{cards.truncate(query, 100)}”."
             tips = "Try fewer or different words, an author's name, an arXiv id, or `/trending`."
-            await interaction.followup.send(
+            await send_answer(
+                interaction,
                 embed=cards.notice_embed("No results", f"{cards.escape(text)}\n{tips}"),
                 ephemeral=private,
             )
@@ -259,8 +266,8 @@ class SearchCog(commands.Cog):
             load=self.bot.store.papers.get,
             whys=[hit.why for hit in result.hits],
         )
-        view.message = await interaction.followup.send(
-            embed=view.embed(), view=view, ephemeral=private, wait=True
+        view.message = await send_answer(
+            interaction, embed=view.embed(), view=view, ephemeral=private
         )
 
 

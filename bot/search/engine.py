@@ -230,6 +230,10 @@ class SearchEngine:
         self._vocab_loaded = 0.0
         self._vocab_lock = asyncio.Lock()
         self._vocab_task: asyncio.Task[None] | None = None
+        # Searches running now, by their arguments: a burst of members asking the same thing
+        # (a paper-reading event) computes it once. Part of result reuse: off with the cache.
+        self._running: dict[Hashable, asyncio.Future[SearchResult]] = {}
+        self.joined = 0  # searches answered by joining an identical one already running
 
     # -- public API -------------------------------------------------------------------------
 
@@ -240,11 +244,32 @@ class SearchEngine:
     async def search(
         self, query: str, *, sort: Sort = "relevance", limit: int = 10, offset: int = 0
     ) -> SearchResult:
-        """Papers for ``query`` (any text: it is never parsed as FTS5 syntax)."""
+        """Papers for ``query`` (any text: it is never parsed as FTS5 syntax). The same search
+        asked again while it runs waits for that one instead of computing it twice."""
         if sort not in SORTS:
             raise ValueError(f"sort must be one of {', '.join(SORTS)}, not {sort!r}")
         limit = max(1, min(MAX_LIMIT, int(limit)))
         offset = max(0, int(offset))
+        if not self._cache.size:
+            return await self._search_now(query, sort, limit, offset)
+        key = (query, sort, limit, offset)
+        running = self._running.get(key)
+        if running is None:
+            running = asyncio.ensure_future(self._search_now(query, sort, limit, offset))
+            self._running[key] = running
+            running.add_done_callback(lambda done: self._forget_running(key, done))
+        else:
+            self.joined += 1
+        # shield: a member who gives up must not cancel the others' answer
+        return await asyncio.shield(running)
+
+    def _forget_running(self, key: Hashable, done: asyncio.Future[SearchResult]) -> None:
+        if self._running.get(key) is done:
+            del self._running[key]
+        if not done.cancelled():
+            done.exception()  # retrieved: an error reaches every waiter, not the loop's log
+
+    async def _search_now(self, query: str, sort: Sort, limit: int, offset: int) -> SearchResult:
         vocab = await self._vocabulary()
         parsed = q.parse(query)
         try:
@@ -393,9 +418,11 @@ class SearchEngine:
         for pid in pinned:
             why[pid] = WHY_TITLE
         if ranking.pids and not ranking.capped and len(terms) <= 4:
-            authors = set(lexical.author_pids(conn, terms, AUTHOR_PINS))
-            by_author = [p for p in ranking.pids if p in authors]
-            pinned += [p for p in by_author if p not in pinned]
+            by_author = ranking.by_author  # known when every match was scored
+            if by_author is None:
+                authors = set(lexical.author_pids(conn, terms, AUTHOR_PINS))
+                by_author = [p for p in ranking.pids if p in authors]
+            pinned += [p for p in by_author[:AUTHOR_PINS] if p not in pinned]
         order = fuse(lists, pinned=pinned, first_tier=every, mode=tune.mode)
         if sort != "relevance":
             order = _resort(conn, order, sort)

@@ -62,6 +62,9 @@ class Ranking:
     capped: bool = False
     # For partial matches: how many of the query's terms each paper holds.
     matched: dict[int, int] = field(default_factory=dict)
+    # For every-word matches, when all of them were scored: those with every term in their
+    # authors, in ranked order (None: not all were scored; ask the index).
+    by_author: list[int] | None = None
 
 
 EMPTY = Ranking([], [])
@@ -182,24 +185,30 @@ def all_words(conn: ix.Conn, terms: list[str], documents: int, vocab: Vocabulary
     all_in_title = set(in_title)
     forms = [(idf_of(df, documents), q.variants(t)) for t, df in zip(terms, dfs, strict=True)]
     scores: dict[int, float] = {}
+    authored: set[int] = set()
     for pid in candidates:
         title, authors = texts.get(pid, ("", ""))
         title_words, author_words = Words(title), Words(authors)
         title_weight = _title_weight(title)
         score = 0.0
+        every_in_authors = True
         for weight, variants in forms:
             held_title = pid in all_in_title or title_words.has(variants)
             held_authors = author_words.has(variants)
+            every_in_authors &= held_authors
             score += weight * (
                 (title_weight if held_title else 0.0)
                 + (WEIGHT_AUTHORS if held_authors else 0.0)
                 + (WEIGHT_ABSTRACT if not held_title and not held_authors else 0.0)
             )
         scores[pid] = round(score, 6)
+        if every_in_authors:
+            authored.add(pid)
     head = sorted(candidates, key=lambda p: (-scores[p], -p))
     chosen = set(candidates)
     tail = [p for p in matches if p not in chosen]
-    return Ranking(head + tail, [scores[p] for p in head], capped)
+    by_author = [p for p in head if p in authored] if not tail else None
+    return Ranking(head + tail, [scores[p] for p in head], capped, by_author=by_author)
 
 
 # -- most words --------------------------------------------------------------------------------

@@ -51,6 +51,7 @@ _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 DEFAULT_READERS = 3
 # The writer asks SQLite to wait this long for another process's write lock, then polls.
 _WRITER_BUSY_MS = 50
+_WAL_SECONDS = 10.0  # how long opening waits for another process to finish creating the file
 _WRITE_POLL_SECONDS = 0.005
 DEFAULT_WRITE_TIMEOUT = 60.0
 # Each connection's own page cache (KiB, negative as SQLite wants); the OS page cache behind
@@ -209,10 +210,10 @@ class Database:
             ) from None
         try:
             self._conn = await aiosqlite.connect(str(self.path), isolation_level=None)
-            await self._conn.execute("PRAGMA journal_mode=WAL")
+            await self._conn.execute(f"PRAGMA busy_timeout={_WRITER_BUSY_MS}")
+            await self._wal()
             await self._conn.execute("PRAGMA synchronous=NORMAL")
             await self._conn.execute("PRAGMA foreign_keys=ON")
-            await self._conn.execute(f"PRAGMA busy_timeout={_WRITER_BUSY_MS}")
             await self._conn.execute("PRAGMA temp_store=MEMORY")
             await self._conn.execute(f"PRAGMA cache_size={_WRITER_CACHE_KIB}")
             self._conn.row_factory = sqlite3.Row
@@ -225,6 +226,19 @@ class Database:
             raise StoreError(f"cannot open the database {self.path}: {exc}") from None
         self._pool = ReaderPool(self.path, self.readers)
         return self
+
+    async def _wal(self) -> None:
+        """Switch to WAL. SQLite answers "locked" at once, without waiting, while another
+        process opens the same new file: poll, as a transaction's BEGIN does."""
+        deadline = time.monotonic() + _WAL_SECONDS
+        while True:
+            try:
+                await self.conn.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if not _is_busy(exc) or time.monotonic() >= deadline:
+                    raise
+            await asyncio.sleep(0.01)
 
     async def close(self) -> None:
         pool, self._pool = self._pool, None

@@ -49,6 +49,15 @@ class InteractionRecord:
     message_ids: list[int] = field(default_factory=list)
 
 
+@dataclass(slots=True)
+class Answer:
+    """A command's answer (:meth:`PendingInteraction.wait_answer`)."""
+
+    body: JSON  # what the bot sent: embeds, components, flags, allowed_mentions...
+    message: JSON  # the message the fake created from it (for clicking its buttons)
+    deferred: bool  # acknowledged first ("thinking…"), then followed up
+
+
 class PendingInteraction:
     """Handle for an interaction the fake dispatched (returned by ``send_*`` helpers)."""
 
@@ -104,6 +113,19 @@ class PendingInteraction:
             timeout=timeout,
             since=self._since if since is None else since,
         )
+
+    async def wait_answer(self, timeout: float = 5.0) -> Answer:
+        """The command's answer, whether it came as the response itself (type 4) or as the
+        follow-up after a deferral (type 5): the message body the bot sent and the message
+        the fake made of it."""
+        callback = await self.wait_callback(timeout=timeout)
+        body = callback.json or {}
+        if body.get("type") == payloads.CallbackType.CHANNEL_MESSAGE_WITH_SOURCE:
+            message = self.original_message
+            assert message is not None, "an immediate answer makes the original message"
+            return Answer(body.get("data") or {}, message, deferred=False)
+        followup = await self.wait_followup(timeout=timeout)
+        return Answer(followup.json or {}, followup.response or {}, deferred=True)
 
     async def wait_edit(self, timeout: float = 5.0, since: int | None = None) -> RecordedRequest:
         """The next PATCH of the original response (e.g. after ``defer()``)."""
