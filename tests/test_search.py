@@ -414,6 +414,38 @@ async def test_autocomplete_answers_nothing_rather_than_late(
     assert await engine.autocomplete("dif"), "with a reader free it suggests again"
 
 
+async def test_autocomplete_does_not_wait_for_the_word_list(
+    engine: SearchEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Just after start the title word list may still be loading (seconds at a million
+    # papers, beside the meaning index): suggestions come from the index's own prefix match
+    # meanwhile, and they are the ones the word list gives.
+    slow = threading.Event()
+    real_build = engine_module._build_vocabulary
+
+    def slow_build(conn: Any) -> Any:
+        slow.wait(10)
+        return real_build(conn)
+
+    monkeypatch.setattr(engine_module, "_build_vocabulary", slow_build)
+    began = time.monotonic()
+    early = {
+        text: [s.id for s in await engine.autocomplete(text)]
+        for text in ("diffusion mo", "dif", "The Spitzer c2", "qqzz")
+    }
+    assert time.monotonic() - began < 2.0 and engine._vocab is None
+    slow.set()
+    for _ in range(100):  # the loading started by the first request finishes
+        if engine._vocab is not None:
+            break
+        await asyncio.sleep(0.05)
+    assert engine._vocab is not None
+    assert early["diffusion mo"] and early["dif"] and early["The Spitzer c2"]
+    assert early["qqzz"] == []
+    for text, ids in early.items():
+        assert {s.id for s in await engine.autocomplete(text)} == set(ids), text
+
+
 async def test_autocomplete_prefixes(engine: SearchEngine) -> None:
     suggestions = await engine.autocomplete("dif")
     assert 0 < len(suggestions) <= 25

@@ -301,7 +301,9 @@ class SearchEngine:
         limit = max(1, min(MAX_SUGGESTIONS, int(limit)))
         try:
             async with asyncio.timeout(AUTOCOMPLETE_DEADLINE):
-                vocab = await self._vocabulary()
+                # Never wait for the word list (just after start it may still be loading):
+                # without it the last word is completed by the index itself, more slowly.
+                vocab = self._vocabulary_if_ready()
                 return await self.db.read(
                     partial(_autocomplete, prefix, limit, vocab), budget=AUTOCOMPLETE_DEADLINE
                 )
@@ -450,6 +452,13 @@ class SearchEngine:
             await self._load_vocab()
         return self._vocab
 
+    def _vocabulary_if_ready(self) -> Vocabulary | None:
+        """The word list if loaded; if not, its loading is started (unless under way)."""
+        if self._vocab is None and not self._vocab_lock.locked():
+            if self._vocab_task is None or self._vocab_task.done():
+                self._vocab_task = asyncio.create_task(self._load_vocab(), name="vocabulary")
+        return self._vocab
+
     def _note_size(self, documents: int) -> None:
         """After a search: reload the vocabulary in the background if papers were added."""
         vocab = self._vocab
@@ -547,7 +556,9 @@ def _autocomplete(
     partial_word = not prefix[-1:].isspace()
     full, last = words[:-1], words[-1]
     parts = [q.quote(w) for w in full]
-    if partial_word:
+    if partial_word and vocab is None:  # the word list is loading: FTS5's prefix match
+        parts.append(q.quote(last) + " *")
+    elif partial_word:
         completions = vocab.complete(last, COMPLETIONS) if vocab else []
         if not completions:
             return []  # no title has a word starting like that
