@@ -454,9 +454,9 @@ class SearchEngine:
 
     def _vocabulary_if_ready(self) -> Vocabulary | None:
         """The word list if loaded; if not, its loading is started (unless under way)."""
-        if self._vocab is None and not self._vocab_lock.locked():
-            if self._vocab_task is None or self._vocab_task.done():
-                self._vocab_task = asyncio.create_task(self._load_vocab(), name="vocabulary")
+        idle = self._vocab_task is None or self._vocab_task.done()
+        if self._vocab is None and idle and not self._vocab_lock.locked():
+            self._vocab_task = asyncio.create_task(self._load_vocab(), name="vocabulary")
         return self._vocab
 
     def _note_size(self, documents: int) -> None:
