@@ -241,9 +241,9 @@ async def test_trending_random_and_about(bot: PaperBot, fake_discord: FakeDiscor
     pending = await fake_discord.send_slash_command(
         "trending", [option("count", 3, OptionType.INTEGER)]
     )
-    assert (await pending.wait_callback()).json["type"] == DEFERRED
-    data = (await pending.wait_followup()).json
-    description = data["embeds"][0]["description"]
+    answer = await pending.wait_answer()
+    assert not answer.deferred  # the trending pool is warm: one request
+    description = answer.body["embeds"][0]["description"]
     assert description.count("**") == 6 and "ROICtrl" in description.split("\n")[0]
 
     pending = await fake_discord.send_slash_command("random")
@@ -355,19 +355,30 @@ async def test_cooldown_answers_privately(
     assert "Slow down" in data["data"]["content"]
 
 
-async def test_paper_by_free_text_is_deferred_then_answered(
-    bot: PaperBot, fake_discord: FakeDiscord
+async def test_paper_by_free_text_is_searched(
+    bot: PaperBot, fake_discord: FakeDiscord, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     pending = await fake_discord.send_slash_command(
         "paper", [option("paper", "prompt diphoton Tevatron")]
     )
-    assert (await pending.wait_callback()).json["type"] == DEFERRED
-    body = (await pending.wait_followup()).json
-    assert body["embeds"][0]["title"].startswith("Calculation of prompt diphoton production")
+    answer = await pending.wait_answer()
+    assert not answer.deferred  # a quick search: answered at once
+    assert answer.body["embeds"][0]["title"].startswith("Calculation of prompt diphoton production")
 
     pending = await fake_discord.send_slash_command("paper", [option("paper", "qqzzxx")])
-    body = (await pending.wait_followup()).json
-    assert "No paper matches" in body["content"]
+    answer = await pending.wait_answer()
+    assert "No paper matches" in answer.body["content"] and answer.body["flags"] & EPHEMERAL
+
+    # A slow search (a large store, a busy moment) is acknowledged first, then answered.
+    import bot.interactions as answering
+
+    monkeypatch.setattr(answering, "ANSWER_WITHIN", 0.0)
+    pending = await fake_discord.send_slash_command(
+        "paper", [option("paper", "prompt diphoton Tevatron")]
+    )
+    answer = await pending.wait_answer()
+    assert answer.deferred
+    assert answer.body["embeds"][0]["title"].startswith("Calculation of prompt diphoton production")
 
 
 async def test_a_failing_button_is_logged_and_answered_privately(

@@ -123,14 +123,13 @@ async def test_cite_command_in_one_style_and_a_latex_title(
     assert entry["title"].startswith("$p$-adic Limit")  # BibTeX keeps arXiv's LaTeX
     assert "**APA**" not in data["content"]
 
-    # Free text: found by search, answered privately after a private acknowledgement.
+    # Free text: found by search, answered privately.
     pending = await fake_discord.send_slash_command(
         "cite", [option("paper", "sparsity certifying")]
     )
-    callback = (await pending.wait_callback()).json
-    assert callback["type"] == DEFERRED and callback["data"]["flags"] & EPHEMERAL
-    body = (await pending.wait_followup()).json
-    assert one_entry(body["content"]).key == "streinu2007sparsity"
+    answer = await pending.wait_answer()
+    assert answer.body["flags"] & EPHEMERAL
+    assert one_entry(answer.body["content"]).key == "streinu2007sparsity"
 
 
 async def export(fake: FakeDiscord, fmt: str) -> tuple[str, bytes, dict[str, Any]]:

@@ -15,6 +15,7 @@ from discord.ext import commands
 
 from bot import cards, cite, reach
 from bot.config import PROJECT_URL
+from bot.interactions import send_answer, when_ready
 from bot.models import Paper
 from bot.store.health import overview
 from bot.views import card_view, send_citation
@@ -53,29 +54,26 @@ class PapersCog(commands.Cog):
         scope = reach.vote_scope(interaction)
         votes = None if scope is None else await self.bot.store.social.vote_count(scope, found.id)
         embed = cards.paper_embed(found, votes=votes)
-        if interaction.response.is_done():
-            await interaction.followup.send(embed=embed, view=card_view(found), ephemeral=private)
-        else:
-            await interaction.response.send_message(
-                embed=embed, view=card_view(found), ephemeral=private
-            )
+        await send_answer(interaction, embed=embed, view=card_view(found), ephemeral=private)
 
     async def _find(
         self, interaction: discord.Interaction[PaperBot], text: str, *, private: bool = False
     ) -> Paper | None:
         """The paper *text* names (an id, a link, or words of its title); None after telling
         the member nothing matched."""
-        # An autocomplete pick is an id (instant); free text needs a search, so acknowledge
-        # first to stay inside Discord's 3 s deadline on a large store.
-        # papers.get understands ids in any spelling (versions, arXiv and HF URLs).
+        # An autocomplete pick is an id (instant; papers.get understands ids in any spelling,
+        # versions, arXiv and HF URLs); free text needs a search, acknowledged first when it
+        # is slow (Discord's 3 s deadline on a large store).
         found = await self.bot.store.papers.get(text)
         if found is None:
-            await interaction.response.defer(thinking=True, ephemeral=private)
-            result = await self.bot.search.search(text, limit=1)
+            result = await when_ready(
+                interaction, self.bot.search.search(text, limit=1), ephemeral=private
+            )
             found = result.hits[0].paper if result.hits else None
         if found is None:
-            await interaction.followup.send(
-                f"No paper matches “{cards.escape(cards.truncate(text, 100))}”. "
+            await send_answer(
+                interaction,
+                content=f"No paper matches “{cards.escape(cards.truncate(text, 100))}”. "
                 "Try `/search` with a few words from its title.",
                 ephemeral=True,
             )
@@ -139,10 +137,11 @@ class PapersCog(commands.Cog):
         self, interaction: discord.Interaction[PaperBot], count: app_commands.Range[int, 1, 10] = 5
     ) -> None:
         private = reach.private_by_default(interaction)
-        # The trending pool may be cold.
-        await interaction.response.defer(ephemeral=private, thinking=True)
         scope = reach.vote_scope(interaction)
-        papers = await self.bot.trending(scope or 0, count)
+        # Answered at once from the warm trending pool; a cold one says "thinking…" first.
+        papers = await when_ready(
+            interaction, self.bot.trending(scope or 0, count), ephemeral=private
+        )
         embed = cards.list_embed(
             "🔥 Trending papers",
             papers,
@@ -153,7 +152,7 @@ class PapersCog(commands.Cog):
             if scope is not None
             else "Open one with /paper",
         )
-        await interaction.followup.send(embed=embed, ephemeral=private)
+        await send_answer(interaction, embed=embed, ephemeral=private)
 
     @app_commands.command(name="random", description="A random paper from the store")
     @reach.everywhere
