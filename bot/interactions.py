@@ -63,10 +63,10 @@ async def when_ready(
         await asyncio.wait({task}, timeout=max(0.0, within - max(0.0, age)))
         if not task.done():
             await interaction.response.defer(ephemeral=ephemeral, thinking=True)
-        return await task
-    except asyncio.CancelledError:
+    except BaseException:  # cancelled, or the acknowledgement failed: the work is moot
         task.cancel()
         raise
+    return await task
 
 
 async def send_answer(

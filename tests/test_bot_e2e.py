@@ -341,6 +341,43 @@ async def test_slow_search_says_thinking_first_then_follows_up(
     assert reply.json["data"]["embeds"][0]["author"]["name"].startswith("Result 2 of ")
 
 
+async def test_a_search_whose_acknowledgement_fails_is_abandoned(
+    bot: PaperBot, fake_discord: FakeDiscord, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Too late to acknowledge (Discord: 404 Unknown interaction): the search is cancelled
+    # rather than left running for an answer no one can receive.
+    import bot.interactions as answering
+
+    monkeypatch.setattr(answering, "ANSWER_WITHIN", 0.0)
+    outcome: list[str] = []
+    real_search = bot.search.search
+
+    async def slow_search(*args: Any, **kwargs: Any) -> Any:
+        try:
+            await asyncio.sleep(2)
+            return await real_search(*args, **kwargs)
+        except asyncio.CancelledError:
+            outcome.append("cancelled")
+            raise
+
+    monkeypatch.setattr(bot.search, "search", slow_search)
+    fake_discord.fail_next(
+        "POST",
+        "/interactions/{id}/{token}/callback",
+        status=404,
+        code=10062,
+        message="Unknown interaction",
+    )
+    pending = await fake_discord.send_slash_command("search", [option("query", "diffusion")])
+    assert (await pending.wait_callback()).status == 404
+    for _ in range(40):
+        if outcome:
+            break
+        await asyncio.sleep(0.05)
+    assert outcome == ["cancelled"]
+    assert not fake_discord.requests_for("POST", re.compile(rf"/webhooks/\d+/{pending.token}$"))
+
+
 async def test_cooldown_answers_privately(
     store: Store, tmp_path: Path, fake_discord: FakeDiscord, connect_client: Connect
 ) -> None:
