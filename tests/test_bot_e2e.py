@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -19,9 +19,9 @@ import pytest
 from bot.app import PaperBot
 from bot.config import Settings
 from bot.store import Store
-from bot.store.loader import load_file
 from tests.fakediscord import FakeDiscord, payloads
 from tests.fakediscord.payloads import OptionType
+from tests.stores import OpenStore, StartBot
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(60)]
 
@@ -33,16 +33,12 @@ EPHEMERAL = 64
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    opened = await Store.open(tmp_path / "bot.db")
-    for name in (
+async def store(open_store: OpenStore) -> Store:
+    return await open_store(
         "trending-may-28.txt",
         "daily_papers.sample.json",
         "arxiv-metadata-oai-snapshot.200.jsonl",
-    ):
-        await load_file(opened, FIXTURES / name)
-    yield opened
-    await opened.close()
+    )
 
 
 def make_settings(tmp_path: Path) -> Settings:
@@ -50,10 +46,8 @@ def make_settings(tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-async def bot(store: Store, tmp_path: Path, connect_client: Connect) -> PaperBot:
-    client = PaperBot(make_settings(tmp_path), store)
-    await connect_client(client)
-    return client
+async def bot(store: Store, start_bot: StartBot) -> PaperBot:
+    return await start_bot(store)
 
 
 def option(name: str, value: Any, otype: int = OptionType.STRING) -> dict[str, Any]:

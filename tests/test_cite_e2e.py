@@ -7,8 +7,6 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 import bibtexparser
@@ -16,36 +14,26 @@ import pytest
 import rispy
 
 from bot.app import PaperBot
-from bot.config import Settings
 from bot.store import Store
-from bot.store.loader import load_file
 from tests.fakediscord import FakeDiscord
 from tests.fakediscord.payloads import OptionType
+from tests.stores import OpenStore, StartBot
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(60)]
 
-FIXTURES = Path(__file__).parent / "fixtures"
-Connect = Callable[..., Awaitable[Any]]
 CHANNEL_MESSAGE, DEFERRED = 4, 5
 EPHEMERAL, SUPPRESS_EMBEDS = 64, 4
 BIBTEX_BLOCK = re.compile(r"```bibtex\n(.*?)```", re.DOTALL)
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    opened = await Store.open(tmp_path / "bot.db")
-    for name in ("daily_papers.sample.json", "arxiv-metadata-oai-snapshot.200.jsonl"):
-        await load_file(opened, FIXTURES / name)
-    yield opened
-    await opened.close()
+async def store(open_store: OpenStore) -> Store:
+    return await open_store("daily_papers.sample.json", "arxiv-metadata-oai-snapshot.200.jsonl")
 
 
 @pytest.fixture
-async def bot(store: Store, tmp_path: Path, connect_client: Connect) -> PaperBot:
-    settings = Settings(database=tmp_path / "bot.db", data_dir=FIXTURES, refresh_enabled=False)
-    client = PaperBot(settings, store)
-    await connect_client(client)
-    return client
+async def bot(store: Store, start_bot: StartBot) -> PaperBot:
+    return await start_bot(store)
 
 
 def option(name: str, value: Any, otype: int = OptionType.STRING) -> dict[str, Any]:

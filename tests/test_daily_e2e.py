@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -23,15 +22,14 @@ from bot.app import PaperBot
 from bot.cogs.daily import DailyCog
 from bot.config import Settings
 from bot.store import Store
-from bot.store.loader import load_file
 from tests.daily_support import SteppedClock
 from tests.fakediscord import FakeDiscord, payloads
 from tests.fakediscord.payloads import OptionType
 from tests.fakediscord.world import Perm
+from tests.stores import OpenStore, StartBot
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(60)]
 
-FIXTURES = Path(__file__).parent / "fixtures"
 BERLIN = ZoneInfo("Europe/Berlin")
 Connect = Callable[..., Awaitable[Any]]
 
@@ -41,18 +39,13 @@ def berlin(h: int, mi: int = 0, day: int = 1) -> datetime:
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    opened = await Store.open(tmp_path / "bot.db")
-    await load_file(opened, FIXTURES / "trending-may-28.txt")
-    yield opened
-    await opened.close()
+async def store(open_store: OpenStore) -> Store:
+    return await open_store("trending-may-28.txt")
 
 
 @pytest.fixture
-async def bot(store: Store, connect_client: Connect) -> PaperBot:
-    client = PaperBot(Settings(refresh_enabled=False), store, clock=SteppedClock(berlin(7, 0)))
-    await connect_client(client)
-    return client
+async def bot(store: Store, start_bot: StartBot) -> PaperBot:
+    return await start_bot(store, Settings(refresh_enabled=False), clock=SteppedClock(berlin(7, 0)))
 
 
 def cog(bot: PaperBot) -> DailyCog:

@@ -11,36 +11,26 @@ guild in the bot's cache) and refuses to run a command where Discord would not o
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
-from typing import Any
 
 import pytest
 
 from bot.app import PaperBot
-from bot.config import Settings
 from bot.reach import VOTES_ELSEWHERE
 from bot.store import Store
-from bot.store.loader import load_file
 from tests.fakediscord import CommandUnavailable, FakeDiscord, payloads
 from tests.reach_support import EPHEMERAL, Places, add_places, answer, message_of, quiet
+from tests.stores import OpenStore, StartBot
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(60)]
 
-FIXTURES = Path(__file__).parent / "fixtures"
-Connect = Callable[..., Awaitable[Any]]
 EVERYWHERE = ("search", "paper", "cite", "trending", "random", "about", "saved")
 SERVER_ONLY = ("daily", "alerts")
 PAPER = "0704.0001"  # in arxiv-metadata-oai-snapshot.200.jsonl
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    opened = await Store.open(tmp_path / "bot.db")
-    for name in ("trending-may-28.txt", "arxiv-metadata-oai-snapshot.200.jsonl"):
-        await load_file(opened, FIXTURES / name)
-    yield opened
-    await opened.close()
+async def store(open_store: OpenStore) -> Store:
+    return await open_store("trending-may-28.txt", "arxiv-metadata-oai-snapshot.200.jsonl")
 
 
 @pytest.fixture
@@ -49,11 +39,8 @@ async def places(fake_discord: FakeDiscord) -> Places:
 
 
 @pytest.fixture
-async def bot(store: Store, tmp_path: Path, places: Places, connect_client: Connect) -> PaperBot:
-    settings = Settings(database=tmp_path / "bot.db", data_dir=FIXTURES, refresh_enabled=False)
-    client = PaperBot(settings, store)
-    await connect_client(client)
-    return client
+async def bot(store: Store, places: Places, start_bot: StartBot) -> PaperBot:
+    return await start_bot(store)
 
 
 async def test_sync_declares_installs_and_contexts(

@@ -10,8 +10,7 @@ delivers each interaction on its server's shard. The 10,000-server start-up is m
 from __future__ import annotations
 
 import itertools
-from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -20,14 +19,13 @@ from bot.app import PaperBot
 from bot.config import Settings
 from bot.shards import shard_of
 from bot.store import Store
-from bot.store.loader import load_file
 from tests.fakediscord import FakeDiscord, World
 from tests.fakediscord.gateway import Op
 from tests.fakediscord.world import FakeGuild
+from tests.stores import OpenStore
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(60)]
 
-FIXTURES = Path(__file__).parent / "fixtures"
 Connect = Callable[..., Awaitable[Any]]
 SERVERS = 300
 
@@ -51,11 +49,8 @@ def fake_discord_options() -> dict[str, Any]:
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    opened = await Store.open(tmp_path / "bot.db")
-    await load_file(opened, FIXTURES / "trending-may-28.txt")
-    yield opened
-    await opened.close()
+async def store(open_store: OpenStore) -> Store:
+    return await open_store("trending-may-28.txt")
 
 
 def one_server_per_shard(fake: FakeDiscord, count: int) -> dict[int, FakeGuild]:

@@ -6,19 +6,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import feedparser
 import pytest
 
 from bot.app import PaperBot
 from bot.store import Store
-from bot.store.loader import load_file
 from tests.daily_support import SteppedClock
 from tests.fakediscord import FakeDiscord, payloads
+from tests.stores import OpenStore, StartBot
 from tests.test_daily_e2e import (
-    FIXTURES,
-    Connect,
     berlin,
     bot_messages,
     channel_opt,
@@ -35,20 +32,15 @@ FEED_LINK = re.compile(re.escape(BASE_URL) + r"/feeds/daily/([A-Za-z0-9_-]{32,})
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    opened = await Store.open(tmp_path / "bot.db")
-    await load_file(opened, FIXTURES / "trending-may-28.txt")
-    yield opened
-    await opened.close()
+async def store(open_store: OpenStore) -> Store:
+    return await open_store("trending-may-28.txt")
 
 
 @pytest.fixture
-async def bot(store: Store, connect_client: Connect) -> PaperBot:
+async def bot(store: Store, start_bot: StartBot) -> PaperBot:
     # PAPERBOT_WEB_URL is where the link the admin is shown points.
     settings = web_settings(web_rate_requests=0)
-    client = PaperBot(settings, store, clock=SteppedClock(berlin(7, 0)))
-    await connect_client(client)
-    return client
+    return await start_bot(store, settings, clock=SteppedClock(berlin(7, 0)))
 
 
 @pytest.fixture
