@@ -54,8 +54,9 @@ async def when_ready(
     within: float | None = None,
 ) -> T:
     """*work*'s result, acknowledging the interaction meanwhile if the work is not done
-    *within* seconds (:data:`ANSWER_WITHIN`) of the interaction's creation (by Discord's clock: its snowflake). Answer
-    then with :func:`send_answer`, which sends the response or the follow-up as due."""
+    *within* seconds (default :data:`ANSWER_WITHIN`) of the interaction's creation, by
+    Discord's clock (its snowflake). Answer then with :func:`send_answer`, which sends the
+    response or the follow-up as due."""
     within = ANSWER_WITHIN if within is None else within
     task = asyncio.ensure_future(work)
     age = (discord.utils.utcnow() - interaction.created_at).total_seconds()
