@@ -181,7 +181,8 @@ async def child_main(
     With ``profile``, the event-loop thread is profiled (cProfile) while interactions run and
     the top functions are written to that file.
     """
-    store = await Store.open(db_path)
+    readers = os.environ.get("PAPERBOT_BENCH_READERS")
+    store = await Store.open(db_path, readers=int(readers) if readers else None)
     try:
         bot = make_bot(store, db_path)
         shim = cast(FakeDiscord, SimpleNamespace(api_url=api_url, gateway_url=gateway_url))
@@ -1083,6 +1084,9 @@ def main(argv: Iterable[str] | None = None) -> int:
         action="store_true",
         help="keep the bot's cache of repeated searches on (off: every search is computed)",
     )
+    parser.add_argument(
+        "--readers", type=int, help="the bot's reader connections (default: the store's, 3)"
+    )
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--profile-to", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--db", type=Path, help=argparse.SUPPRESS)
@@ -1092,6 +1096,8 @@ def main(argv: Iterable[str] | None = None) -> int:
     args = parser.parse_args(None if argv is None else list(argv))
     if args.result_cache:
         os.environ["PAPERBOT_BENCH_RESULT_CACHE"] = "1"  # the child process inherits it
+    if args.readers:
+        os.environ["PAPERBOT_BENCH_READERS"] = str(args.readers)
 
     if args.child:
         logging.basicConfig(
