@@ -22,7 +22,11 @@ from typing import Any
 import pytest
 from aiohttp import web
 
+from bot.config import Secret, Settings
+
 FIXTURES = Path(__file__).parent / "fixtures"
+# A token of the right shape; the fake Discord accepts any.
+TOKEN = "MTA0OTk5OTk5OTk5OTk5OTk5OQ.GhJkLm.abcdefghijklmnopqrstuvwxyz0123456789AB"
 HF_SAMPLE = FIXTURES / "daily_papers.sample.json"
 ARXIV_SAMPLE = FIXTURES / "arxiv-api" / "q_testing_s0_m100_cfe7536492ca.xml"
 ARXIV_ID_ANSWERS = sorted((FIXTURES / "arxiv-api").glob("id_*.xml"))  # recorded id_list answers
@@ -136,6 +140,17 @@ class FakeSources:
             await self.runner.cleanup()
 
     # -- scripting -----------------------------------------------------------------------
+
+    def settings(self, folder: Path, **changes: Any) -> Settings:
+        """The bot's settings fetching from these sources, its store and data in *folder*."""
+        return Settings(
+            token=Secret(TOKEN),
+            database=folder / "paperbot.db",
+            data_dir=folder,
+            hf_api_base=self.base,
+            arxiv_api_base=self.base,
+            **changes,
+        )
 
     def fail(self, kind: str = "status", **kw: Any) -> Fault:
         fault = Fault(kind, **kw)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -16,7 +16,6 @@ import pytest
 from bot.app import PaperBot
 from bot.cogs.alerts import DiscordAlertSender
 from bot.cogs.refresh import RefreshCog
-from bot.config import Secret, Settings
 from bot.fetch.alerts import deliver_alerts
 from bot.ingest import arxiv_snapshot
 from bot.models import Paper
@@ -24,32 +23,21 @@ from bot.store import Store
 from tests.fakediscord import FakeDiscord, payloads
 from tests.fakediscord.world import Perm
 from tests.fakesources import FakeSources
+from tests.stores import OpenStore, StartBot
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(30)]
 
 Connect = Callable[..., Awaitable[Any]]
-TOKEN = "MTA0OTk5OTk5OTk5OTk5OTk5OQ.GhJkLm.abcdefghijklmnopqrstuvwxyz0123456789AB"
 CHANNEL_OPTION = 7
 ARXIV_SAMPLE = Path(__file__).parent / "fixtures" / "arxiv-metadata-oai-snapshot.200.jsonl"
 
 
 @pytest.fixture
 async def bot(
-    tmp_path: Path, todays_sources: FakeSources, connect_client: Connect
-) -> AsyncIterator[PaperBot]:
-    store = await Store.open(tmp_path / "paperbot.db")
-    settings = Settings(
-        token=Secret(TOKEN),
-        database=tmp_path / "paperbot.db",
-        data_dir=tmp_path,
-        hf_api_base=todays_sources.base,
-        arxiv_api_base=todays_sources.base,
-        alerts_daily_cap=3,
-    )
-    client = PaperBot(settings, store)
-    await connect_client(client)
-    yield client
-    await store.close()
+    tmp_path: Path, todays_sources: FakeSources, open_store: OpenStore, start_bot: StartBot
+) -> PaperBot:
+    store = await open_store(name="paperbot.db")
+    return await start_bot(store, todays_sources.settings(tmp_path, alerts_daily_cap=3))
 
 
 async def run(
@@ -386,13 +374,7 @@ async def test_two_processes_on_one_database_refresh_and_alert_once(
     # member's digest sent once; when it shuts down the other takes over.
     stores = [await Store.open(tmp_path / "paperbot.db") for _ in range(2)]
     try:
-        settings = Settings(
-            token=Secret(TOKEN),
-            database=tmp_path / "paperbot.db",
-            data_dir=tmp_path,
-            hf_api_base=todays_sources.base,
-            arxiv_api_base=todays_sources.base,
-        )
+        settings = todays_sources.settings(tmp_path)
         bots = [PaperBot(settings, s) for s in stores]
         for client in bots:
             await connect_client(client)

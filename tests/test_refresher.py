@@ -5,7 +5,7 @@ database only the lease holder refreshes, and the other takes over when it stops
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,34 +14,21 @@ import pytest
 import bot.cogs.refresh as refresh_module
 from bot.app import PaperBot
 from bot.cogs.refresh import RefreshCog
-from bot.config import Secret, Settings
-from bot.store import Store
 from tests.fakesources import FakeSources
+from tests.stores import OpenStore, StartBot
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(30)]
 
-Connect = Callable[..., Awaitable[Any]]
-TOKEN = "MTA0OTk5OTk5OTk5OTk5OTk5OQ.GhJkLm.abcdefghijklmnopqrstuvwxyz0123456789AB"
 BEAT = 0.05
 
 
 @pytest.fixture
 async def bot(
-    tmp_path: Path, todays_sources: FakeSources, connect_client: Connect
-) -> AsyncIterator[PaperBot]:
-    store = await Store.open(tmp_path / "paperbot.db")
-    settings = Settings(
-        token=Secret(TOKEN),
-        database=tmp_path / "paperbot.db",
-        data_dir=tmp_path,
-        hf_api_base=todays_sources.base,
-        arxiv_api_base=todays_sources.base,
-        refresh_enabled=False,  # the refreshers under test are started by hand
-    )
-    client = PaperBot(settings, store)
-    await connect_client(client)
-    yield client
-    await store.close()
+    tmp_path: Path, todays_sources: FakeSources, open_store: OpenStore, start_bot: StartBot
+) -> PaperBot:
+    store = await open_store(name="paperbot.db")
+    # the refreshers under test are started by hand
+    return await start_bot(store, todays_sources.settings(tmp_path, refresh_enabled=False))
 
 
 async def until(check: Callable[[], bool], within: float = 10.0) -> None:

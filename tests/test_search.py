@@ -651,7 +651,8 @@ async def test_a_repeated_search_is_answered_from_the_cache_until_the_store_chan
     assert fresh.total == first.total + 1
 
 
-async def test_identical_searches_at_once_are_computed_once(engine: SearchEngine) -> None:
+def count_computed(engine: SearchEngine) -> list[str]:
+    """The queries *engine* computes from now on (each search it did not reuse), in order."""
     computed: list[str] = []
     real_find = engine._find
 
@@ -660,6 +661,11 @@ async def test_identical_searches_at_once_are_computed_once(engine: SearchEngine
         return real_find(conn, parsed, *args)
 
     engine._find = counting_find  # type: ignore[method-assign]
+    return computed
+
+
+async def test_identical_searches_at_once_are_computed_once(engine: SearchEngine) -> None:
+    computed = count_computed(engine)
     results = await asyncio.gather(
         *(engine.search("graph neural networks", limit=5) for _ in range(20)),
         engine.search("diffusion", limit=5),
@@ -682,13 +688,6 @@ async def test_identical_searches_at_once_are_computed_once(engine: SearchEngine
 
 async def test_without_result_reuse_every_search_is_computed(engine: SearchEngine) -> None:
     engine._cache.size = 0  # as the benchmarks run it
-    computed: list[str] = []
-    real_find = engine._find
-
-    def counting_find(conn: Any, parsed: Any, *args: Any) -> Any:
-        computed.append(parsed.text)
-        return real_find(conn, parsed, *args)
-
-    engine._find = counting_find  # type: ignore[method-assign]
+    computed = count_computed(engine)
     await asyncio.gather(*(engine.search("graph neural networks", limit=5) for _ in range(4)))
     assert len(computed) == 4 and engine.joined == 0
