@@ -85,11 +85,7 @@ async def send_answer(
 
 async def reply_private(interaction: discord.Interaction[Any], text: str) -> None:
     """Answer privately, whether or not the interaction was already acknowledged."""
-    text = cut(text, MESSAGE_MAX)
-    if interaction.response.is_done():
-        await interaction.followup.send(text, ephemeral=True)
-    else:
-        await interaction.response.send_message(text, ephemeral=True)
+    await send_answer(interaction, content=cut(text, MESSAGE_MAX), ephemeral=True)
 
 
 def describe_error(error: Exception) -> str | None:

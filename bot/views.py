@@ -23,7 +23,7 @@ from discord.ext import commands
 
 from bot import cards, cite, reach
 from bot.errors import PaperNotFound
-from bot.interactions import reply_private, report_component_error
+from bot.interactions import reply_private, report_component_error, send_answer
 from bot.models import Paper
 
 if TYPE_CHECKING:
@@ -239,14 +239,13 @@ async def send_citation(
     unfurled), else a ``.bib`` file with the APA line."""
     # (a collaboration's thousands of authors take a moment to encode: off the event loop)
     message = await asyncio.to_thread(cards.citation_message, paper, styles)
-    kwargs: dict[str, Any] = {"ephemeral": True, "suppress_embeds": True}
+    attached: dict[str, Any] = {}
     if message.file is not None:
         name, data = message.file
-        kwargs["file"] = discord.File(io.BytesIO(data), filename=name)
-    if interaction.response.is_done():
-        await interaction.followup.send(message.content, **kwargs)
-    else:
-        await interaction.response.send_message(message.content, **kwargs)
+        attached["file"] = discord.File(io.BytesIO(data), filename=name)
+    await send_answer(
+        interaction, content=message.content, ephemeral=True, suppress_embeds=True, **attached
+    )
 
 
 DYNAMIC_ITEMS: tuple[type[discord.ui.DynamicItem[Any]], ...] = (CardButton,)

@@ -24,7 +24,7 @@ from bot import cards, reach
 from bot.cogs.search import ResultsView, search_cooldown
 from bot.fetch.http import Pacer, new_session
 from bot.fetch.lookup import Lookup, lookup_arxiv
-from bot.interactions import reply_private
+from bot.interactions import reply_private, send_answer
 from bot.models import Paper
 from bot.references import References, find_references
 from bot.views import card_view
@@ -150,7 +150,9 @@ class FinderCog(commands.Cog):
         if len(papers) == 1:
             context = "Found in the message" + (f" · {note}" if note else "")
             embed = cards.paper_embed(papers[0], context=context)
-            await self._send(interaction, private, embed=embed, view=card_view(papers[0]))
+            await send_answer(
+                interaction, embed=embed, view=card_view(papers[0]), ephemeral=private
+            )
             return
         if not interaction.response.is_done():
             # Answer as a follow-up, as /search does: the view keeps the message to disable
@@ -162,22 +164,9 @@ class FinderCog(commands.Cog):
             load=self.bot.store.papers.get,
             note=note,
         )
-        view.message = await self._send(interaction, private, embed=view.embed(), view=view)
-
-    async def _send(
-        self,
-        interaction: discord.Interaction[PaperBot],
-        private: bool,
-        *,
-        embed: discord.Embed,
-        view: discord.ui.View,
-    ) -> discord.WebhookMessage | None:
-        if interaction.response.is_done():
-            return await interaction.followup.send(
-                embed=embed, view=view, ephemeral=private, wait=True
-            )
-        await interaction.response.send_message(embed=embed, view=view, ephemeral=private)
-        return None
+        view.message = await send_answer(
+            interaction, embed=view.embed(), view=view, ephemeral=private
+        )
 
     async def _private_line(self, interaction: discord.Interaction[PaperBot], text: str) -> None:
         """Tell only the member, even after a public "thinking…" (which is removed first)."""
