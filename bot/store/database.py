@@ -211,7 +211,9 @@ class Database:
         try:
             self._conn = await aiosqlite.connect(str(self.path), isolation_level=None)
             await self._conn.execute(f"PRAGMA busy_timeout={_WRITER_BUSY_MS}")
-            await self._wal()
+            # SQLite answers the switch to WAL "locked" at once, without waiting, while another
+            # process opens the same new file: polled, as a transaction's BEGIN is.
+            await self._when_unlocked(self._conn, "PRAGMA journal_mode=WAL", _WAL_SECONDS)
             await self._conn.execute("PRAGMA synchronous=NORMAL")
             await self._conn.execute("PRAGMA foreign_keys=ON")
             await self._conn.execute("PRAGMA temp_store=MEMORY")
@@ -226,19 +228,6 @@ class Database:
             raise StoreError(f"cannot open the database {self.path}: {exc}") from None
         self._pool = ReaderPool(self.path, self.readers)
         return self
-
-    async def _wal(self) -> None:
-        """Switch to WAL. SQLite answers "locked" at once, without waiting, while another
-        process opens the same new file: poll, as a transaction's BEGIN does."""
-        deadline = time.monotonic() + _WAL_SECONDS
-        while True:
-            try:
-                await self.conn.execute("PRAGMA journal_mode=WAL")
-                return
-            except sqlite3.OperationalError as exc:
-                if not _is_busy(exc) or time.monotonic() >= deadline:
-                    raise
-            await asyncio.sleep(0.01)
 
     async def close(self) -> None:
         pool, self._pool = self._pool, None
@@ -317,10 +306,15 @@ class Database:
                 await conn.execute("COMMIT")
 
     async def _begin(self, conn: aiosqlite.Connection) -> None:
-        deadline = time.monotonic() + self.write_timeout
+        await self._when_unlocked(conn, "BEGIN IMMEDIATE", self.write_timeout)
+
+    async def _when_unlocked(self, conn: aiosqlite.Connection, sql: str, seconds: float) -> None:
+        """Run *sql*, polling while another process holds the lock it needs, up to *seconds*
+        (then :class:`StoreError`)."""
+        deadline = time.monotonic() + seconds
         while True:
             try:
-                await conn.execute("BEGIN IMMEDIATE")
+                await conn.execute(sql)
                 return
             except sqlite3.OperationalError as exc:
                 if not _is_busy(exc):
@@ -328,7 +322,7 @@ class Database:
                 if time.monotonic() >= deadline:
                     raise StoreError(
                         f"the database {self.path} stayed locked by another process for "
-                        f"{self.write_timeout:.0f} s; try again when it has finished"
+                        f"{seconds:.0f} s; try again when it has finished"
                     ) from None
             await asyncio.sleep(_WRITE_POLL_SECONDS)
 
