@@ -146,7 +146,8 @@ async def test_six_links_are_paged_and_the_missing_ones_fetched_once(
     assert all([await store.papers.get(i) is None for i in ON_ARXIV])
     pending = await find(fake_discord, content)
     body, private = await answer(pending)
-    assert pending.response_type == DEFERRED and not private
+    # arXiv answered within a second: the result is the response itself, in one request.
+    assert pending.response_type == CHANNEL_MESSAGE and not private
 
     [request] = arxiv.requests("arxiv")  # one request for the three missing ones
     assert request.query["id_list"] == "1605.08386,1707.08567,hep-ph/0301050"
@@ -186,6 +187,18 @@ async def test_ids_nobody_knows_get_a_private_line(
     bot: PaperBot, fake_discord: FakeDiscord, arxiv: FakeSources
 ) -> None:
     pending = await find(fake_discord, "new preprint: arxiv.org/abs/0808.05394 !")
+    data = quiet(await pending.wait_callback())  # arXiv answered at once: one private line
+    assert data["flags"] & EPHEMERAL and data["content"] == "arXiv has no paper `0808.05394`."
+    assert len(arxiv.requests("arxiv")) == 1
+
+
+async def test_a_slow_arxiv_is_acknowledged_first(
+    bot: PaperBot, fake_discord: FakeDiscord, arxiv: FakeSources, store: Store
+) -> None:
+    """arXiv taking longer than a second: "thinking…" at once, then the answer; a private
+    line replaces the public "thinking…", which is removed."""
+    arxiv.fail("slow", delay=1.5)
+    pending = await find(fake_discord, "new preprint: arxiv.org/abs/0808.05394 !")
     callback = await pending.wait_callback()
     assert callback.json["type"] == DEFERRED  # asked arXiv, publicly "thinking"...
     line = quiet(await pending.wait_followup())
@@ -195,7 +208,18 @@ async def test_ids_nobody_knows_get_a_private_line(
     assert fake_discord.requests_for("DELETE", re.compile(r"/webhooks/\d+/.+/messages/@original"))
     bot_id = str(fake_discord.world.bot.id)
     assert [m for m in fake_discord.messages("general") if m["author"]["id"] == bot_id] == []
-    assert len(arxiv.requests("arxiv")) == 1
+
+    # Several papers, one of them from a slow arXiv: the paged view as the follow-up.
+    arxiv.fail("slow", delay=1.2)
+    pending = await find(fake_discord, "arXiv:0704.0001 and https://arxiv.org/abs/1707.08567")
+    body, private = await answer(pending)
+    assert pending.response_type == DEFERRED and not private
+    assert body["embeds"][0]["author"]["name"] == "Paper 1 of 2 in the message"
+    step = await fake_discord.click_button(message_of(pending), "pb:search:next")
+    data = quiet(await step.wait_callback())
+    assert data["embeds"][0]["footer"]["text"] == "arXiv 1707.08567"
+    assert await store.papers.get("1707.08567") is not None
+    assert len(arxiv.requests("arxiv")) == 2
 
 
 async def test_arxiv_down(
@@ -219,8 +243,7 @@ async def test_arxiv_down(
 
     arxiv.fail("status", status=503)
     pending = await find(fake_discord, "only https://arxiv.org/abs/1707.08567")
-    await pending.wait_callback()
-    line = quiet(await pending.wait_followup())
+    line, _ = await answer(pending)
     assert line["flags"] & EPHEMERAL
     assert line["content"] == "`1707.08567`: arXiv could not be reached; try again later."
     assert await store.papers.count() == before
@@ -296,9 +319,9 @@ async def test_paging_expires_like_search(
     monkeypatch.setattr(sys.modules["bot.cogs.search"], "VIEW_TIMEOUT", 0.3)
     pending = await find(fake_discord, "arXiv:0704.0001 and arXiv:0704.0002")
     await answer(pending)
-    message_id = message_of(pending)["id"]
-    edit = await fake_discord.wait_for_request(
-        "PATCH", re.compile(rf"/webhooks/\d+/[^/]+/messages/{message_id}"), timeout=5
+    assert pending.response_type == CHANNEL_MESSAGE  # answered at once: its message is
+    edit = await fake_discord.wait_for_request(  # the interaction's original response
+        "PATCH", re.compile(rf"/webhooks/\d+/{pending.token}/messages/@original"), timeout=5
     )
     disabled = {
         c["custom_id"]: c.get("disabled", False)

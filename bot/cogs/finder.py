@@ -24,7 +24,7 @@ from bot import cards, reach
 from bot.cogs.search import ResultsView, search_cooldown
 from bot.fetch.http import Pacer, new_session
 from bot.fetch.lookup import Lookup, lookup_arxiv
-from bot.interactions import reply_private, send_answer
+from bot.interactions import reply_private, send_answer, when_ready
 from bot.models import Paper
 from bot.references import References, find_references
 from bot.views import card_view
@@ -128,19 +128,12 @@ class FinderCog(commands.Cog):
             await reply_private(interaction, NOTHING)
             return
         private = reach.private_by_default(interaction)
-        papers = await self.bot.store.papers.get_many(refs.arxiv_ids)
-        known = {p.id for p in papers}
-        missing = [i for i in refs.arxiv_ids if i not in known]
-        lookup: Lookup | None = None
         lookups_on = self.bot.settings.refresh_enabled
-        if missing and lookups_on:
-            # arXiv may take seconds (and waits its turn behind the refresher): acknowledge.
-            await interaction.response.defer(ephemeral=private, thinking=True)
-            lookup = await self.lookup(missing)
-            papers += lookup.papers
-        if not papers and refs.titles:
-            papers = await self.bot.store.papers.find_by_titles(refs.titles)
-        papers = _in_order(papers, refs.arxiv_ids)
+        # The store answers at once; arXiv may take seconds (it waits its turn behind the
+        # refresher): "thinking…" first if the papers are not all found within a second.
+        papers, lookup, missing = await when_ready(
+            interaction, self._collect(refs, lookups_on=lookups_on), ephemeral=private
+        )
         if not papers:
             why = not_found_note(refs, lookup, lookups_on=lookups_on) or NOTHING
             await self._private_line(interaction, why)
@@ -154,10 +147,6 @@ class FinderCog(commands.Cog):
                 interaction, embed=embed, view=card_view(papers[0]), ephemeral=private
             )
             return
-        if not interaction.response.is_done():
-            # Answer as a follow-up, as /search does: the view keeps the message to disable
-            # its paging when it expires.
-            await interaction.response.defer(ephemeral=private, thinking=True)
         view = FoundView(
             owner_id=interaction.user.id,
             papers=papers,
@@ -167,6 +156,23 @@ class FinderCog(commands.Cog):
         view.message = await send_answer(
             interaction, embed=view.embed(), view=view, ephemeral=private
         )
+
+    async def _collect(
+        self, refs: References, *, lookups_on: bool
+    ) -> tuple[list[Paper], Lookup | None, list[str]]:
+        """The papers *refs* name, in the message's order: from the store, then those
+        missing from arXiv (when lookups are on), failing both by title. Also the lookup, if
+        one was made, and the ids the store did not have."""
+        papers = await self.bot.store.papers.get_many(refs.arxiv_ids)
+        known = {p.id for p in papers}
+        missing = [i for i in refs.arxiv_ids if i not in known]
+        lookup: Lookup | None = None
+        if missing and lookups_on:
+            lookup = await self.lookup(missing)
+            papers += lookup.papers
+        if not papers and refs.titles:
+            papers = await self.bot.store.papers.find_by_titles(refs.titles)
+        return _in_order(papers, refs.arxiv_ids), lookup, missing
 
     async def _private_line(self, interaction: discord.Interaction[PaperBot], text: str) -> None:
         """Tell only the member, even after a public "thinking…" (which is removed first)."""
