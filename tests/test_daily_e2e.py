@@ -80,6 +80,18 @@ def channel_opt(fake: FakeDiscord, name: str) -> dict[str, Any]:
     return payloads.option("channel", str(fake.world.channel(name).id), OptionType.CHANNEL)
 
 
+async def set_daily(
+    fake: FakeDiscord,
+    channel: str,
+    *more: dict[str, Any],
+    time: str = "09:00",
+    zone: str = "Europe/Berlin",
+) -> dict[str, Any]:
+    """Run /daily set for *channel* at *time* in *zone*, with *more* options; the answer."""
+    when = [payloads.option("time", time), payloads.option("timezone", zone)]
+    return await run(fake, "set", channel_opt(fake, channel), *when, *more)
+
+
 async def until(predicate: Callable[[], bool], within: float = 5.0) -> None:
     loop = asyncio.get_running_loop()
     end = loop.time() + within
@@ -106,13 +118,7 @@ async def test_admin_sets_a_daily_post_and_it_goes_out_exactly_once(
     fake_discord: FakeDiscord, bot: PaperBot, store: Store
 ) -> None:
     fake = fake_discord
-    data = await run(
-        fake,
-        "set",
-        channel_opt(fake, "papers"),
-        payloads.option("time", "09:00"),
-        payloads.option("timezone", "Europe/Berlin"),
-    )
+    data = await set_daily(fake, "papers")
     assert data["flags"] & payloads.MessageFlag.EPHEMERAL
     assert data["content"].startswith("✅ Daily trending paper in <#")
     assert "09:00 Europe/Berlin" in data["content"]
@@ -170,54 +176,24 @@ async def test_wrong_input_gets_a_clear_private_answer(
     assert zone["flags"] & payloads.MessageFlag.EPHEMERAL
     assert "Did you mean Europe/Berlin?" in zone["content"]
 
-    bad_time = await run(
-        fake,
-        "set",
-        channel_opt(fake, "papers"),
-        payloads.option("time", "9am"),
-        payloads.option("timezone", "Europe/Berlin"),
-    )
+    bad_time = await set_daily(fake, "papers", time="9am")
     assert "Use 24-hour HH:MM" in bad_time["content"]
 
-    no_send = await run(
-        fake,
-        "set",
-        channel_opt(fake, "announcements"),
-        payloads.option("time", "09:00"),
-        payloads.option("timezone", "UTC"),
-    )
+    no_send = await set_daily(fake, "announcements", zone="UTC")
     assert "missing Send Messages" in no_send["content"]
 
-    hidden = await run(
-        fake,
-        "set",
-        channel_opt(fake, "mod-only"),
-        payloads.option("time", "09:00"),
-        payloads.option("timezone", "UTC"),
-    )
+    hidden = await set_daily(fake, "mod-only", zone="UTC")
     assert "View Channel" in hidden["content"]
 
     fake.world.deny_bot("papers", Perm.CREATE_PUBLIC_THREADS)
     await fake.notify_channel_update("papers")
     await asyncio.sleep(0.05)
-    threads = await run(
-        fake,
-        "set",
-        channel_opt(fake, "papers"),
-        payloads.option("time", "09:00"),
-        payloads.option("timezone", "UTC"),
-        payloads.option("thread", True),
-    )
+    threads = await set_daily(fake, "papers", payloads.option("thread", True), zone="UTC")
     assert "missing Create Public Threads" in threads["content"]
 
     role = fake.world.add_role("Readers", mentionable=False)
-    ping = await run(
-        fake,
-        "set",
-        channel_opt(fake, "general"),
-        payloads.option("time", "09:00"),
-        payloads.option("timezone", "UTC"),
-        payloads.option("role", str(role.id), OptionType.ROLE),
+    ping = await set_daily(
+        fake, "general", payloads.option("role", str(role.id), OptionType.ROLE), zone="UTC"
     )
     assert "make it mentionable" in ping["content"]
 
@@ -253,12 +229,9 @@ async def test_lost_access_pauses_and_resume_posts_the_day_once(
         guild_id=fake.world.guild.id,
     )
     await asyncio.sleep(0.05)
-    data = await run(
+    data = await set_daily(
         fake,
-        "set",
-        channel_opt(fake, "papers"),
-        payloads.option("time", "09:00"),
-        payloads.option("timezone", "Europe/Berlin"),
+        "papers",
         payloads.option("thread", True),
         payloads.option("role", str(role.id), OptionType.ROLE),
     )
@@ -302,13 +275,7 @@ async def test_deleted_channel_pauses_and_post_now_and_off(
     fake_discord: FakeDiscord, bot: PaperBot
 ) -> None:
     fake = fake_discord
-    await run(
-        fake,
-        "set",
-        channel_opt(fake, "papers"),
-        payloads.option("time", "09:00"),
-        payloads.option("timezone", "Europe/Berlin"),
-    )
+    await set_daily(fake, "papers")
     posted = await run(fake, "post-now", payloads.option("channel", "#papers"))
     assert posted["content"].startswith("Posted “"), posted["content"]
     assert "still goes out as scheduled" in posted["content"]
@@ -348,13 +315,7 @@ async def test_server_errors_are_retried_the_same_day_and_refusals_pause(
 ) -> None:
     fake = fake_discord
     for name in ("papers", "general"):
-        await run(
-            fake,
-            "set",
-            channel_opt(fake, name),
-            payloads.option("time", "09:00"),
-            payloads.option("timezone", "Europe/Berlin"),
-        )
+        await set_daily(fake, name)
     papers, general = fake.world.channel("papers"), fake.world.channel("general")
     # #papers: Discord answers 503 (discord.py does not retry it itself)
     fake.fail_next("POST", f"/channels/{papers.id}/messages", status=503)
@@ -426,14 +387,7 @@ async def test_topic_limits_the_pick_to_matching_papers(
     fake_discord: FakeDiscord, bot: PaperBot, store: Store
 ) -> None:
     fake = fake_discord
-    data = await run(
-        fake,
-        "set",
-        channel_opt(fake, "papers"),
-        payloads.option("time", "09:00"),
-        payloads.option("timezone", "Europe/Berlin"),
-        payloads.option("topic", "video"),
-    )
+    data = await set_daily(fake, "papers", payloads.option("topic", "video"))
     assert "topic “video”" in data["content"]
     ranked = await store.papers.top_by_source_rank(100)
     word = re.compile(r"\bvideo\b", re.IGNORECASE)
@@ -445,14 +399,7 @@ async def test_topic_limits_the_pick_to_matching_papers(
     assert post["embeds"][0]["title"] == expected.title
     assert post["embeds"][0]["author"]["name"] == "📈 Trending today · video"
 
-    nothing = await run(
-        fake,
-        "set",
-        channel_opt(fake, "general"),
-        payloads.option("time", "09:00"),
-        payloads.option("timezone", "Europe/Berlin"),
-        payloads.option("topic", "zymurgy"),
-    )
+    nothing = await set_daily(fake, "general", payloads.option("topic", "zymurgy"))
     assert "No paper matches that topic yet" in nothing["content"]
 
 
@@ -460,13 +407,7 @@ async def test_channel_autocomplete_lists_nothing_to_members_without_manage_serv
     fake_discord: FakeDiscord, bot: PaperBot
 ) -> None:
     fake = fake_discord
-    await run(
-        fake,
-        "set",
-        channel_opt(fake, "papers"),
-        payloads.option("time", "09:00"),
-        payloads.option("timezone", "Europe/Berlin"),
-    )
+    await set_daily(fake, "papers")
 
     async def choices(sub: str, user: str) -> list[dict[str, Any]]:
         pending = await fake.send_autocomplete(
@@ -653,25 +594,11 @@ async def test_a_weekly_post_goes_out_once_across_a_restart_between_send_and_rec
 
 async def test_weekly_options_are_checked(fake_discord: FakeDiscord, bot: PaperBot) -> None:
     fake = fake_discord
-    data = await run(
-        fake,
-        "set",
-        channel_opt(fake, "papers"),
-        payloads.option("time", "09:00"),
-        payloads.option("timezone", "Europe/Berlin"),
-        payloads.option("weekday", "friday"),
-    )
+    data = await set_daily(fake, "papers", payloads.option("weekday", "friday"))
     assert data["content"] == (
         "A weekday is for weekly posts: add `cadence: weekly`, or leave out `weekday`."
     )
-    data = await run(
-        fake,
-        "set",
-        channel_opt(fake, "papers"),
-        payloads.option("time", "09:00"),
-        payloads.option("timezone", "Europe/Berlin"),
-        payloads.option("cadence", "weekly"),
-    )
+    data = await set_daily(fake, "papers", payloads.option("cadence", "weekly"))
     assert "on Mondays at 09:00 Europe/Berlin" in data["content"]  # the default day
     preview = await run(fake, "preview", payloads.option("channel", "#papers"))
     assert preview["content"].startswith("These are the papers <#")
