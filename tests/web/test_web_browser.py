@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -16,10 +15,7 @@ from tests.web_support import (
     HOSTILE,
     HOSTILE_TITLE,
     Site,
-    make_context,
-    make_web_store,
     parse_html,
-    serve,
 )
 
 CHROMIUM = next((p for p in (shutil.which(n) for n in ("chromium", "chromium-browser")) if p), None)
@@ -64,19 +60,6 @@ async def dump_dom(url: str, profile: Path, *, window: str = "1280,900") -> str:
         raise
     assert proc.returncode == 0, err.decode(errors="replace")[-2000:]
     return out.decode()
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    opened = await make_web_store(tmp_path)
-    yield opened
-    await opened.close()
-
-
-@pytest.fixture
-async def site(store: Store) -> AsyncIterator[Site]:
-    async with serve(make_context(store)) as running:
-        yield running
 
 
 async def test_chromium_shows_the_home_search_and_paper_pages(

@@ -4,9 +4,7 @@ and that no server or member data shows anywhere unless a public feed was turned
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import AsyncIterator
 from datetime import timedelta
-from pathlib import Path
 
 import feedparser
 import pytest
@@ -23,7 +21,6 @@ from tests.web_support import (
     Clock,
     Site,
     make_context,
-    make_web_store,
     parse_html,
     serve,
     web_settings,
@@ -37,19 +34,6 @@ GUILD, CHANNEL, OTHER_CHANNEL, ADMIN, MEMBER = (
     612345678901234567,
 )
 SECRET_TOPIC = "quokkasecret"
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    opened = await make_web_store(tmp_path)
-    yield opened
-    await opened.close()
-
-
-@pytest.fixture
-async def site(store: Store) -> AsyncIterator[Site]:
-    async with serve(make_context(store)) as running:
-        yield running
 
 
 # -- rate limit ---------------------------------------------------------------------------------

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import AsyncIterator
 from datetime import timedelta
-from pathlib import Path
 from urllib.parse import quote
 
 import pytest
@@ -23,23 +21,9 @@ from tests.web_support import (
     Site,
     assert_inert,
     make_context,
-    make_web_store,
     parse_html,
     serve,
 )
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    opened = await make_web_store(tmp_path)
-    yield opened
-    await opened.close()
-
-
-@pytest.fixture
-async def site(store: Store) -> AsyncIterator[Site]:
-    async with serve(make_context(store)) as running:
-        yield running
 
 
 def result_ids(body: str) -> list[str]:
