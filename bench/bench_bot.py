@@ -69,6 +69,7 @@ from discord import app_commands
 
 from bench.bench_store import PREFIXES, query_mix
 from bench.corpus import OUT, ROOT, CorpusGenerator, arxiv_id, write_corpus
+from bench.report import pct, table
 from bot import cards
 from bot.app import PaperBot
 from bot.cogs.search import ResultsView
@@ -751,22 +752,6 @@ def _log_problems(path: Path) -> list[str]:
 
 
 # -- report -----------------------------------------------------------------------------------------
-
-
-def pct(values: Sequence[float], p: float) -> float:
-    ordered = sorted(v for v in values if not math.isnan(v))
-    if not ordered:
-        return math.nan
-    k = (len(ordered) - 1) * p / 100.0
-    lo, hi = math.floor(k), math.ceil(k)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
-
-
-def table(rows: list[list[str]], header: list[str]) -> str:
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
-    line = "  ".join(h.rjust(w) for h, w in zip(header, widths, strict=True))
-    body = ["  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
-    return "\n".join([line, "-" * len(line), *body])
 
 
 def _ms(value: float) -> str:

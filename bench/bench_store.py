@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.corpus import OUT, ROOT, CorpusGenerator, arxiv_id, write_corpus
+from bench.report import table
 
 SEARCH_REPEATS = 5
 AC_REPEATS = 5
@@ -393,13 +394,6 @@ def _baseline_queries(size: int, seed: int) -> list[str]:
     return [*mix, gen.tail[5_000], "Karpathy"]
 
 
-def _table(rows: list[list[str]], header: list[str]) -> str:
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
-    line = "  ".join(h.rjust(w) for h, w in zip(header, widths, strict=True))
-    body = ["  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
-    return "\n".join([line, "-" * len(line), *body])
-
-
 def report_size(res: dict[str, Any], base: dict[str, Any] | None) -> str:
     lines = [
         f"\n== {res['size']:,} papers: import {res['import_rate']:,.0f} papers/s "
@@ -479,7 +473,7 @@ def report_size(res: dict[str, Any], base: dict[str, Any] | None) -> str:
             "",
         ]
     )
-    lines.append(_table(rows, ["latency (ms)", "n", "p50", "p99", "max", "slowest query"]))
+    lines.append(table(rows, ["latency (ms)", "n", "p50", "p99", "max", "slowest query"]))
     if base:
         ours: dict[str, list[float]] = {}
         for s in res["search"]:
@@ -499,7 +493,7 @@ def report_size(res: dict[str, Any], base: dict[str, Any] | None) -> str:
                 ]
             )
         lines.append(
-            _table(
+            table(
                 brows,
                 ["query", "ours ms", "rapidfuzz ms", "ratio", "asl ms", "ratio"],
             )
@@ -534,7 +528,7 @@ def summary(results: list[tuple[dict[str, Any], dict[str, Any] | None]]) -> str:
                 asl,
             ]
         )
-    return _table(
+    return table(
         rows,
         [
             "papers",

@@ -45,6 +45,7 @@ from typing import cast
 from bench.bench_bot import GENEROUS_LIMITS, build_store, db_files
 from bench.bench_store import PREFIXES, query_mix
 from bench.corpus import OUT, ROOT, write_corpus
+from bench.report import pct
 from tests.fakediscord import FakeDiscord, patch_discord
 from tests.fakediscord.client import start_client, stop_client
 from tests.fakediscord.payloads import focused, option
@@ -247,15 +248,6 @@ def _new_papers(size: int, count: int) -> Path:
             record["id"] = f"{2901 + i // 99_999:04d}.{i % 99_999 + 1:05d}"
             out.write(json.dumps(record, ensure_ascii=False) + "\n")
     return path
-
-
-def pct(values: Sequence[float], p: float) -> float:
-    data = sorted(v for v in values if not math.isnan(v))
-    if not data:
-        return math.nan
-    k = (len(data) - 1) * p / 100
-    lo, hi = math.floor(k), math.ceil(k)
-    return data[lo] + (data[hi] - data[lo]) * (k - lo)
 
 
 def table(run: Run) -> str:
