@@ -31,6 +31,7 @@ from bot.search.engine import SearchTooSlow
 from bot.search.vocab import Vocabulary
 from bot.store import Store
 from bot.store.loader import load_file
+from tests.helpers_store import write_jsonl
 
 FIXTURES = Path(__file__).parent / "fixtures"
 FILES = [
@@ -691,3 +692,46 @@ async def test_without_result_reuse_every_search_is_computed(engine: SearchEngin
     computed = count_computed(engine)
     await asyncio.gather(*(engine.search("graph neural networks", limit=5) for _ in range(4)))
     assert len(computed) == 4 and engine.joined == 0
+
+
+def _two_word_store(path: Path, common: str) -> Path:
+    """40 papers: 38 with *common* in their titles, then X ("Quokka notes", graph in its
+    abstract) and Y ("Graph notes", quokka in its abstract). The same size either way."""
+
+    def record(n: int, title: str, abstract: str) -> dict[str, Any]:
+        return {
+            "id": f"2401.{n:05d}",
+            "title": title,
+            "abstract": abstract,
+            "authors": "A. Writer",
+            "authors_parsed": [["Writer", "A.", ""]],
+            "categories": "cs.LG",
+            "versions": [{"version": "v1", "created": "Mon, 1 Jan 2024 00:00:00 GMT"}],
+            "update_date": "2024-01-01",
+        }
+
+    records = [record(n, f"{common} study {n:02d}", "Plain words here.") for n in range(1, 39)]
+    records.append(record(39, "Quokka notes", "On the graph of it."))
+    records.append(record(40, "Graph notes", "On the quokka of it."))
+    return write_jsonl(path, records)
+
+
+async def test_each_engine_ranks_by_its_own_stores_word_counts(tmp_path: Path) -> None:
+    """Two stores of the same size: in one "quokka" is the rare word, in the other "graph" is.
+    The title holding the rare word ranks first; a word's rarity learnt from one store (kept
+    for later searches) must not rank the other's papers."""
+    stores = {}
+    for name, common in (("quokka-rare", "Graph"), ("graph-rare", "Quokka")):
+        stores[name] = await Store.open(tmp_path / f"{name}.db")
+        await load_file(stores[name], _two_word_store(tmp_path / f"{name}.jsonl", common))
+    try:
+        for order in (["quokka-rare", "graph-rare"], ["graph-rare", "quokka-rare"]):
+            engines = {name: SearchEngine(stores[name].db) for name in stores}
+            firsts = {}
+            for name in order:
+                result = await engines[name].search("quokka graph", limit=2)
+                firsts[name] = result.hits[0].paper.title
+            assert firsts == {"quokka-rare": "Quokka notes", "graph-rare": "Graph notes"}, order
+    finally:
+        for store in stores.values():
+            await store.close()

@@ -225,6 +225,7 @@ class SearchEngine:
         self.tuning = tuning or Tuning()
         self._cache = ResultCache(result_cache, RESULT_CACHE_SECONDS)
         self._vocab: Vocabulary | None = None
+        self._dfs = lexical.DocumentFrequencies()
         self._vocab_seconds = 0.0
         self._vocab_checked = 0.0
         self._vocab_loaded = 0.0
@@ -382,12 +383,12 @@ class SearchEngine:
             near = self.meaning.search(conn, parsed.text, MEANING_K) if self.meaning else []
             pids = [p for p, _ in near]
             return _Found(pids, dict.fromkeys(pids, WHY_MEANING), dict(near), documents=documents)
-        ranking = lexical.all_words(conn, terms, documents, vocab)
+        ranking = lexical.all_words(conn, terms, documents, vocab, self._dfs)
         corrected: str | None = None
         fixed = _corrections(conn, terms, vocab, rare_too=len(ranking.pids) < FEW_HITS)
         if fixed:
             better_terms = list(dict.fromkeys(fixed.get(t, t) for t in terms))
-            better = lexical.all_words(conn, better_terms, documents, vocab)
+            better = lexical.all_words(conn, better_terms, documents, vocab, self._dfs)
             if len(better.pids) >= len(ranking.pids):
                 ranking, terms = better, better_terms
                 words = q.tokens(parsed.text) or parsed.terms

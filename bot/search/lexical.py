@@ -109,11 +109,6 @@ def term_info(
     return Term(text, forms, expr, newest, capped, df, idf_of(df, documents))
 
 
-_DF_CACHE: OrderedDict[tuple[str, int], float] = OrderedDict()
-_DF_CACHE_SIZE = 4096
-_DF_LOCK = threading.Lock()
-
-
 def _density(newest: list[int], cap: int, documents: int) -> float:
     """Document frequency from a term's newest matches (all of them, or the newest *cap*)."""
     if len(newest) <= cap:
@@ -124,19 +119,32 @@ def _density(newest: list[int], cap: int, documents: int) -> float:
 
 def document_frequency(conn: ix.Conn, expr: str, documents: int) -> float:
     """How many papers match *expr*, exactly up to MAX_CANDIDATES and estimated beyond from
-    the density of the newest matches. Terms recur across searches: kept per store size."""
-    key = (expr, documents)
-    with _DF_LOCK:
-        cached = _DF_CACHE.get(key)
-        if cached is not None:
-            _DF_CACHE.move_to_end(key)
-            return cached
-    df = _density(ix.match_desc(conn, expr, MAX_CANDIDATES + 1), MAX_CANDIDATES, documents)
-    with _DF_LOCK:
-        _DF_CACHE[key] = df
-        while len(_DF_CACHE) > _DF_CACHE_SIZE:
-            _DF_CACHE.popitem(last=False)
-    return df
+    the density of the newest matches."""
+    return _density(ix.match_desc(conn, expr, MAX_CANDIDATES + 1), MAX_CANDIDATES, documents)
+
+
+class DocumentFrequencies:
+    """:func:`document_frequency` kept for one store while its size (newest pid) stays the
+    same: terms recur across searches. One per search engine, shared by its reader threads."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self.size = size
+        self._known: OrderedDict[tuple[str, int], float] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, conn: ix.Conn, expr: str, documents: int) -> float:
+        key = (expr, documents)
+        with self._lock:
+            cached = self._known.get(key)
+            if cached is not None:
+                self._known.move_to_end(key)
+                return cached
+        df = document_frequency(conn, expr, documents)
+        with self._lock:
+            self._known[key] = df
+            while len(self._known) > self.size:
+                self._known.popitem(last=False)
+        return df
 
 
 def _title_weight(title: str) -> float:
@@ -164,8 +172,15 @@ class Words:
 # -- every word --------------------------------------------------------------------------------
 
 
-def all_words(conn: ix.Conn, terms: list[str], documents: int, vocab: Vocabulary | None) -> Ranking:
-    """Every reachable paper holding every term, best first (see the module docstring)."""
+def all_words(
+    conn: ix.Conn,
+    terms: list[str],
+    documents: int,
+    vocab: Vocabulary | None,
+    dfs: DocumentFrequencies | None = None,
+) -> Ranking:
+    """Every reachable paper holding every term, best first (see the module docstring).
+    *dfs* keeps the terms' document frequencies for later searches of the same store."""
     expr = q.all_of(terms)
     newest = ix.match_desc(conn, expr, MAX_CANDIDATES + 1)
     if not newest:
@@ -178,12 +193,13 @@ def all_words(conn: ix.Conn, terms: list[str], documents: int, vocab: Vocabulary
         in_title = ix.match_desc(conn, expr, RANK_POOL, table="papers_title_fts")
     candidates = list(dict.fromkeys(pool + in_title))
     if len(terms) == 1:  # its matches are the term's own: no second lookup
-        dfs = [_density(newest, MAX_CANDIDATES, documents)]
+        freqs = [_density(newest, MAX_CANDIDATES, documents)]
     else:
-        dfs = [document_frequency(conn, q.term_expr(t), documents) for t in terms]
+        lookup = dfs.get if dfs is not None else document_frequency
+        freqs = [lookup(conn, q.term_expr(t), documents) for t in terms]
     texts = ix.titles_authors(conn, candidates)
     all_in_title = set(in_title)
-    forms = [(idf_of(df, documents), q.variants(t)) for t, df in zip(terms, dfs, strict=True)]
+    forms = [(idf_of(df, documents), q.variants(t)) for t, df in zip(terms, freqs, strict=True)]
     scores: dict[int, float] = {}
     authored: set[int] = set()
     for pid in candidates:
