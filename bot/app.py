@@ -41,7 +41,7 @@ from bot.semantic.search import MeaningIndex
 from bot.shards import ShardClaim, format_shard_ids
 from bot.store import Store
 from bot.store.leases import Lease
-from bot.trending import Trending
+from bot.trending import NO_SERVER, Trending
 
 log = logging.getLogger(__name__)
 
@@ -160,7 +160,7 @@ class PaperBot(commands.AutoShardedBot):
         started = time.perf_counter()
         try:
             await self.search.warm()
-            await self.trends.ranked_for_guild(0, datetime.now(UTC), 1)
+            await self.trends.ranked_for_guild(NO_SERVER, datetime.now(UTC), 1)
         except Exception:
             log.exception("warming the search and trending caches failed; they fill on first use")
         else:
@@ -270,7 +270,7 @@ class PaperBot(commands.AutoShardedBot):
 
     async def trending(self, guild_id: int | None, limit: int) -> list[Paper]:
         """The top papers for a server (its own votes count), best first (bot.ranking)."""
-        ranked = await self.trends.ranked_for_guild(guild_id or 0, datetime.now(UTC), limit)
+        ranked = await self.trends.ranked_for_guild(guild_id or NO_SERVER, datetime.now(UTC), limit)
         return await self.store.papers.get_by_pids([s.pid for s in ranked])
 
     async def topic_matches(self, topic: str, limit: int) -> list[str]:

@@ -25,6 +25,8 @@ from typing import Any, TypeVar
 import discord
 from discord import app_commands
 
+from bot.trending import NO_SERVER
+
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
@@ -81,8 +83,8 @@ def vote_scope(interaction: discord.Interaction[Any]) -> int | None:
 
 
 def trending_scope(interaction: discord.Interaction[Any]) -> int:
-    """The server whose votes shape a trending list shown here (0: nobody's votes)."""
-    return vote_scope(interaction) or 0
+    """The server whose votes shape a trending list shown here (NO_SERVER: nobody's)."""
+    return vote_scope(interaction) or NO_SERVER
 
 
 class ServerFeatureElsewhere(app_commands.CheckFailure):

@@ -27,6 +27,10 @@ log = logging.getLogger(__name__)
 TopicMatcher = Callable[[str, int], Awaitable[Sequence[str | int]]]
 # pid -> when each of a server's recent votes was cast
 Votes = dict[int, list[datetime]]
+NO_SERVER = 0
+"""The server id that stands for no server: the web site, DMs, a server without the bot.
+Nobody's votes count there. Discord ids are never 0, but an older PaperBot stored the 👍
+votes cast in DMs under it; those count for no server's trending list either."""
 
 
 @dataclass(slots=True)
@@ -163,7 +167,10 @@ class Trending:
     # -- votes ------------------------------------------------------------------------------
 
     async def votes(self, guild_id: int, now: datetime) -> Votes:
-        """The server's votes of the last ``vote_window``, cached for ``vote_ttl``."""
+        """The server's votes of the last ``vote_window``, cached for ``vote_ttl``; none for
+        :data:`NO_SERVER`."""
+        if guild_id == NO_SERVER:
+            return {}
         cached = self._votes.get(guild_id)
         if cached is not None and timedelta(0) <= now - cached[0] < self.vote_ttl:
             self._votes.move_to_end(guild_id)

@@ -4,6 +4,7 @@ the Discord side is exercised in the end-to-end tests)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -265,6 +266,26 @@ async def test_transient_failure_is_retried_next_run(store: Store) -> None:
     assert report.failed == 1 and not sender.digests
     report = await deliver_alerts(store, sender, daily_cap=20, now=NOW)
     assert report.digests == 1 and sender.digests[0].papers
+
+
+async def test_a_paper_is_not_sent_again_after_a_stop_mid_send(store: Store) -> None:
+    """The bot is stopped (its task cancelled) while a digest is being sent, after Discord
+    took it: after the restart the member does not get the same papers again."""
+    await add(store, ALICE, "agents")
+    await store.papers.upsert_many(sample_papers(), "hf-daily")
+
+    class StoppedMidSend(RecordingSender):
+        async def send_digest(self, digest: Digest) -> list[str]:
+            self.digests.append(digest)  # the DM reached Discord...
+            raise asyncio.CancelledError  # ...and then the process was told to stop
+
+    stopped = StoppedMidSend()
+    with pytest.raises(asyncio.CancelledError):
+        await deliver_alerts(store, stopped, daily_cap=20, now=NOW)
+    assert stopped.digests and stopped.digests[0].papers
+    after_restart = RecordingSender()
+    await deliver_alerts(store, after_restart, daily_cap=20, now=NOW)
+    assert [p.id for d in after_restart.digests for p in d.papers] == []
 
 
 async def test_channel_alert_posts_once_in_the_channel(store: Store) -> None:

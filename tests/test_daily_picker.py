@@ -14,7 +14,7 @@ from bot.store.database import Database
 from bot.store.schedules import ScheduleRepo
 from bot.store.signals import SignalRepo
 from bot.store.social import SocialRepo
-from bot.trending import TopicMatcher, Trending
+from bot.trending import NO_SERVER, TopicMatcher, Trending
 from tests.daily_support import add_paper, add_ranked
 
 NOW = datetime(2024, 5, 1, 9, 0, tzinfo=UTC)
@@ -113,6 +113,21 @@ async def test_ranked_for_guild_counts_that_servers_votes(db: Database) -> None:
     assert [s.id for s in top_elsewhere] == ["2405.00001", "2405.00002", "2405.00003"]
 
 
+async def test_no_servers_list_counts_no_votes(db: Database) -> None:
+    """NO_SERVER (the web site, DMs): nobody's votes, not even those an older PaperBot stored
+    under guild 0 for 👍 in DMs."""
+    await add_ranked(db, 5)
+    pid5 = await db.fetchval("SELECT pid FROM papers WHERE id = '2405.00005'")
+    stamp = (NOW - timedelta(hours=1)).isoformat(timespec="seconds")
+    for user in range(40):
+        await db.execute(
+            "INSERT INTO votes(guild_id, user_id, pid, created_at) VALUES (?, ?, ?, ?)",
+            (NO_SERVER, user, pid5, stamp),
+        )
+    top = await trends(db).ranked_for_guild(NO_SERVER, NOW, 3)
+    assert [s.id for s in top] == ["2405.00001", "2405.00002", "2405.00003"]
+
+
 async def test_topic_pools_are_a_bounded_lru(db: Database) -> None:
     repo = ScheduleRepo(db)
     await add_paper(db, "2404.00001", "Graph networks", rank=1)
@@ -145,16 +160,16 @@ async def test_server_votes_are_a_bounded_lru_and_each_server_keeps_its_own(
         int(r[0]) for r in await db.fetchall("SELECT pid FROM papers ORDER BY source_rank DESC")
     ]
     stamp = (NOW - timedelta(hours=1)).isoformat(timespec="seconds")
-    for guild in range(20):  # server g votes for the paper ranked last but g
+    for guild in range(1, 21):  # server g votes for the paper ranked last but g - 1
         for user in range(4):
             await db.execute(
                 "INSERT INTO votes(guild_id, user_id, pid, created_at) VALUES (?, ?, ?, ?)",
-                (guild, user, pids[guild], stamp),
+                (guild, user, pids[guild - 1], stamp),
             )
     picker = trends(db, max_vote_guilds=5)
     for _ in range(2):
-        for guild in range(20):
+        for guild in range(1, 21):
             top = await picker.ranked_for_guild(guild, NOW, 1)
-            assert top[0].pid == pids[guild], guild
+            assert top[0].pid == pids[guild - 1], guild
             assert picker.vote_guild_count <= 5
     assert picker.vote_guild_count == 5

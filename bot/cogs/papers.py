@@ -18,6 +18,7 @@ from bot.config import PROJECT_URL
 from bot.interactions import send_answer, when_ready
 from bot.models import Paper
 from bot.store.health import overview
+from bot.trending import NO_SERVER
 from bot.views import card_view, send_citation
 
 if TYPE_CHECKING:
@@ -140,7 +141,7 @@ class PapersCog(commands.Cog):
         scope = reach.vote_scope(interaction)
         # Answered at once from the warm trending pool; a cold one says "thinking…" first.
         papers = await when_ready(
-            interaction, self.bot.trending(scope or 0, count), ephemeral=private
+            interaction, self.bot.trending(scope or NO_SERVER, count), ephemeral=private
         )
         embed = cards.list_embed(
             "🔥 Trending papers",

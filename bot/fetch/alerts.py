@@ -473,12 +473,27 @@ async def _deliver_one(
         queries={m.id: group.queries[m.pid] for m in chosen},
         held_back=held,
     )
+    # Recorded as delivered BEFORE Discord is called (at most once: a crash or a stop while
+    # sending never sends these papers again); released below when they did not go out.
+    chosen_pids = [m.pid for m in chosen]
+    await store.alerts.record_delivery(
+        kind,
+        target,
+        [(m.pid, group.alerts_by_pid[m.pid][0]) for m in chosen],
+        checked={},
+        at=now,
+    )
     try:
         shown_ids = set(await sender.send_digest(digest))
     except DeliveryBlocked as exc:
+        await store.alerts.forget_deliveries(kind, target, chosen_pids)
         report.blocked += 1
         await _blocked(store, sender, kind, target, group.alerts, exc)
         return
+    except Exception:
+        # The sender's contract: any other exception means nothing went out.
+        await store.alerts.forget_deliveries(kind, target, chosen_pids)
+        raise
     # Only what the recipient saw is delivered. An alert with a chosen paper that was not
     # shown keeps its watermark below that paper, so the next run finds it again (papers
     # shown meanwhile are filtered out as delivered); the others move past this run's papers.
@@ -496,13 +511,10 @@ async def _deliver_one(
             len(shown),
             len(chosen),
         )
-    await store.alerts.record_delivery(
-        kind,
-        target,
-        [(m.pid, group.alerts_by_pid[m.pid][0]) for m in shown],
-        checked=checked,
-        at=now,
+    await store.alerts.forget_deliveries(
+        kind, target, [m.pid for m in chosen if m.id not in shown_ids]
     )
+    await store.alerts.advance(checked)
     if shown:
         report.digests += 1
         report.papers += len(shown)

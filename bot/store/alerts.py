@@ -320,6 +320,16 @@ class AlertRepo:
                 [(upto, alert_id) for alert_id, upto in checked.items()],
             )
 
+    async def forget_deliveries(
+        self, kind: RecipientKind, target_id: int, pids: Sequence[int]
+    ) -> None:
+        """Take back deliveries recorded before a send that did not show these papers."""
+        if pids:
+            await self.db.executemany(
+                "DELETE FROM alert_deliveries WHERE kind = ? AND target_id = ? AND pid = ?",
+                [(kind, target_id, pid) for pid in pids],
+            )
+
     async def advance(self, checked: Mapping[int, int]) -> None:
         """Move alerts' watermarks without sending anything (alert id -> checked up to)."""
         if checked:

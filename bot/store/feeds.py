@@ -126,12 +126,15 @@ class FeedRepo:
         """The daily posts that went out in the channel of this feed, newest first."""
         if not token or len(token) > MAX_TOKEN_CHARS:
             return []
+        # A weekly post's papers are its run_papers rows (its own pid stays NULL).
         rows = await self.db.fetchall(
-            f"SELECT r.updated_at, r.paper_id, r.title, p.pid, {_PAPER_COLUMNS} "
+            "SELECT r.updated_at, coalesce(rp.paper_id, r.paper_id), "
+            f"coalesce(rp.title, r.title), p.pid, {_PAPER_COLUMNS} "
             "FROM schedules s JOIN daily_runs r ON r.channel_id = s.channel_id "
-            "LEFT JOIN papers p ON p.pid = r.pid "
+            "LEFT JOIN run_papers rp ON rp.channel_id = r.channel_id AND rp.run_key = r.run_key "
+            "LEFT JOIN papers p ON p.pid = coalesce(rp.pid, r.pid) "
             "WHERE s.feed_token = ? AND r.state = ? AND r.paper_id IS NOT NULL "
-            "ORDER BY r.updated_at DESC, r.run_key DESC LIMIT ?",
+            "ORDER BY r.updated_at DESC, r.run_key DESC, rp.position LIMIT ?",
             (token, SENT, limit),
         )
         posts: list[FeedPost] = []

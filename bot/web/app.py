@@ -102,7 +102,10 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
 def rate_limit(buckets: TokenBuckets, proxies: tuple[IPNetwork, ...]) -> Middleware:
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        addr = client_address(request.remote, request.headers.get("X-Forwarded-For"), proxies)
+        # Several X-Forwarded-For lines are one list (RFC 9110 5.3): a proxy may add its own
+        # line after the client's; reading only the first would believe the client.
+        forwarded = ",".join(request.headers.getall("X-Forwarded-For", ())) or None
+        addr = client_address(request.remote, forwarded, proxies)
         wait = buckets.allow(client_key(addr))
         if wait > 0:
             response = error_response(

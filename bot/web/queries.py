@@ -13,6 +13,7 @@ from aiohttp import web
 from bot.models import Paper
 from bot.search import SORTS, SearchResult, Sort
 from bot.store.health import overview
+from bot.trending import NO_SERVER
 from bot.web.context import WebContext
 
 log = logging.getLogger(__name__)
@@ -88,7 +89,7 @@ async def store_stats(ctx: WebContext) -> StoreStats:
 
 async def trending(ctx: WebContext, limit: int) -> list[Paper]:
     """The global trending list: bot.ranking over the store, no server's votes (guild 0)."""
-    ranked = await ctx.trends.ranked_for_guild(0, ctx.now(), limit)
+    ranked = await ctx.trends.ranked_for_guild(NO_SERVER, ctx.now(), limit)
     return await ctx.store.papers.get_by_pids([s.pid for s in ranked])
 
 

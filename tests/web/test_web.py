@@ -250,6 +250,16 @@ async def test_api_paper_and_trending(site: Site, store: Store) -> None:
     assert status == 200 and data["endpoints"]["search"].startswith(f"{BASE_URL}/api/search?")
 
 
+async def test_members_votes_never_shape_the_sites_trending(site: Site, store: Store) -> None:
+    """The site shows no server's votes; an older PaperBot stored 👍 in DMs under guild 0,
+    the id the site's list is asked for: those do not count either."""
+    top = await store.papers.top_by_source_rank(10)
+    for user in range(50):
+        await store.social.toggle_vote(0, 612345678901234567 + user, top[-1].id)
+    status, data = await site.json("/api/trending?limit=10")
+    assert status == 200 and [p["id"] for p in data["papers"]] == [p.id for p in top]
+
+
 # -- hostile input, escaping ---------------------------------------------------------------------
 
 HOSTILE_QUERIES = [

@@ -8,9 +8,10 @@ from datetime import timedelta
 
 import feedparser
 import pytest
+from multidict import CIMultiDict
 
 from bot.store import Store
-from bot.store.schedules import ScheduleRepo
+from bot.store.schedules import RunPaper, ScheduleRepo
 from bot.web.feeds import daily_feed_url
 from bot.web.ratelimit import TokenBuckets, client_address, client_key, parse_networks
 from tests.web_support import (
@@ -83,6 +84,22 @@ async def test_the_limit_comes_from_the_settings(store: Store) -> None:
     settings = web_settings(web_rate_requests=2, web_rate_seconds=3600)
     async with serve(make_context(store, settings=settings)) as site:
         assert [(await site.get("/healthz"))[0] for _ in range(3)] == [200, 200, 429]
+
+
+async def test_a_proxys_own_forwarded_for_line_is_the_one_believed(store: Store) -> None:
+    """A proxy that adds its own X-Forwarded-For line after the client's (HAProxy's
+    ``option forwardfor``): the lines are one list (RFC 9110 5.3) and the client's address is
+    the right-most; a client must not escape its limit by sending a new line each time."""
+    buckets = TokenBuckets(2, 60, clock=Clock())
+    settings = web_settings(web_trusted_proxies=("127.0.0.1",))
+    async with serve(make_context(store, settings=settings), buckets=buckets) as site:
+        statuses = []
+        for n in range(4):
+            headers = CIMultiDict(
+                [("X-Forwarded-For", f"198.51.100.{n}"), ("X-Forwarded-For", "203.0.113.7")]
+            )
+            statuses.append((await site.get("/healthz", headers=headers))[0])
+    assert statuses == [200, 200, 429, 429]
 
 
 def test_client_addresses_and_keys() -> None:
@@ -269,6 +286,42 @@ async def test_unknown_feed_addresses_are_404(site: Site, store: Store, path: st
     await store.feeds.set_public(CHANNEL, True)
     status, _, body = await site.get(path)
     assert status == 404 and SECRET_TOPIC not in body
+
+
+async def test_a_weekly_lists_papers_are_each_in_the_feed(site: Site, store: Store) -> None:
+    """A weekly post is one message with several papers (its run's ``run_papers``): the feed
+    lists each of them, with its own title and link, in the post's order."""
+    await _schedule(store, CHANNEL, topic=None)
+    papers = await store.papers.top_by_source_rank(5)
+    pids = [await store.db.fetchval("SELECT pid FROM papers WHERE id = ?", (p.id,)) for p in papers]
+    when = NOW - timedelta(days=1)
+    run, _ = await store.schedules.create_run(
+        channel_id=CHANNEL,
+        guild_id=GUILD,
+        run_key="2024-W22",
+        nonce="pb-weekly",
+        deadline=when + timedelta(hours=12),
+        owner="test",
+        leased_until=when + timedelta(minutes=5),
+        now=when,
+    )
+    rows = [
+        RunPaper(n, pid, p.id, p.title)
+        for n, (pid, p) in enumerate(zip(pids, papers, strict=True), 1)
+    ]
+    title = f"{len(rows)} papers: {papers[0].title}"  # as bot/schedule/runner.py writes it
+    assert await store.schedules.begin_send_list(run, rows, title=title, now=when)
+    await store.schedules.mark_sent(
+        run, message_id=1, thread_id=None, status="posted", note=None, notice=False, now=when
+    )
+    token = await store.feeds.set_public(CHANNEL, True)
+    assert token is not None
+    status, _, body = await site.get(f"/feeds/daily/{token}.atom")
+    feed = feedparser.parse(body)
+    assert status == 200 and not feed.bozo, feed.bozo_exception
+    assert [e.link for e in feed.entries] == [f"{BASE_URL}/papers/{p.id}" for p in papers]
+    assert [e.title for e in feed.entries] == [p.title for p in papers]
+    assert len({e.id for e in feed.entries}) == len(papers)
 
 
 # -- no server or member data ---------------------------------------------------------------------
