@@ -17,7 +17,13 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot.schedule.leased import retry_delay
-from bot.schedule.runner import ChannelUnavailable, DailyRunner, make_nonce
+from bot.schedule.runner import (
+    ChannelUnavailable,
+    DailyRunner,
+    PostReceipt,
+    PostRequest,
+    make_nonce,
+)
 from bot.schedule.timecalc import today_or_next
 from bot.shards import ShardSet
 from bot.store.database import Database
@@ -744,3 +750,83 @@ async def test_a_paper_that_left_the_store_after_it_was_posted_is_not_posted_aga
     assert h.poster.messages == [posted]
     done = await h.repo.get_run(CH_A, "2024-05-01")
     assert done is not None and done.state == SENT and done.message_id == posted.message_id
+
+
+async def test_a_pass_just_before_the_due_second_does_not_hang(
+    db: Database, clock: FakeClock, poster: FakePoster
+) -> None:
+    """A pass that starts in the last second before a due time (one pass a minute makes that
+    likely) with a full claim batch due then: the pass ends and the posts go out on time."""
+    await add_ranked(db, 10)
+    h = Harness(db, clock, poster, claim_batch=2)
+    for channel in (CH_A, CH_B):
+        await h.set(channel, "09:00", "Europe/Berlin")
+    try:
+        async with asyncio.timeout(3):
+            await h.tick_at(berlin(2024, 5, 1, 8, 59, 59) + timedelta(seconds=0.5))
+            await h.tick_at(berlin(2024, 5, 1, 9, 0))
+    except TimeoutError:
+        pytest.fail("the scheduler's pass never ended: no daily post would go out any more")
+    assert len(poster.messages) == 2
+
+
+async def test_a_paper_that_left_the_store_and_came_back_is_not_posted_again(h: Harness) -> None:
+    """Never the same paper twice in a channel: a posted paper that leaves the store (an
+    import undone) and comes back (loaded again, under a new row id) still counts as posted."""
+    await h.set(CH_A, "09:00", "Europe/Berlin")
+    await h.tick_at(berlin(2024, 5, 1, 9, 0))
+    [first] = h.poster.in_channel(CH_A)
+    assert first.paper_id == "2405.00001"
+    assert await PaperRepo(h.db).delete("2405.00001")
+    await add_paper(h.db, "2405.00001", "Paper number 1", rank=1)  # loaded again
+    h.runner.picker.invalidate()
+    await h.tick_at(berlin(2024, 5, 2, 9, 0))
+    assert [m.paper_id for m in h.poster.in_channel(CH_A)] == ["2405.00001", "2405.00002"]
+
+
+async def test_a_slow_post_in_one_channel_does_not_make_another_miss_its_day(
+    db: Database, clock: FakeClock
+) -> None:
+    """One channel's post takes 90 s (within the 120 s timeout) across another channel's due
+    time, 23:59: that channel's claim comes after midnight, and it still gets that day's post."""
+
+    class SlowPoster(FakePoster):
+        async def send(self, request: PostRequest, /) -> PostReceipt:
+            if request.channel_id == CH_A:
+                for _ in range(90):  # Discord answers after 90 s
+                    self.clock.advance(seconds=1)
+                    await asyncio.sleep(0)
+            return await super().send(request)
+
+    await add_ranked(db, 10)
+    poster = SlowPoster(clock)
+    h = Harness(db, clock, poster)
+    clock.set(berlin(2024, 5, 1, 12, 0))
+    await h.set(CH_A, "23:58", "Europe/Berlin")
+    await h.set(CH_B, "23:59", "Europe/Berlin")
+    await h.tick_at(berlin(2024, 5, 1, 23, 58, 30))  # CH_A's post spans 23:59
+    assert len(poster.in_channel(CH_A)) == 1
+    await h.tick_at(clock.now())  # the next pass, right after: 00:00 on 2 May
+    await h.tick_at(berlin(2024, 5, 2, 0, 5))
+    run = await h.repo.get_run(CH_B, "2024-05-01")
+    assert run is not None and run.state == SENT, "channel B missed its post of 1 May"
+    assert len(poster.in_channel(CH_B)) == 1
+
+
+async def test_papers_that_came_back_do_not_hide_those_never_posted(h: Harness) -> None:
+    """Once the shared pool is used up, the store is asked for the best papers never posted in
+    the channel: papers posted, gone and loaded again (under new row ids) are not those, and
+    must not crowd out the ones that are (a "nothing left" notice with papers left)."""
+    h.picker.trending.pool_per_signal = 2  # small pools: the store is asked sooner
+    await h.set(CH_A, "09:00", "Europe/Berlin")
+    for day in range(1, 7):
+        await h.tick_at(berlin(2024, 5, day, 9, 0))
+    posted = [m.paper_id for m in h.poster.in_channel(CH_A)]
+    assert len(set(posted)) == 6 and None not in posted
+    for paper_id in posted[:4]:  # an import undone, then loaded again
+        assert paper_id is not None and await PaperRepo(h.db).delete(paper_id)
+        await add_paper(h.db, paper_id, "Back again", rank=int(paper_id[-2:]))
+    h.picker.invalidate()
+    await h.tick_at(berlin(2024, 5, 7, 9, 0))
+    latest = h.poster.in_channel(CH_A)[-1].paper_id
+    assert latest is not None and latest not in posted, latest

@@ -8,17 +8,19 @@ import asyncio
 import sqlite3
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, time, timedelta
+from importlib import resources
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from bot.schedule import timecalc
-from bot.schedule.runner import WEEKLY_COUNT
+from bot.schedule.runner import WEEKLY_COUNT, ChannelUnavailable
 from bot.schedule.timecalc import today_key
-from bot.store.database import Database
+from bot.store.database import Database, load_migrations
+from bot.store.papers import PaperRepo
 from bot.store.schedules import SENDING, SENT, RunPaper
-from tests.daily_support import FakeClock, FakePoster, Harness, add_ranked
+from tests.daily_support import FakeClock, FakePoster, Harness, add_paper, add_ranked
 
 BERLIN = ZoneInfo("Europe/Berlin")
 CH_A, CH_B = 2001, 2002
@@ -227,3 +229,91 @@ async def test_post_now_and_preview_of_a_weekly_schedule(h: Harness) -> None:
     again = await h.runner.post_now(schedule, "interaction-1")
     assert again.status == "skipped" and len(h.poster.messages) == 1
     assert [p.id for p in await h.runner.preview_list(schedule)] == ranked(6, 7, 8, 9, 10)
+
+
+async def test_a_post_blocked_on_its_day_goes_out_when_resumed_later_that_week(h: Harness) -> None:
+    """/daily resume says "If this week's post is due and hasn't gone out yet, it goes out
+    now": a Monday post refused for a missing permission, fixed and resumed on Wednesday."""
+    await h.set(CH_A, "09:00", "Europe/Berlin", weekday=MONDAY)
+    h.poster.failures[CH_A].append(ChannelUnavailable("missing permission: Embed Links"))
+    await h.tick_at(berlin(2024, 5, 6, 9, 0))
+    schedule = await h.repo.get(CH_A)
+    assert schedule is not None and schedule.paused_reason is not None
+    assert h.poster.in_channel(CH_A) == []
+    h.clock.set(berlin(2024, 5, 8, 10, 0))  # Wednesday: the admin fixes it and resumes
+    await h.service.resume(schedule)
+    await h.tick_at(berlin(2024, 5, 8, 10, 0))
+    await h.tick_at(berlin(2024, 5, 8, 11, 0))
+    run = await h.repo.get_run(CH_A, "2024-W19")
+    assert run is not None and run.state == SENT, (run and run.state, run and run.error)
+    assert len(h.poster.in_channel(CH_A)) == 1
+
+
+async def test_a_listed_paper_that_left_the_store_and_came_back_is_not_listed_again(
+    h: Harness,
+) -> None:
+    """A weekly list's papers are the channel's history even when one leaves the store (an
+    import undone) and is loaded again under a new row id: not listed a second time."""
+    await h.set(CH_A, "09:00", "Europe/Berlin", weekday=WEDNESDAY)
+    await h.tick_at(berlin(2024, 5, 1, 9, 0))
+    [first] = h.poster.in_channel(CH_A)
+    assert first.paper_ids == tuple(ranked(1, 2, 3, 4, 5))
+    third = ranked(3)[0]
+    assert await PaperRepo(h.db).delete(third)
+    await add_paper(h.db, third, "Paper number 3", rank=3)  # loaded again, a new pid
+    run = await h.repo.get_run(CH_A, "2024-W18")
+    assert run is not None
+    assert [p.paper_id for p in await h.repo.run_papers(run)] == ranked(1, 2, 3, 4, 5)
+    h.runner.picker.invalidate()
+    await h.tick_at(berlin(2024, 5, 8, 9, 0))
+    assert h.poster.in_channel(CH_A)[-1].paper_ids == tuple(ranked(6, 7, 8, 9, 10))
+
+
+async def test_the_upgrade_to_lists_that_outlive_their_papers_keeps_every_list(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    """Migration 10 rebuilds run_papers without 0007's ON DELETE CASCADE on the paper: a
+    database of version 9 keeps its lists, and its two checks (a paper at most once in a
+    channel) still hold afterwards."""
+    path = tmp_path / "bot.db"
+    db = await Database(path).open()
+    await add_ranked(db, 30)
+    h = Harness(db, clock, FakePoster(clock))
+    await h.set(CH_A, "09:00", "Europe/Berlin", weekday=WEDNESDAY)
+    await h.tick_at(berlin(2024, 5, 1, 9, 0))
+    await db.close()
+    # Back to version 9: run_papers as 0007 created it, with the same rows.
+    v7 = (resources.files("bot.store.migrations") / "0007_reach.sql").read_text()
+    create_v7 = v7[v7.index("CREATE TABLE run_papers") :]
+    conn = sqlite3.connect(path)
+    conn.executescript(
+        "DROP TRIGGER daily_runs_once_in_lists; DROP TRIGGER run_papers_once;"
+        "ALTER TABLE run_papers RENAME TO run_papers_v10; DROP INDEX run_papers_run;"
+        "DROP INDEX run_papers_paper; DROP INDEX daily_runs_paper;"
+        + create_v7
+        + "INSERT INTO run_papers SELECT * FROM run_papers_v10; DROP TABLE run_papers_v10;"
+        "PRAGMA user_version = 9;"
+    )
+    before = {r[2] for r in conn.execute("PRAGMA foreign_key_list(run_papers)")}
+    conn.close()
+    assert before == {"daily_runs", "papers"}
+
+    db = await Database(path).open()  # migrates to the latest version
+    try:
+        assert await db.schema_version() == len(load_migrations())
+        rows = await db.fetchall("SELECT paper_id, position FROM run_papers ORDER BY position")
+        assert [(r[0], r[1]) for r in rows] == [
+            (p, n) for n, p in enumerate(ranked(1, 2, 3, 4, 5), 1)
+        ]
+        referenced = {r[2] for r in await db.fetchall("PRAGMA foreign_key_list(run_papers)")}
+        assert referenced == {"daily_runs"}
+        pid = await db.fetchval("SELECT pid FROM papers WHERE id = ?", (ranked(2)[0],))
+        with pytest.raises(sqlite3.IntegrityError, match="already posted"):
+            await db.execute(
+                "UPDATE daily_runs SET pid = ? WHERE channel_id = ? AND run_key = '2024-W18'",
+                (pid, CH_A),
+            )
+        assert await PaperRepo(db).delete(ranked(2)[0])
+        assert await db.fetchval("SELECT count(*) FROM run_papers") == WEEKLY_COUNT
+    finally:
+        await db.close()

@@ -55,6 +55,8 @@ Rc = TypeVar("Rc")  # what sending it returns
 
 # Look for an earlier attempt's message from this long before it (clock skew with Discord).
 RECONCILE_MARGIN = timedelta(minutes=2)
+# A due time passed this recently is still claimed for its own day, even across midnight.
+LATE_CLAIM_GRACE = timedelta(minutes=15)
 
 
 class Clock(Protocol):
@@ -344,20 +346,27 @@ class LeasedRunner(ABC, Generic[R, P, M, Rc]):
         weekday = (who.weekday or 0) if who.weekly else None  # weekly, no day: Mondays
         decision = timecalc.run_for(at, tz, now, weekday)
         item = NewRun(who.key, who.next_run, decision.next_run, guild_id=who.guild_id)
-        if decision.run_date is None:
+        day = decision.run_date
+        deadline = None
+        if day is None and now - who.next_run <= LATE_CLAIM_GRACE:
+            # Due a moment ago on the previous local day (this pass started late: the one
+            # before waited for slow sends): that day's post, not a missed day.
+            late = timecalc.local_date_for(who.next_run, tz)
+            if timecalc.due_on(late, at, tz) == who.next_run:
+                day, deadline = late, now + LATE_CLAIM_GRACE
+        if day is None:
             log.info(
                 "%s missed its run on an earlier day; next at %s",
                 self._who(who.key),
                 decision.next_run.isoformat(),
             )
             return item
-        day = decision.run_date
         run_key = timecalc.week_key(day) if who.weekly else day.isoformat()
         return dataclasses.replace(
             item,
             run_key=run_key,
             nonce=self._nonce(who.key, run_key),
-            deadline=timecalc.end_of_local_day(day, tz),
+            deadline=deadline or timecalc.end_of_local_day(day, tz),
         )
 
     async def _drain(self) -> int:

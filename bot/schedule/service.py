@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import time
+from datetime import datetime, time
 from zoneinfo import ZoneInfo
 
 from bot.errors import UserFacingError
@@ -95,6 +95,7 @@ class ScheduleService:
             now=now,
             cadence=WEEKLY if weekly else DAILY,
             weekday=weekday,
+            deadline=_end_of_today(zone, now),
         )
         self.runner.wake()
         return schedule
@@ -111,6 +112,7 @@ class ScheduleService:
             next_run=timecalc.today_or_next(at, zone, now, day),
             today_key=timecalc.today_key(schedule.tz, now, weekly=schedule.weekly),
             now=now,
+            deadline=_end_of_today(zone, now),
         )
         self.runner.wake()
         if resumed is None:  # pragma: no cover - deleted in between
@@ -130,3 +132,8 @@ class ScheduleService:
             channel_id, reason="the channel was deleted", now=self.runner.clock.now()
         )
         return True
+
+
+def _end_of_today(zone: ZoneInfo, now: datetime) -> datetime:
+    """Until when a post held back by a pause may still be tried once it is lifted."""
+    return timecalc.end_of_local_day(timecalc.local_date_for(now, zone), zone)

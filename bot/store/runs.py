@@ -22,7 +22,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, TypeVar
 
 import aiosqlite
@@ -140,10 +140,14 @@ class RunLedger(Generic[R, P]):
         a process running some of the shards handles its own servers only)."""
         t = self.spec
         where, params = self._on_shards(shards)
+        # Whole seconds down, not ts()'s rounding up: a recipient due in the next fraction of
+        # a second is not due yet (its claim could not move next_run on, and a full batch of
+        # them would be read again and again).
+        floor = now.astimezone(UTC).replace(microsecond=0)
         rows = await self.db.fetchall(
             f"SELECT * FROM {t.parent} WHERE {t.ready} AND next_run <= ?{where} "
             f"ORDER BY next_run, {t.key} LIMIT ?",
-            (ts(now), *params, limit),
+            (ts(floor), *params, limit),
         )
         return [self._parent(r) for r in rows]
 

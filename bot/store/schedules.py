@@ -167,6 +167,7 @@ class ScheduleRepo(RunLedger[Run, Schedule]):
         now: datetime,
         cadence: str = DAILY,
         weekday: int | None = None,
+        deadline: datetime | None = None,
     ) -> Schedule:
         """Create or replace a channel's schedule. Clears a pause, re-arms "nothing left".
 
@@ -202,7 +203,7 @@ class ScheduleRepo(RunLedger[Run, Schedule]):
                     weekday if cadence == WEEKLY else None,
                 ),
             )
-            await self._unblock(conn, channel_id, today_key, stamp)
+            await self._unblock(conn, channel_id, today_key, stamp, deadline)
             async with conn.execute(
                 "SELECT * FROM schedules WHERE channel_id = ?", (channel_id,)
             ) as cur:
@@ -212,8 +213,20 @@ class ScheduleRepo(RunLedger[Run, Schedule]):
 
     @staticmethod
     async def _unblock(
-        conn: aiosqlite.Connection, channel_id: int, today_key: str, stamp: str
+        conn: aiosqlite.Connection,
+        channel_id: int,
+        today_key: str,
+        stamp: str,
+        deadline: datetime | None = None,
     ) -> None:
+        if deadline is not None:
+            # A weekly run blocked on its weekday and unblocked later that week: its deadline
+            # (the end of that weekday) has passed; it may be tried until today ends.
+            await conn.execute(
+                "UPDATE daily_runs SET deadline = max(deadline, ?) "
+                "WHERE channel_id = ? AND state = ? AND run_key = ?",
+                (ts(deadline), channel_id, BLOCKED, today_key),
+            )
         await conn.execute(
             # A run that may have reached Discord is looked for before anything is resent.
             "UPDATE daily_runs SET state = CASE WHEN verify AND paper_id IS NOT NULL "
@@ -234,7 +247,13 @@ class ScheduleRepo(RunLedger[Run, Schedule]):
         )
 
     async def resume(
-        self, channel_id: int, *, next_run: datetime, today_key: str, now: datetime
+        self,
+        channel_id: int,
+        *,
+        next_run: datetime,
+        today_key: str,
+        now: datetime,
+        deadline: datetime | None = None,
     ) -> Schedule | None:
         """Lift a pause (the admin fixed the channel). None when there is no schedule."""
         stamp = ts(now)
@@ -246,7 +265,7 @@ class ScheduleRepo(RunLedger[Run, Schedule]):
             )
             if cur.rowcount == 0:
                 return None
-            await self._unblock(conn, channel_id, today_key, stamp)
+            await self._unblock(conn, channel_id, today_key, stamp, deadline)
             async with conn.execute(
                 "SELECT * FROM schedules WHERE channel_id = ?", (channel_id,)
             ) as cur2:
@@ -499,7 +518,13 @@ class ScheduleRepo(RunLedger[Run, Schedule]):
         """Papers posted (or being posted) to the channel: never picked again there."""
         rows = await self.db.fetchall(
             "SELECT pid FROM daily_runs WHERE channel_id = ?1 AND pid IS NOT NULL "
-            "UNION SELECT pid FROM run_papers WHERE channel_id = ?1",
+            "UNION SELECT pid FROM run_papers WHERE channel_id = ?1 "
+            # A posted paper that left the store and came back has a new pid: its id counts.
+            "UNION SELECT papers.pid FROM daily_runs JOIN papers ON papers.id = "
+            "daily_runs.paper_id WHERE daily_runs.channel_id = ?1 "
+            "AND (daily_runs.state = 'sent' OR daily_runs.verify) "
+            "UNION SELECT papers.pid FROM run_papers JOIN papers ON papers.id = "
+            "run_papers.paper_id WHERE run_papers.channel_id = ?1",
             (channel_id,),
         )
         return {int(r[0]) for r in rows}

@@ -34,10 +34,16 @@ class PaperSignals:
 
 _COLUMNS = "p.pid, p.id, p.source_rank, p.upvotes, p.published, p.added_at"
 
-# Never posted to the channel ?1 (neither as a daily card nor in a weekly list).
+# Never posted to the channel ?1 (neither as a daily card nor in a weekly list), by row id
+# or, for a paper that left the store and came back under a new one, by its public id (as
+# ScheduleRepo.posted_pids).
 _UNPOSTED = (
     "NOT EXISTS (SELECT 1 FROM daily_runs r WHERE r.channel_id = ?1 AND r.pid = papers.pid)"
     " AND NOT EXISTS (SELECT 1 FROM run_papers l WHERE l.channel_id = ?1 AND l.pid = papers.pid)"
+    " AND NOT EXISTS (SELECT 1 FROM daily_runs r WHERE r.channel_id = ?1"
+    " AND r.paper_id = papers.id AND (r.state = 'sent' OR r.verify))"
+    " AND NOT EXISTS (SELECT 1 FROM run_papers l WHERE l.channel_id = ?1"
+    " AND l.paper_id = papers.id)"
 )
 
 
