@@ -57,6 +57,15 @@ EXTENSIONS: tuple[str, ...] = (
 )
 
 
+# Buttons of views that live in one process only (the /search pager, /foryou forget's
+# confirmation): after a restart, or once the view is gone, nothing else answers them.
+EXPIRED_COMPONENTS: dict[str, str] = {
+    "pb:search:": "These results have expired (they last 10 minutes, and PaperBot may have "
+    "restarted). Run `/search` again.",
+    "pb:forget:": "This question has expired: nothing was deleted. Run `/foryou forget` again.",
+}
+EXPIRED_GRACE = 2.0  # seconds a live view has to answer first (Discord allows 3)
+
 PROCESS_TTL = timedelta(minutes=3)  # a process's claim on its shards, renewed every minute
 PROCESS_HEARTBEAT = 60.0
 
@@ -295,6 +304,22 @@ class PaperBot(commands.AutoShardedBot):
             len(self.guilds),
             self.shard_label,
         )
+
+    async def on_interaction(self, interaction: discord.Interaction[PaperBot]) -> None:
+        """Answer a click on an expired view's button (nothing else would: "This interaction
+        failed") with a private line saying what to do."""
+        if interaction.type is not discord.InteractionType.component:
+            return
+        data: dict[str, Any] = dict(interaction.data or {})
+        custom_id = str(data.get("custom_id", ""))
+        text = next((t for p, t in EXPIRED_COMPONENTS.items() if custom_id.startswith(p)), None)
+        if text is None:
+            return
+        await asyncio.sleep(EXPIRED_GRACE)
+        if interaction.response.is_done():
+            return  # the live view answered
+        with contextlib.suppress(discord.HTTPException):
+            await interaction.response.send_message(text, ephemeral=True)
 
     async def on_shard_ready(self, shard_id: int) -> None:
         log.info(

@@ -23,7 +23,7 @@ from discord.ext import commands
 
 from bot import cards, cite, reach
 from bot.errors import PaperNotFound
-from bot.interactions import reply_private, report_component_error, send_answer
+from bot.interactions import reply_private, report_component_error, send_answer, when_ready
 from bot.models import Paper
 
 if TYPE_CHECKING:
@@ -66,6 +66,15 @@ def action_id(kind: str, paper_id: str) -> str | None:
     return custom_id if len(custom_id) <= CUSTOM_ID_MAX else None
 
 
+BUTTON_URL_MAX = 512  # Discord refuses a link button with a longer URL (the whole message)
+
+
+def _button_url(url: str | None) -> str | None:
+    """*url* when a link button may carry it: a safe http(s) link of at most 512 chars."""
+    safe = cards.safe_url(url)
+    return safe if safe is not None and len(safe) <= BUTTON_URL_MAX else None
+
+
 class _PassiveButton(discord.ui.Button[Any]):
     """A button rendered in a message but handled by a registered DynamicItem."""
 
@@ -91,9 +100,10 @@ def action_buttons(
                     row=row,
                 )
             )
-    link = cards.safe_url(paper.url_pdf) or cards.safe_url(paper.url_abs)
+    pdf = _button_url(paper.url_pdf)
+    link = pdf or _button_url(paper.url_abs)
     if link:
-        label = "PDF" if link == cards.safe_url(paper.url_pdf) else "Abstract"
+        label = "PDF" if link == pdf else "Abstract"
         items.append(
             discord.ui.Button(style=discord.ButtonStyle.link, label=label, url=link, row=row)
         )
@@ -188,12 +198,21 @@ class CardButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=CARD_T
         if scope is None:  # a DM, a group DM, a server without the bot: nobody's trending
             await reply_private(interaction, reach.VOTES_ELSEWHERE)
             return
-        voted, count = await bot.store.social.toggle_vote(scope, interaction.user.id, self.paper_id)
+        # A write: it may wait behind another writer (an import), so acknowledge if slow.
+        voted, count = await when_ready(
+            interaction,
+            bot.store.social.toggle_vote(scope, interaction.user.id, self.paper_id),
+            ephemeral=True,
+        )
         text = "👍 Vote counted" if voted else "Vote taken back"
         await reply_private(interaction, f"{text}. This paper has {count} vote(s) here.")
 
     async def _save(self, interaction: discord.Interaction[Any], bot: CardServices) -> None:
-        saved = await bot.store.social.toggle_save(interaction.user.id, self.paper_id)
+        saved = await when_ready(
+            interaction,
+            bot.store.social.toggle_save(interaction.user.id, self.paper_id),
+            ephemeral=True,
+        )
         text = (
             "⭐ Saved to your reading list. See it with `/saved`."
             if saved
@@ -203,7 +222,11 @@ class CardButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=CARD_T
 
     async def _dismiss(self, interaction: discord.Interaction[Any], bot: CardServices) -> None:
         now = datetime.now(UTC)
-        dismissed = await bot.store.recs.toggle_dismiss(interaction.user.id, self.paper_id, now)
+        dismissed = await when_ready(
+            interaction,
+            bot.store.recs.toggle_dismiss(interaction.user.id, self.paper_id, now),
+            ephemeral=True,
+        )
         text = (
             "👎 Noted: this paper won't be picked for you again, and papers like it will "
             "weigh less in your picks (`/foryou why` shows what counts). Press again to undo."

@@ -498,3 +498,25 @@ async def test_search_by_meaning_finds_a_paraphrase(
     assert embed["title"].startswith("The discrete dipole approximation")
     assert embed["author"]["name"].endswith("· similar in meaning")
     assert len(embed["author"]["name"]) <= 256
+
+
+async def test_results_buttons_answer_after_a_restart(
+    store: Store, start_bot: StartBot, fake_discord: FakeDiscord
+) -> None:
+    """A /search answer's ◀ ▶ and select stay enabled on the message when the bot restarts (a
+    deploy): pressed then, they get a private line saying what to do, within Discord's 3 s,
+    rather than "This interaction failed"."""
+    first = await start_bot(store)
+    pending = await fake_discord.send_slash_command(
+        "search", [payloads.option("query", "diffusion")]
+    )
+    answer = await pending.wait_answer()
+    ids = [c.get("custom_id") for row in answer.body["components"] for c in row["components"]]
+    assert "pb:search:next" in ids
+    await first.close()
+    await start_bot(store)  # the restarted bot: the same store, the same (fake) Discord
+    click = await fake_discord.click_button(answer.message, "pb:search:next")
+    reply = await click.wait_callback(timeout=3.0)
+    data = reply.json["data"]
+    assert reply.status < 300 and data["flags"] & 64  # private
+    assert "expired" in data["content"] and "/search" in data["content"]

@@ -4,6 +4,11 @@ real bot and the fake Discord; the store keeps the original text."""
 
 from __future__ import annotations
 
+import asyncio
+import json
+import sqlite3
+import threading
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -99,3 +104,70 @@ async def test_a_hugging_face_card_has_its_tldr_and_tags(
     )
     tags = next(f["value"] for f in embed["fields"] if f["name"] == "Tags")
     assert tags.startswith("`reinforcement learning with verifiable rewards` · `language models`")
+
+
+async def test_a_paper_with_a_link_too_long_for_a_button_links_its_abstract(
+    open_store: OpenStore, start_bot: StartBot, fake_discord: FakeDiscord, tmp_path: Path
+) -> None:
+    """Discord refuses a whole message whose link button holds more than 512 characters: a
+    long (signed) PDF link gives way to the abstract's link."""
+    long_pdf = "https://files.example.org/papers/x.pdf?X-Signature=" + "a1b2c3d4" * 70
+    record = {
+        "id": "t-long-link-paper",
+        "title": "A paper with a long signed PDF link",
+        "abstract": "An abstract.",
+        "url_abs": "https://example.org/abs/long-link",
+        "url_pdf": long_pdf,
+    }
+    path = tmp_path / "link.jsonl"
+    path.write_text(json.dumps(record) + "\n")
+    await start_bot(await open_store(path, name="link.db"))
+    pending = await fake_discord.send_slash_command(
+        "paper", [payloads.option("paper", "t-long-link-paper")]
+    )
+    body = (await pending.wait_answer()).body
+    links = [
+        (c["label"], c["url"])
+        for row in body["components"]
+        for c in row["components"]
+        if c.get("url")
+    ]
+    assert links == [("Abstract", "https://example.org/abs/long-link")]
+
+
+async def test_a_save_waiting_behind_another_writer_is_acknowledged_in_time(
+    bot: PaperBot, store: Store, fake_discord: FakeDiscord
+) -> None:
+    """Another process (`python -m bot load`) holds SQLite's write lock for 4 s while a member
+    presses ⭐: the press is acknowledged within Discord's 3 s, and the save goes through
+    once the lock is free."""
+    pending = await fake_discord.send_slash_command(
+        "paper", [payloads.option("paper", "0704.0001")]
+    )
+    card = (await pending.wait_answer()).message
+    locked, release = threading.Event(), threading.Event()
+
+    def other_process_writes() -> None:
+        conn = sqlite3.connect(store.db.path, isolation_level=None, timeout=5)
+        conn.execute("BEGIN IMMEDIATE")
+        locked.set()
+        release.wait(4.0)
+        conn.execute("ROLLBACK")
+        conn.close()
+
+    writer = threading.Thread(target=other_process_writes)
+    writer.start()
+    try:
+        assert await asyncio.to_thread(locked.wait, 5)
+        click = await fake_discord.click_button(card, "pb:save:0704.0001")
+        started = asyncio.get_running_loop().time()
+        callback = await click.wait_callback(timeout=6.0)
+        took = asyncio.get_running_loop().time() - started
+    finally:
+        release.set()
+        await asyncio.to_thread(writer.join)
+    assert took < 3.0 and callback.json["type"] == 5  # "thinking…", privately
+    followup = await click.wait_followup(timeout=6.0)
+    assert "Saved" in followup.json["content"]
+    alice = fake_discord.world.user("alice").id
+    assert await store.social.saved_ids(alice) == ["0704.0001"]

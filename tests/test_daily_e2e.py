@@ -9,9 +9,11 @@ see, pausing on a channel the bot lost access to, resuming, status, post-now, au
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -603,3 +605,31 @@ async def test_weekly_options_are_checked(fake_discord: FakeDiscord, bot: PaperB
     preview = await run(fake, "preview", payloads.option("channel", "#papers"))
     assert preview["content"].startswith("These are the papers <#")
     assert preview["embeds"][0]["description"].count("\n**") == 4  # five papers
+
+
+async def test_post_now_of_a_paper_with_a_very_long_title_is_confirmed(
+    open_store: OpenStore, start_bot: StartBot, fake_discord: FakeDiscord, tmp_path: Path
+) -> None:
+    """A paper with a 2,100-character title (a scraped record with its abstract glued on) is
+    posted, and the admin's confirmation still goes out: not "Something went wrong", which
+    invites a second post."""
+    record = {
+        "id": "2405.00001",
+        "title": "Zyxwords " + "very long glued title words " * 75,
+        "abstract": "An abstract.",
+        "authors": ["A. Author"],
+        "published": "2024-05-01",
+        "source_rank": 1,
+        "upvotes": 500,
+    }
+    path = tmp_path / "long.jsonl"
+    path.write_text(json.dumps(record) + "\n")
+    store = await open_store(path, name="long.db")
+    await start_bot(store, Settings(refresh_enabled=False), clock=SteppedClock(berlin(7, 0)))
+    fake = fake_discord
+    assert (await set_daily(fake, "papers"))["content"].startswith("✅")
+    posted = await run(fake, "post-now", payloads.option("channel", "#papers"))
+    assert posted["content"].startswith("Posted “Zyxwords very long glued"), posted["content"]
+    assert len(posted["content"]) <= 2000
+    bot_id = str(fake.world.bot.id)
+    assert len([m for m in fake.messages("papers") if m["author"]["id"] == bot_id]) == 1

@@ -905,3 +905,15 @@ async def test_clean_shutdown(fake_discord: FakeDiscord, caplog: pytest.LogCaptu
     # reader and actually sends close code 4000, so the session stays resumable)
     assert not fake_discord.gateway.open_connections
     assert all(s.connection is None for s in fake_discord.gateway.sessions.values())
+
+
+def test_link_buttons_are_held_to_discords_512_characters() -> None:
+    """The fake refuses what Discord refuses: a link button's URL over 512 characters."""
+    from tests.fakediscord.validation import component_errors
+
+    def row(url: str) -> list[dict[str, object]]:
+        return [{"type": 1, "components": [{"type": 2, "style": 5, "label": "PDF", "url": url}]}]
+
+    assert component_errors(row("https://x.org/" + "a" * 498), 0) == []  # 512 characters
+    [error] = component_errors(row("https://x.org/" + "a" * 499), 0)
+    assert error.path == ("components", 0, "components", 0, "url")

@@ -331,3 +331,25 @@ async def test_paging_expires_like_search(
     }
     assert disabled["pb:search:next"] and disabled["pb:search:jump"]
     assert not disabled["pb:vote:0704.0001"]
+
+
+async def test_a_reading_list_of_30_titles_is_paged_over_the_first_25(
+    bot: PaperBot, store: Store, fake_discord: FakeDiscord
+) -> None:
+    """A pasted reading list naming 30 papers by title, one a line: one select menu holds 25,
+    so the answer pages over the first 25 (before, Discord refused the whole answer)."""
+    rows = await store.db.fetchall(
+        "SELECT title FROM papers WHERE id LIKE '0704.%' ORDER BY length(title) LIMIT 30"
+    )
+    titles = [" ".join(str(r[0]).split()) for r in rows]
+    assert len(titles) == 30
+    pending = await find(fake_discord, "\n".join(titles))
+    body, _ = await answer(pending)
+    assert body["embeds"][0]["author"]["name"] == "Paper 1 of 25 in the message"
+    [select] = [
+        c
+        for row in body["components"]
+        for c in row["components"]
+        if c.get("custom_id") == "pb:search:jump"
+    ]
+    assert len(select["options"]) == 25

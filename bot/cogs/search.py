@@ -96,6 +96,8 @@ class ResultsView(discord.ui.View):
         super().__init__(timeout=VIEW_TIMEOUT if timeout is None else timeout)
         self.owner_id = owner_id
         reasons = whys if whys and len(whys) == len(papers) else [None] * len(papers)
+        # One select menu holds 25 options: never page over more (a message naming 60 titles).
+        papers, reasons = papers[:RESULTS_MAX], reasons[:RESULTS_MAX]
         self.entries = [
             ResultEntry.of(i, p, w) for i, (p, w) in enumerate(zip(papers, reasons, strict=True))
         ]

@@ -149,6 +149,7 @@ def component_errors(components: Sequence[JSON], flags: int) -> list[FieldError]
                     errors.append(
                         FieldError((*p, "url"), "BASE_TYPE_REQUIRED", "This field is required")
                     )
+                _length(errors, (*p, "url"), comp.get("url"), 512)  # link buttons
             if comp.get("type") == 3:
                 options = comp.get("options") or []
                 if not 1 <= len(options) <= 25:

@@ -397,7 +397,8 @@ class DailyCog(commands.Cog):
     def _outcome_text(self, schedule: Schedule, outcome: Outcome) -> str:
         where = self._channel_label(schedule.channel_id)
         if outcome.status == "sent":
-            text = f"Posted “{cards.escape(outcome.title or '')}” in {where}."
+            title = cards.escape(cards.truncate(outcome.title or "", 200))
+            text = f"Posted “{title}” in {where}."
             if schedule.weekly:
                 text = f"Posted the top {outcome.papers} paper(s) in {where}."
             if outcome.detail:
