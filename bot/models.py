@@ -239,7 +239,8 @@ class Paper:
         if raw_id is not None and not isinstance(raw_id, str):
             raise ValueError("'id' must be a string")
         raw_id = raw_id.strip() if raw_id else None
-        arxiv = normalize_arxiv_id(raw_id) if raw_id else None
+        # Any spelling get() accepts: a bare id (any version) or an arXiv / HF paper URL.
+        arxiv = find_arxiv_id(raw_id) if raw_id else None
         # null means "not given" for the two non-optional string fields
         for name in ("abstract", "source"):
             if name in values and values[name] is None:

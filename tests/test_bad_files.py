@@ -534,3 +534,22 @@ def test_any_bytes_beside_a_good_file_never_stop_the_data_folder(
     assert sorted(p.id for p in found) == sorted(GOOD_IDS)
     runner.run(runner.store.papers.check_fts())
     assert runner.run(runner.store.db.fetchval("PRAGMA integrity_check")) == "ok"
+
+
+async def test_a_bad_first_record_is_a_record_error_not_an_unknown_file(tmp_path: Path) -> None:
+    # Line 1 lacks its title (a malformed record); lines 2-3 are good canonical records.
+    path = write_jsonl(
+        tmp_path / "mine.jsonl",
+        [
+            {"id": "2401.00001", "abstract": "This record lost its title."},
+            {"id": "2401.00002", "title": "A good paper"},
+            {"id": "2401.00003", "title": "Another good paper"},
+        ],
+    )
+    store = await make_store(tmp_path)
+    try:
+        report = await load_file(store, path)  # raises UnknownFormatError on the reviewed code
+        assert (report.new, report.rejected) == (2, 1)
+        assert report.errors[0].line == 1 and "title" in report.errors[0].reason
+    finally:
+        await store.close()

@@ -482,3 +482,22 @@ async def test_a_load_beside_a_running_bot_commits_in_short_transactions(
         assert batches == (2 + 100 // 20 if bot_running else 200 // 50)
     finally:
         await store.close()
+
+
+async def test_an_arxiv_url_id_merges_with_the_same_paper(tmp_path: Path) -> None:
+    title = "Attention Is All You Need"
+    first = write_jsonl(tmp_path / "a.jsonl", [{"id": "1706.03762", "title": title}])
+    second = write_jsonl(
+        tmp_path / "b.jsonl",
+        [{"id": "https://arxiv.org/abs/1706.03762v7", "title": title, "doi": "10.1000/xyz"}],
+    )
+    store = await make_store(tmp_path)
+    try:
+        await load_file(store, first)
+        await load_file(store, second)
+        ids = [r[0] for r in await store.db.fetchall("SELECT id FROM papers")]
+        assert ids == ["1706.03762"], ids
+        paper = await store.papers.get("https://arxiv.org/abs/1706.03762v7")
+        assert paper is not None and paper.doi == "10.1000/xyz"
+    finally:
+        await store.close()

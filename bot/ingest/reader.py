@@ -179,6 +179,7 @@ def _sniff_objects(text: str, truncated: bool) -> tuple[str | None, str]:
     lines = text.splitlines()
     if truncated and len(lines) > 1:
         lines.pop()
+    unknown = False
     for line in lines[:20]:
         if not line.strip():
             continue
@@ -190,7 +191,10 @@ def _sniff_objects(text: str, truncated: bool) -> tuple[str | None, str]:
             fmt = _classify(set(value))
             if fmt is not None:
                 return fmt, ""
-            return None, "JSON objects with none of the known fields"
+            # One malformed record (a missing title) is that line's error, not the file's.
+            unknown = True
+    if unknown:
+        return None, "JSON objects with none of the known fields"
     # No complete line (a huge first record, a pretty-printed object): look at the key names.
     keys = {
         k for k in ("paper", *_SNAPSHOT_KEYS, "title", "summary", "abstract") if f'"{k}"' in text

@@ -156,6 +156,7 @@ async def _load(
         async with store.db.transaction() as conn:
             if ranked:
                 # This file's trending list replaces the previous import of the same list.
+                await store.papers.set_rank_list(conn, rank_list, ranked)
                 await store.papers.replace_ranks(conn, rank_list, ranked)
             await conn.execute(
                 "INSERT OR REPLACE INTO imported_files(path, size, mtime_ns, sha256, format, "

@@ -407,13 +407,22 @@ class PaperRepo:
         if journal is not None:
             await self._journal(conn, journal, now, undo, first_pid, next_pid - 1)
         ranked = frozenset(e.pid or new_pids[id(e)] for e in ranked_entries)
-        if ranked:
-            await conn.execute(
-                "UPDATE papers SET rank_list = ? WHERE pid IN (SELECT value FROM json_each(?)) "
-                "AND rank_list IS NOT ?",
-                (rank_list, json.dumps(sorted(ranked)), rank_list),
-            )
+        if ranked and journal is None:
+            # A journaled import names its list when it finishes (set_rank_list): an undo
+            # cannot put back a list name that is not journaled.
+            await self.set_rank_list(conn, rank_list, ranked)
         return UpsertCounts(new, updated, unchanged, ranked)
+
+    @staticmethod
+    async def set_rank_list(
+        conn: aiosqlite.Connection, rank_list: str, pids: frozenset[int] | set[int]
+    ) -> None:
+        """The trending list the ranks of *pids* come from is *rank_list*."""
+        await conn.execute(
+            "UPDATE papers SET rank_list = ? WHERE pid IN (SELECT value FROM json_each(?)) "
+            "AND rank_list IS NOT ?",
+            (rank_list, json.dumps(sorted(pids)), rank_list),
+        )
 
     @staticmethod
     async def _journal(
@@ -521,10 +530,15 @@ class PaperRepo:
             await self._delete_range(conn, pid, pid)
             return True
 
-    async def _delete_range(self, conn: aiosqlite.Connection, first: int, last: int) -> int:
-        """Delete the papers with ``first <= pid <= last`` (index entries too); returns how many."""
-        await _unindex(conn, await self._fts_tables(conn), _BY_RANGE, (first, last))
-        cur = await conn.execute("DELETE FROM papers WHERE pid BETWEEN ? AND ?", (first, last))
+    async def _delete_range(
+        self, conn: aiosqlite.Connection, first: int, last: int, *, keep: Sequence[int] = ()
+    ) -> int:
+        """Delete the papers with ``first <= pid <= last`` but those in *keep* (index entries
+        too); returns how many."""
+        where = f"{_BY_RANGE} AND pid NOT IN (SELECT value FROM json_each(?))"
+        params = (first, last, json.dumps(list(keep)))
+        await _unindex(conn, await self._fts_tables(conn), where, params)
+        cur = await conn.execute(f"DELETE FROM papers WHERE {where}", params)
         # Remember the highest pid ever used: pids must only grow (alert scanners and
         # search treat higher pids as newer), even when the newest paper is deleted.
         await conn.execute(
@@ -552,25 +566,30 @@ class PaperRepo:
             return 0
         fts = await self._fts_tables(conn)
         restore: list[tuple[Any, ...]] = []
+        kept: set[int] = set()  # changed again since by someone else: their state wins
         for pid, old_json, written_at, _, _, current in rows:
             if old_json is not None and current is not None and current == written_at:
                 old = json.loads(old_json)
                 # A row journaled before migration 0007 lacks doi and journal_ref: unknown.
                 old[-1:-1] = [None] * (len(COLUMNS) + 1 - len(old))
                 restore.append((*old[: len(COLUMNS)], old[len(COLUMNS)], int(pid)))
+            elif old_json is not None and current is not None:
+                kept.add(int(pid))
         if restore:
             changed = json.dumps([r[-1] for r in restore])
             await _unindex(conn, fts, _BY_PIDS, (changed,))
             await conn.executemany(_UPDATE, restore)
             await conn.execute(f"DELETE FROM paper_vectors WHERE {_BY_PIDS}", (changed,))
             await _index(conn, fts, _BY_PIDS, (changed,))
+        # A row kept in its newer state still holds what the import merged in, and still
+        # carries the arXiv id that replaced its title id: its source and alias stay.
         await conn.executemany(
             "DELETE FROM paper_sources WHERE pid = ? AND source = ?",
-            [(int(r[0]), r[3]) for r in rows if r[3] is not None],
+            [(int(r[0]), r[3]) for r in rows if r[3] is not None and int(r[0]) not in kept],
         )
         await conn.executemany(
             "DELETE FROM paper_aliases WHERE alias = ? AND pid = ?",
-            [(r[4], int(r[0])) for r in rows if r[4] is not None],
+            [(r[4], int(r[0])) for r in rows if r[4] is not None and int(r[0]) not in kept],
         )
         await conn.executemany(
             "DELETE FROM import_undo WHERE import_id = ? AND pid = ?",
@@ -590,7 +609,14 @@ class PaperRepo:
             return 0
         first, last = int(row[0]), int(row[1])
         start = max(first, last - limit + 1)
-        await self._delete_range(conn, start, last)
+        # A paper written since by someone else (a refresh, a lookup, another import merged
+        # into it; the import's own later changes were put back first) is theirs too: kept.
+        async with conn.execute(
+            "SELECT pid FROM papers WHERE pid BETWEEN ? AND ? AND updated_at <> added_at",
+            (start, last),
+        ) as cur:
+            kept = [int(r[0]) for r in await cur.fetchall()]
+        await self._delete_range(conn, start, last, keep=kept)
         if start == first:
             await conn.execute(
                 "DELETE FROM import_new WHERE import_id = ? AND first_pid = ?", (import_id, first)
