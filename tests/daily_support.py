@@ -14,6 +14,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.models import Paper
@@ -270,3 +271,19 @@ class Harness:
         while t <= end:
             await self.tick_at(t)
             t += step
+
+
+def turn_off_while_picking(h: Harness, channel_id: int) -> list[int]:
+    """Make the picker run /daily off for *channel_id* on its first call: the admin turns the
+    schedule off after the run checked it is still on, before its pick is recorded."""
+    picks = h.picker.pick_many
+    calls: list[int] = []
+
+    async def pick_many(**kw: Any) -> Any:
+        if not calls:
+            assert await h.service.turn_off(channel_id)
+        calls.append(1)
+        return await picks(**kw)
+
+    h.picker.pick_many = pick_many  # type: ignore[method-assign]
+    return calls

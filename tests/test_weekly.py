@@ -20,7 +20,14 @@ from bot.schedule.timecalc import today_key
 from bot.store.database import Database, load_migrations
 from bot.store.papers import PaperRepo
 from bot.store.schedules import SENDING, SENT, RunPaper
-from tests.daily_support import FakeClock, FakePoster, Harness, add_paper, add_ranked
+from tests.daily_support import (
+    FakeClock,
+    FakePoster,
+    Harness,
+    add_paper,
+    add_ranked,
+    turn_off_while_picking,
+)
 
 BERLIN = ZoneInfo("Europe/Berlin")
 CH_A, CH_B = 2001, 2002
@@ -317,3 +324,14 @@ async def test_the_upgrade_to_lists_that_outlive_their_papers_keeps_every_list(
         assert await db.fetchval("SELECT count(*) FROM run_papers") == WEEKLY_COUNT
     finally:
         await db.close()
+
+
+async def test_daily_off_during_the_weeks_pick_posts_nothing(h: Harness) -> None:
+    await h.set(CH_A, "09:00", "Europe/Berlin", weekday=WEDNESDAY)
+    calls = turn_off_while_picking(h, CH_A)
+    await h.tick_at(berlin(2024, 5, 1, 9, 0))
+    assert calls and h.poster.messages == []
+    run = await h.repo.get_run(CH_A, today_key("Europe/Berlin", berlin(2024, 5, 1, 9), weekly=True))
+    assert run is not None and run.state == "skipped"
+    assert await h.repo.run_papers(run) == []  # its picks are not kept: free again
+    assert await h.repo.posted_pids(CH_A) == set()

@@ -49,7 +49,7 @@ from bot.schedule.leased import (
     nonce,
 )
 from bot.schedule.picker import DailyPicker
-from bot.store.schedules import Run, RunPaper, Schedule, ScheduleRepo
+from bot.store.schedules import Run, RunClosed, RunPaper, Schedule, ScheduleRepo
 from bot.text import one_line, readable
 
 log = logging.getLogger(__name__)
@@ -238,7 +238,9 @@ class DailyRunner(LeasedRunner[Run, Schedule, PostRequest, PostReceipt]):
         topic = schedule.topic if schedule else None
         weekly = bool(schedule and schedule.weekly)
         if run.paper_id is None:
-            return self._request(run, schedule, None, notice_text(topic, weekly=weekly))
+            # The notice's words as first sent (kept in the run), whatever the topic is now.
+            text = run.title or notice_text(topic, weekly=weekly)
+            return self._request(run, schedule, None, text)
         listed = await self.repo.run_papers(run)
         if listed:
             papers = [await self._paper_or_stand_in(p.paper_id, p.title) for p in listed]
@@ -282,7 +284,16 @@ class DailyRunner(LeasedRunner[Run, Schedule, PostRequest, PostReceipt]):
 
     async def _prepare(self, run: Run, schedule: Schedule, now: datetime) -> PostRequest | Outcome:
         """Pick the paper (a weekly schedule: the week's top papers) and write ``sending``
-        with it (before Discord is called)."""
+        with it (before Discord is called). A run turned off while it picked sends nothing."""
+        try:
+            return await self._pick_and_begin(run, schedule, now)
+        except RunClosed:
+            log.info("channel %s was turned off while picking; not posting", run.channel_id)
+            return Outcome("skipped", detail="the schedule was turned off")
+
+    async def _pick_and_begin(
+        self, run: Run, schedule: Schedule, now: datetime
+    ) -> PostRequest | Outcome:
         weekly = schedule.weekly
         if weekly:
             await self.repo.clear_run_papers(run)  # an earlier attempt's picks, not sent
@@ -332,16 +343,22 @@ class DailyRunner(LeasedRunner[Run, Schedule, PostRequest, PostReceipt]):
             # Said once in the channel already (or an admin asked; they are told privately).
             await self.repo.mark_exhausted_quietly(run, status=status, now=now)
             return Outcome("exhausted", detail=status)
-        await self.repo.begin_notice(run, now=now)
-        return self._request(
-            run, schedule, None, notice_text(schedule.topic, weekly=schedule.weekly)
-        )
+        text = notice_text(schedule.topic, weekly=schedule.weekly)
+        await self.repo.begin_notice(run, text=text, now=now)
+        return self._request(run, schedule, None, text)
 
     async def _sent(self, run: Run, request: PostRequest, receipt: PostReceipt) -> Outcome:
         now = self.clock.now()
+        told = False
         if request.paper is None:
             status = "nothing left to post: told the channel"
             title = None
+            # Said for the schedule as it is now? (An admin who changed the topic or cadence
+            # since the notice was made gets a notice of the new one when it runs dry too.)
+            schedule = await self.repo.get(run.channel_id)
+            told = schedule is not None and request.text == notice_text(
+                schedule.topic, weekly=schedule.weekly
+            )
         else:
             title = readable(request.paper.title)  # for people: LaTeX as Unicode
             status = f"posted “{one_line(title, 80)}”"
@@ -356,6 +373,7 @@ class DailyRunner(LeasedRunner[Run, Schedule, PostRequest, PostReceipt]):
             status=status,
             note=receipt.note,
             notice=request.paper is None,
+            told=told,
             now=now,
         )
         return Outcome(

@@ -284,12 +284,14 @@ class RunLedger(Generic[R, P]):
         *,
         conn: aiosqlite.Connection | None = None,
         also: str = "",
+        only_from: str | None = None,
         **values: object,
-    ) -> None:
+    ) -> bool:
         """Set the run's columns *values* (names of the code), ``updated_at`` and *also*
         (SQL of the code, such as ``pid = CASE WHEN verify THEN pid END``); in *conn*'s
-        transaction, or in one of its own."""
-        await self._write(run, now, conn, values, also)
+        transaction, or in one of its own. With *only_from*: only while the run is in that
+        state. Whether the run was written."""
+        return await self._write(run, now, conn, values, also, only_from)
 
     async def _write(
         self,
@@ -298,14 +300,18 @@ class RunLedger(Generic[R, P]):
         conn: aiosqlite.Connection | None,
         values: Mapping[str, object],
         also: str = "",
-    ) -> None:
+        only_from: str | None = None,
+    ) -> bool:
         sets = [f"{name} = ?" for name in values] + ([also] if also else [])
         sql = f"UPDATE {self.spec.table} SET {', '.join(sets)}, updated_at = ? WHERE {self._match}"
-        params = (*values.values(), ts(now), run.key, run.run_key)
+        params: tuple[object, ...] = (*values.values(), ts(now), run.key, run.run_key)
+        if only_from is not None:
+            sql += " AND state = ?"
+            params = (*params, only_from)
         if conn is None:
-            await self.db.execute(sql, params)
-        else:
-            await conn.execute(sql, params)
+            return await self.db.execute(sql, params) > 0
+        cur = await conn.execute(sql, params)
+        return cur.rowcount > 0
 
     async def begin_attempt(
         self, run: LeasedRun, now: datetime, *, conn: aiosqlite.Connection | None = None
@@ -320,11 +326,22 @@ class RunLedger(Generic[R, P]):
         now: datetime,
         *,
         conn: aiosqlite.Connection | None = None,
+        only_from: str | None = None,
         **values: object,
-    ) -> None:
-        """:meth:`begin_attempt` that also sets *values* (``state``, the pick)."""
+    ) -> bool:
+        """:meth:`begin_attempt` that also sets *values* (``state``, the pick); with
+        *only_from*, only from that state (whether the run was written)."""
         counted = "" if self.spec.count_leases else "attempts = attempts + 1"
-        await self.update(run, now, conn=conn, also=counted, verify=1, attempt_at=ts(now), **values)
+        return await self.update(
+            run,
+            now,
+            conn=conn,
+            also=counted,
+            only_from=only_from,
+            verify=1,
+            attempt_at=ts(now),
+            **values,
+        )
 
     async def close(
         self,

@@ -119,7 +119,7 @@ class Run(LeasedRun):
     guild_id: int
     pid: int | None
     paper_id: str | None
-    title: str | None
+    title: str | None  # the paper's (a list's: "5 papers: …"); a notice run: its text
     thread_id: int | None
 
     @property
@@ -141,6 +141,11 @@ class Run(LeasedRun):
             title=row["title"],
             thread_id=row["thread_id"],
         )
+
+
+class RunClosed(Exception):
+    """The run left ``pending`` while it was picking (``/daily off`` skipped it): it must not
+    send."""
 
 
 class ScheduleRepo(RunLedger[Run, Schedule]):
@@ -231,8 +236,10 @@ class ScheduleRepo(RunLedger[Run, Schedule]):
             # A run that may have reached Discord is looked for before anything is resent.
             "UPDATE daily_runs SET state = CASE WHEN verify AND paper_id IS NOT NULL "
             "THEN ? ELSE ? END, next_attempt = ?, owner = NULL, updated_at = ? "
-            "WHERE channel_id = ? AND state = ? AND (run_key = ? OR run_key LIKE 'now:%')",
-            (SENDING, PENDING, stamp, stamp, channel_id, BLOCKED, today_key),
+            # A manual post whose hour is over is not tried again: dropped below, quietly.
+            "WHERE channel_id = ? AND state = ? AND (run_key = ? OR (run_key LIKE 'now:%' "
+            "AND deadline > ?))",
+            (SENDING, PENDING, stamp, stamp, channel_id, BLOCKED, today_key, stamp),
         )
         # Older blocked runs are dropped; their papers are free again unless they may be out.
         await conn.execute(
@@ -375,13 +382,23 @@ class ScheduleRepo(RunLedger[Run, Schedule]):
         """Record the pick and enter ``sending`` BEFORE Discord is called.
 
         False when that paper is already taken by another run of the channel (the unique
-        index refused it): pick again.
+        index refused it): pick again. Only from ``pending``: a run closed meanwhile (turned
+        off) raises :class:`RunClosed`.
         """
         try:
             async with self.db.transaction() as conn:
-                await self.start(
-                    run, now, conn=conn, state=SENDING, pid=pid, paper_id=paper_id, title=title
+                started = await self.start(
+                    run,
+                    now,
+                    conn=conn,
+                    only_from=PENDING,
+                    state=SENDING,
+                    pid=pid,
+                    paper_id=paper_id,
+                    title=title,
                 )
+                if not started:
+                    raise RunClosed(run.run_key)
         except sqlite3.IntegrityError:
             return False
         return True
@@ -394,7 +411,8 @@ class ScheduleRepo(RunLedger[Run, Schedule]):
 
         False when one of them is already taken in the channel (posted there, or in another
         run's list): pick again. The run's ``paper_id`` is the first paper's (what marks it
-        as a post of papers, not a notice), ``pid`` stays NULL.
+        as a post of papers, not a notice), ``pid`` stays NULL. Only from ``pending`` (else
+        :class:`RunClosed`, nothing written).
         """
         try:
             async with self.db.transaction() as conn:
@@ -407,15 +425,18 @@ class ScheduleRepo(RunLedger[Run, Schedule]):
                         for p in papers
                     ],
                 )
-                await self.start(
+                started = await self.start(
                     run,
                     now,
                     conn=conn,
+                    only_from=PENDING,
                     state=SENDING,
                     pid=None,
                     paper_id=papers[0].paper_id,
                     title=title,
                 )
+                if not started:
+                    raise RunClosed(run.run_key)  # rolls the papers back
         except sqlite3.IntegrityError:
             return False
         return True
@@ -434,13 +455,24 @@ class ScheduleRepo(RunLedger[Run, Schedule]):
         async with self.db.transaction() as conn:
             await _drop_papers(conn, run)
 
-    async def begin_notice(self, run: Run, *, now: datetime) -> None:
-        """Enter ``sending`` for the "nothing left" notice (no paper)."""
+    async def begin_notice(self, run: Run, *, text: str, now: datetime) -> None:
+        """Enter ``sending`` for the "nothing left" notice (no paper); its *text* is kept in
+        ``title``: every attempt sends, and looks for, the same words even if the topic
+        changes meanwhile. Only from ``pending`` (else :class:`RunClosed`)."""
         async with self.db.transaction() as conn:
             await _drop_papers(conn, run)
-            await self.start(
-                run, now, conn=conn, state=SENDING, pid=None, paper_id=None, title=None
+            started = await self.start(
+                run,
+                now,
+                conn=conn,
+                only_from=PENDING,
+                state=SENDING,
+                pid=None,
+                paper_id=None,
+                title=text,
             )
+            if not started:
+                raise RunClosed(run.run_key)
 
     async def mark_sent(
         self,
@@ -452,7 +484,11 @@ class ScheduleRepo(RunLedger[Run, Schedule]):
         note: str | None,
         notice: bool,
         now: datetime,
+        told: bool | None = None,
     ) -> None:
+        """Record the post. A notice marks the schedule exhausted (said once) when *told*
+        (default: *notice*): it was about the schedule's current topic and cadence."""
+        told = notice if told is None else told
         async with self.db.transaction() as conn:
             state = EXHAUSTED if notice else SENT
             await self.close(
@@ -461,7 +497,7 @@ class ScheduleRepo(RunLedger[Run, Schedule]):
             await conn.execute(
                 "UPDATE schedules SET last_status = ?, last_at = ?, "
                 "exhausted_at = CASE WHEN ? THEN ? END WHERE channel_id = ?",
-                (status, ts(now), int(notice), ts(now), run.channel_id),
+                (status, ts(now), int(notice and told), ts(now), run.channel_id),
             )
 
     async def mark_exhausted_quietly(self, run: Run, *, status: str, now: datetime) -> None:
