@@ -4,10 +4,11 @@ One place for what every cog and view does when something goes wrong: :func:`des
 turns an application-command error into a line for the member (or None: unexpected, logged
 with its traceback, answered with :data:`GENERIC_ERROR`), :func:`report_component_error` does
 the same for buttons and selects, and :func:`reply_private` answers privately whether or not
-the interaction was acknowledged already. :func:`read_failure` is the one reading of a failed
-Discord request (:class:`discord.HTTPException`) for the code that sends on its own (the
-daily poster, the alert and digest senders): refused for good, worth retrying, how long to
-wait, the bot's global limit or not.
+the interaction was acknowledged already (even after a public "thinking…").
+:func:`read_failure` is the one reading of a failed Discord request
+(:class:`discord.HTTPException`) for the code that sends on its own (the daily poster, the
+alert and digest senders): refused for good, worth retrying, how long to wait, the bot's
+global limit or not.
 """
 
 from __future__ import annotations
@@ -45,6 +46,12 @@ to answer with the result at once (one request). Slower work is acknowledged fir
 T = TypeVar("T")
 Sent = discord.InteractionMessage | discord.WebhookMessage
 
+PUBLIC_THINKING = "paperbot.public_thinking"
+"""Key in ``interaction.extras``: :func:`when_ready` acknowledged with a public "thinking…"
+that no follow-up has replaced yet. Discord makes the first follow-up after a deferral edit
+the "thinking…" message, keeping the deferral's visibility whatever the follow-up's
+``ephemeral`` flag says: a private answer must remove that message first."""
+
 
 async def when_ready(
     interaction: discord.Interaction[Any],
@@ -52,18 +59,27 @@ async def when_ready(
     *,
     ephemeral: bool,
     within: float | None = None,
+    update: bool = False,
 ) -> T:
     """*work*'s result, acknowledging the interaction meanwhile if the work is not done
     *within* seconds (default :data:`ANSWER_WITHIN`) of the interaction's creation, by
-    Discord's clock (its snowflake). Answer then with :func:`send_answer`, which sends the
-    response or the follow-up as due."""
+    Discord's clock (its snowflake). Answer then with :func:`send_answer` (or
+    :func:`reply_private`), which sends the response or the follow-up as due.
+
+    With *update* (a button that edits its own message) the acknowledgement shows nothing
+    (a deferred update) and the answer is :func:`send_update`."""
     within = ANSWER_WITHIN if within is None else within
     task = asyncio.ensure_future(work)
     age = (discord.utils.utcnow() - interaction.created_at).total_seconds()
     try:
         await asyncio.wait({task}, timeout=max(0.0, within - max(0.0, age)))
         if not task.done():
-            await interaction.response.defer(ephemeral=ephemeral, thinking=True)
+            if update:
+                await interaction.response.defer()
+            else:
+                await interaction.response.defer(ephemeral=ephemeral, thinking=True)
+                if not ephemeral:
+                    interaction.extras[PUBLIC_THINKING] = True
     except BaseException:  # cancelled, or the acknowledgement failed: the work is moot
         task.cancel()
         raise
@@ -74,17 +90,46 @@ async def send_answer(
     interaction: discord.Interaction[Any], *, ephemeral: bool, **message: Any
 ) -> Sent | None:
     """Send a command's answer: as the interaction's response when it has none yet, else as
-    the follow-up that replaces "thinking…". Returns the message (for a view to edit later)."""
+    the follow-up that replaces "thinking…". Returns the message (for a view to edit later).
+
+    A private answer after a public "thinking…" (see :data:`PUBLIC_THINKING`) removes that
+    message first, so that the answer is a new, private message rather than an edit of the
+    public one."""
     if interaction.response.is_done():
+        if ephemeral and interaction.extras.get(PUBLIC_THINKING):
+            await _remove_public_thinking(interaction)
         sent: Sent = await interaction.followup.send(ephemeral=ephemeral, wait=True, **message)
+        interaction.extras.pop(PUBLIC_THINKING, None)  # replaced (or already removed)
         return sent
     response = await interaction.response.send_message(ephemeral=ephemeral, **message)
     resource = response.resource
     return resource if isinstance(resource, discord.InteractionMessage) else None
 
 
+async def _remove_public_thinking(interaction: discord.Interaction[Any]) -> None:
+    try:
+        await interaction.delete_original_response()
+    except discord.NotFound:
+        pass  # gone already
+    except discord.HTTPException:
+        # Still there: the follow-up will replace it, publicly (nothing better is possible).
+        log.warning("could not remove a public thinking message", exc_info=True)
+        return
+    interaction.extras.pop(PUBLIC_THINKING, None)
+
+
+async def send_update(interaction: discord.Interaction[Any], **message: Any) -> None:
+    """Edit the message of the component that was used: as the interaction's response, or
+    after :func:`when_ready` deferred the update."""
+    if interaction.response.is_done():
+        await interaction.edit_original_response(**message)
+    else:
+        await interaction.response.edit_message(**message)
+
+
 async def reply_private(interaction: discord.Interaction[Any], text: str) -> None:
-    """Answer privately, whether or not the interaction was already acknowledged."""
+    """Answer privately, whether or not the interaction was already acknowledged: after a
+    public "thinking…", that message is removed first (:func:`send_answer`)."""
     await send_answer(interaction, content=cut(text, MESSAGE_MAX), ephemeral=True)
 
 

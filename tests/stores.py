@@ -15,6 +15,10 @@ use them are disconnected (``connect_client`` is set up after the store, so torn
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import sqlite3
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -64,3 +68,29 @@ def start_bot(connect_client: Callable[..., Awaitable[Any]]) -> StartBot:
         return client
 
     return start
+
+
+@contextlib.asynccontextmanager
+async def another_writer(path: Path, seconds: float = 4.0) -> AsyncIterator[None]:
+    """Another process (a `python -m bot load` batch) holding SQLite's write lock on the
+    database at *path*: from entering the block until leaving it, *seconds* at most."""
+    locked, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        conn = sqlite3.connect(path, isolation_level=None, timeout=5)
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            locked.set()
+            release.wait(seconds)
+            conn.execute("ROLLBACK")
+        finally:
+            conn.close()
+
+    writer = threading.Thread(target=hold)
+    writer.start()
+    try:
+        assert await asyncio.to_thread(locked.wait, 5), "could not take the write lock"
+        yield
+    finally:
+        release.set()
+        await asyncio.to_thread(writer.join)

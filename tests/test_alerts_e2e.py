@@ -23,7 +23,7 @@ from bot.store import Store
 from tests.fakediscord import FakeDiscord, payloads
 from tests.fakediscord.world import Perm
 from tests.fakesources import FakeSources
-from tests.stores import OpenStore, StartBot
+from tests.stores import OpenStore, StartBot, another_writer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(30)]
 
@@ -150,6 +150,35 @@ async def test_remove_with_autocomplete(fake_discord: FakeDiscord, bot: PaperBot
     )
     refused = await run(fake_discord, "alice", "remove", payloads.option("alert", str(bobs[0].id)))
     assert "can't find" in text_of(refused)
+
+
+async def test_alert_commands_waiting_behind_another_writer_are_acknowledged_in_time(
+    fake_discord: FakeDiscord, bot: PaperBot
+) -> None:
+    """Another process (`python -m bot load`) holds SQLite's write lock for 4 s: /alerts add
+    and /alerts remove are acknowledged privately within Discord's 3 s, then answer once
+    their write went through."""
+    loop = asyncio.get_running_loop()
+    alice = fake_discord.world.user("alice").id
+    guild = fake_discord.world.guild.id
+    for sub, option, said in (
+        ("add", payloads.option("query", "agents"), "Alert added"),
+        ("remove", payloads.option("alert", "agents"), "Alert “agents” removed."),
+    ):
+        async with another_writer(bot.store.db.path, 4.0):
+            pending = await fake_discord.send_slash_command(
+                "alerts", [payloads.subcommand(sub, [option])], user="alice"
+            )
+            started = loop.time()
+            callback = await pending.wait_callback(timeout=6.0)
+            took = loop.time() - started
+        assert took < 3.0 and callback.status < 300, (sub, took, callback.status)
+        assert callback.json["type"] == 5 and callback.json["data"]["flags"] & 64
+        followup = await pending.wait_followup(timeout=6.0)
+        assert said in followup.json["content"], followup.json
+        assert followup.response["flags"] & 64
+        left = await bot.store.alerts.for_member(guild, alice)
+        assert [a.query for a in left] == (["agents"] if sub == "add" else [])
 
 
 async def test_channel_alert_by_a_moderator_posts_in_the_channel(

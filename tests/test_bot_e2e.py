@@ -21,7 +21,7 @@ from bot.config import Settings
 from bot.store import Store
 from tests.fakediscord import FakeDiscord, payloads
 from tests.fakediscord.payloads import OptionType
-from tests.stores import OpenStore, StartBot
+from tests.stores import OpenStore, StartBot, another_writer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(60)]
 
@@ -410,6 +410,72 @@ async def test_paper_by_free_text_is_searched(
     answer = await pending.wait_answer()
     assert answer.deferred
     assert answer.body["embeds"][0]["title"].startswith("Calculation of prompt diphoton production")
+
+
+async def test_a_private_line_after_a_public_thinking_stays_private(
+    bot: PaperBot, fake_discord: FakeDiscord, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Discord's first follow-up after a deferral edits the "thinking…" message, which keeps
+    the deferral's visibility whatever the follow-up's ephemeral flag says (the fake does
+    the same). A private line after a public "thinking…" (no paper matches, a search too
+    slow, an unexpected failure) removes the public message and comes as a new, private
+    one: nothing of it is left in the channel."""
+    import bot.interactions as answering
+    from bot.search.engine import SearchTooSlow
+
+    monkeypatch.setattr(answering, "ANSWER_WITHIN", 0.0)  # every search says "thinking…"
+    bot_id = str(fake_discord.world.bot.id)
+
+    async def private_line(pending: Any) -> dict[str, Any]:
+        callback = await pending.wait_callback()
+        assert callback.json == {"type": DEFERRED}  # "thinking…" in the channel
+        followup = await pending.wait_followup()
+        made: dict[str, Any] = followup.response  # the message Discord made of it
+        assert followup.status == 200 and made["flags"] & EPHEMERAL, made
+        ours = [m for m in fake_discord.messages("general") if m["author"]["id"] == bot_id]
+        assert ours == []
+        return made
+
+    pending = await fake_discord.send_slash_command("paper", [option("paper", "qqzzxx")])
+    assert "No paper matches" in (await private_line(pending))["content"]
+
+    async def too_slow(*args: Any, **kwargs: Any) -> Any:
+        await asyncio.sleep(0.1)
+        raise SearchTooSlow("That search took too long. Try fewer words.")
+
+    monkeypatch.setattr(bot.search, "search", too_slow)
+    pending = await fake_discord.send_slash_command("search", [option("query", "diffusion")])
+    made = await private_line(pending)
+    assert made["embeds"][0]["title"] == "Search took too long"
+
+    async def broken(*args: Any, **kwargs: Any) -> Any:
+        await asyncio.sleep(0.1)
+        raise RuntimeError("index on fire")
+
+    monkeypatch.setattr(bot.search, "search", broken)
+    pending = await fake_discord.send_slash_command("search", [option("query", "diffusion")])
+    made = await private_line(pending)
+    assert made["content"].startswith("Something went wrong on our side")
+
+
+async def test_saved_remove_waiting_behind_another_writer_is_acknowledged_in_time(
+    bot: PaperBot, store: Store, fake_discord: FakeDiscord
+) -> None:
+    """Another process holds SQLite's write lock for 4 s: /saved remove is acknowledged
+    (privately) within Discord's 3 s, and answers once its write went through."""
+    alice = fake_discord.world.user("alice").id
+    assert await store.social.toggle_save(alice, "0704.0001")
+    remove = [payloads.subcommand("remove", [option("paper", "0704.0001")])]
+    async with another_writer(store.db.path, 4.0):
+        pending = await fake_discord.send_slash_command("saved", remove)
+        started = asyncio.get_running_loop().time()
+        callback = await pending.wait_callback(timeout=6.0)
+        took = asyncio.get_running_loop().time() - started
+    assert took < 3.0 and callback.status < 300, (took, callback.status)
+    assert callback.json["type"] == DEFERRED and callback.json["data"]["flags"] & EPHEMERAL
+    followup = await pending.wait_followup(timeout=6.0)
+    assert followup.json["content"] == "Removed from your reading list."
+    assert await store.social.saved_ids(alice) == []
 
 
 async def test_a_failing_button_is_logged_and_answered_privately(

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sqlite3
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +15,7 @@ from bot.app import PaperBot
 from bot.store import Store
 from tests.fakediscord import FakeDiscord, payloads
 from tests.fakediscord.payloads import OptionType
-from tests.stores import OpenStore, StartBot
+from tests.stores import OpenStore, StartBot, another_writer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(60)]
 
@@ -145,27 +143,11 @@ async def test_a_save_waiting_behind_another_writer_is_acknowledged_in_time(
         "paper", [payloads.option("paper", "0704.0001")]
     )
     card = (await pending.wait_answer()).message
-    locked, release = threading.Event(), threading.Event()
-
-    def other_process_writes() -> None:
-        conn = sqlite3.connect(store.db.path, isolation_level=None, timeout=5)
-        conn.execute("BEGIN IMMEDIATE")
-        locked.set()
-        release.wait(4.0)
-        conn.execute("ROLLBACK")
-        conn.close()
-
-    writer = threading.Thread(target=other_process_writes)
-    writer.start()
-    try:
-        assert await asyncio.to_thread(locked.wait, 5)
+    async with another_writer(store.db.path, 4.0):
         click = await fake_discord.click_button(card, "pb:save:0704.0001")
         started = asyncio.get_running_loop().time()
         callback = await click.wait_callback(timeout=6.0)
         took = asyncio.get_running_loop().time() - started
-    finally:
-        release.set()
-        await asyncio.to_thread(writer.join)
     assert took < 3.0 and callback.json["type"] == 5  # "thinking…", privately
     followup = await click.wait_followup(timeout=6.0)
     assert "Saved" in followup.json["content"]

@@ -28,7 +28,7 @@ from tests.daily_support import SteppedClock
 from tests.fakediscord import FakeDiscord, payloads
 from tests.fakediscord.payloads import OptionType
 from tests.fakediscord.world import Perm
-from tests.stores import OpenStore, StartBot
+from tests.stores import OpenStore, StartBot, another_writer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(60)]
 
@@ -310,6 +310,32 @@ async def test_deleted_channel_pauses_and_post_now_and_off(
     clock(bot).set(berlin(9, 0) + timedelta(days=1))
     await ticks_after(bot, berlin(9, 0) + timedelta(days=1))
     assert len(bot_messages(fake, "papers")) == 1
+
+
+async def test_daily_off_waiting_behind_another_writer_is_acknowledged_in_time(
+    fake_discord: FakeDiscord, bot: PaperBot, store: Store
+) -> None:
+    """Another process (`python -m bot load`) holds SQLite's write lock for 4 s: /daily off
+    is acknowledged privately within Discord's 3 s, then confirmed once its write went
+    through."""
+    fake = fake_discord
+    await set_daily(fake, "papers")
+    papers_id = fake.world.channel("papers").id
+    loop = asyncio.get_running_loop()
+    async with another_writer(store.db.path, 4.0):
+        pending = await fake.send_slash_command(
+            "daily",
+            [payloads.subcommand("off", [payloads.option("channel", str(papers_id))])],
+            channel="general",
+        )
+        started = loop.time()
+        callback = await pending.wait_callback(timeout=6.0)
+        took = loop.time() - started
+    assert took < 3.0 and callback.status < 300, (took, callback.status)
+    assert callback.json["type"] == 5 and callback.json["data"]["flags"] & 64
+    followup = await pending.wait_followup(timeout=6.0)
+    assert followup.json["content"].startswith("Turned off the daily post")
+    assert await store.schedules.get(papers_id) is None
 
 
 async def test_server_errors_are_retried_the_same_day_and_refusals_pause(

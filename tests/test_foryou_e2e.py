@@ -26,6 +26,7 @@ from tests.daily_support import SteppedClock
 from tests.fakediscord import FakeDiscord, PendingInteraction, payloads
 from tests.reach_support import EPHEMERAL, add_places, answer
 from tests.recs_support import real_store, rows_of_user
+from tests.stores import another_writer
 
 if TYPE_CHECKING:
     # Not imported for real: the bot loads its cogs as extensions, modules of their own, and a
@@ -234,6 +235,51 @@ async def test_forget_asks_then_leaves_no_row(
     refused = (await other.wait_callback()).json["data"]
     assert refused["content"] == "Only the member who asked can answer this."
     assert await store.social.saved_count(bob) == 1  # nothing happened
+
+
+async def test_for_you_writes_waiting_behind_another_writer_are_acknowledged_in_time(
+    fake_discord: FakeDiscord, store: Store, connect_client: Connect
+) -> None:
+    """Another process (`python -m bot load`) holds SQLite's write lock for 4 s: /foryou
+    digest on is acknowledged privately within Discord's 3 s and confirmed once its write
+    went through; so is "Delete everything" of /foryou forget, which then edits its
+    question in place."""
+    fake = fake_discord
+    bot = await started(store, connect_client)
+    alice = fake.world.user("alice").id
+    loop = asyncio.get_running_loop()
+    digest_on = [
+        payloads.subcommand_group(
+            "digest", [payloads.subcommand("on", [payloads.option("timezone", "Europe/Berlin")])]
+        )
+    ]
+    async with another_writer(store.db.path, 4.0):
+        pending = await fake.send_slash_command("foryou", digest_on)
+        started_at = loop.time()
+        callback = await pending.wait_callback(timeout=6.0)
+        took = loop.time() - started_at
+    assert took < 3.0 and callback.status < 300, (took, callback.status)
+    assert callback.json["type"] == 5 and callback.json["data"]["flags"] & EPHEMERAL
+    followup = await pending.wait_followup(timeout=6.0)
+    assert followup.json["content"].startswith("📬 Your For you digest is on")
+    member = await bot.store.recs.member(alice)
+    assert member is not None and member.digest and member.tz == "Europe/Berlin"
+
+    _, asked = await command(fake, "forget")
+    question = asked.original_message
+    assert question is not None
+    async with another_writer(store.db.path, 4.0):
+        yes = await fake.click_button(question, "pb:forget:yes")
+        started_at = loop.time()
+        callback = await yes.wait_callback(timeout=6.0)
+        took = loop.time() - started_at
+    assert took < 3.0 and callback.status < 300, (took, callback.status)
+    assert callback.json == {"type": 6}  # acknowledged, nothing shown yet
+    edit = await yes.wait_edit(timeout=6.0)
+    assert edit.status == 200 and edit.json["content"].startswith("🗑️ Deleted:")
+    assert edit.json["components"] == []
+    assert question["content"].startswith("🗑️ Deleted:")  # the question itself, in place
+    assert await bot.store.recs.member(alice) is None
 
 
 async def test_the_digest_goes_out_once_across_a_restart(

@@ -27,7 +27,7 @@ from bot.fetch.alerts import (
     compile_author,
     compile_query,
 )
-from bot.interactions import read_failure
+from bot.interactions import read_failure, reply_private, when_ready
 from bot.permissions import manages_server, member_refusal, missing_permissions, perm_names
 from bot.store.alerts import AUTHOR, KEYWORDS, Alert
 
@@ -307,30 +307,38 @@ class AlertsCog(commands.Cog):
                 return
         repo = self.bot.store.alerts
         guild_id = interaction.guild_id or 0
-        if await repo.count_for_member(guild_id, interaction.user.id) >= MAX_ALERTS_PER_MEMBER:
-            await interaction.response.send_message(
+
+        async def add() -> tuple[Alert, bool] | None:
+            if await repo.count_for_member(guild_id, interaction.user.id) >= MAX_ALERTS_PER_MEMBER:
+                return None
+            return await repo.add(
+                guild_id=guild_id,
+                user_id=interaction.user.id,
+                query=query,
+                origin_channel_id=interaction.channel_id or 0,
+                channel_id=channel.id if channel else None,
+                kind=kind,
+            )
+
+        # A write: it may wait behind another writer (an import), so "thinking…" if slow.
+        added = await when_ready(interaction, add(), ephemeral=True)
+        if added is None:
+            await reply_private(
+                interaction,
                 f"You have {MAX_ALERTS_PER_MEMBER} alerts here already; remove one with "
                 "`/alerts remove` first.",
-                ephemeral=True,
             )
             return
-        alert, created = await repo.add(
-            guild_id=guild_id,
-            user_id=interaction.user.id,
-            query=query,
-            origin_channel_id=interaction.channel_id or 0,
-            channel_id=channel.id if channel else None,
-            kind=kind,
-        )
+        alert, created = added
         cap = self.bot.settings.alerts_daily_cap
         where = f"in {channel.mention}" if channel else "by DM"
         verb = "Alert added" if created else "You already had this alert; it is active"
         papers = "new papers matching" if kind == KEYWORDS else "new papers"
-        await interaction.response.send_message(
+        await reply_private(
+            interaction,
             f"🔔 {verb}: {papers} {what(alert)} will be sent {where} "
             f"(at most {cap} a day, never the same paper twice)."
             + ("" if channel else " Keep DMs from this server's members open."),
-            ephemeral=True,
         )
         log.info(
             "alert %d %s by user %s in guild %s",
@@ -361,21 +369,23 @@ class AlertsCog(commands.Cog):
     @alerts.command(name="remove", description="Stop an alert")
     @app_commands.describe(alert="The alert to stop")
     async def remove(self, interaction: discord.Interaction[PaperBot], alert: str) -> None:
-        found = None
-        if alert.isdigit():
-            found = next((a for a in await self._visible(interaction) if a.id == int(alert)), None)
-        if found is None:
+        async def find_and_remove() -> Alert | None:
+            visible = await self._visible(interaction)
             lowered = alert.casefold()
-            found = next(
-                (a for a in await self._visible(interaction) if a.query.casefold() == lowered), None
-            )
+            found = next((a for a in visible if alert.isdigit() and a.id == int(alert)), None)
+            found = found or next((a for a in visible if a.query.casefold() == lowered), None)
+            if found is not None:
+                await self.bot.store.alerts.remove(found.id)
+            return found
+
+        # A write: it may wait behind another writer (an import), so "thinking…" if slow.
+        found = await when_ready(interaction, find_and_remove(), ephemeral=True)
         if found is None:
-            await interaction.response.send_message(
-                "I can't find that alert. Pick one from the list as you type.", ephemeral=True
+            await reply_private(
+                interaction, "I can't find that alert. Pick one from the list as you type."
             )
             return
-        await self.bot.store.alerts.remove(found.id)
-        await interaction.response.send_message(f"Alert {what(found)} removed.", ephemeral=True)
+        await reply_private(interaction, f"Alert {what(found)} removed.")
 
     @remove.autocomplete("alert")
     async def remove_autocomplete(
@@ -392,6 +402,11 @@ class AlertsCog(commands.Cog):
         name="resume", description="Resume your paused alerts here (and DM alerts everywhere)"
     )
     async def resume(self, interaction: discord.Interaction[PaperBot]) -> None:
+        # A write: it may wait behind another writer (an import), so "thinking…" if slow.
+        text = await when_ready(interaction, self._resume(interaction), ephemeral=True)
+        await reply_private(interaction, text)
+
+    async def _resume(self, interaction: discord.Interaction[PaperBot]) -> str:
         here, elsewhere = await self.bot.store.alerts.resume_member(
             interaction.guild_id or 0,
             interaction.user.id,
@@ -402,15 +417,13 @@ class AlertsCog(commands.Cog):
             if elsewhere:
                 # Closed DMs paused them everywhere: opening DMs fixes them everywhere.
                 text += f", {elsewhere} of them by DM from other servers"
-            text += ". New matches will reach you from now on."
-        elif any(a.paused_reason == PAUSE_QUERY_REFUSED for a in await self._visible(interaction)):
-            text = (
+            return text + ". New matches will reach you from now on."
+        if any(a.paused_reason == PAUSE_QUERY_REFUSED for a in await self._visible(interaction)):
+            return (
                 "Nothing to resume: an alert whose query is no longer accepted stays paused "
                 "(see `/alerts list`)."
             )
-        else:
-            text = "None of your alerts is paused."
-        await interaction.response.send_message(text, ephemeral=True)
+        return "None of your alerts is paused."
 
 
 async def setup(bot: PaperBot) -> None:

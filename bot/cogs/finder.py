@@ -136,7 +136,7 @@ class FinderCog(commands.Cog):
         )
         if not papers:
             why = not_found_note(refs, lookup, lookups_on=lookups_on) or NOTHING
-            await self._private_line(interaction, why)
+            await reply_private(interaction, why)  # (removes a public "thinking…")
             return
         unresolved = (lookup.missing + lookup.unanswered) if lookup else missing
         note = f"not found: {', '.join(unresolved)}" if unresolved else None
@@ -173,15 +173,6 @@ class FinderCog(commands.Cog):
         if not papers and refs.titles:
             papers = await self.bot.store.papers.find_by_titles(refs.titles)
         return _in_order(papers, refs.arxiv_ids), lookup, missing
-
-    async def _private_line(self, interaction: discord.Interaction[PaperBot], text: str) -> None:
-        """Tell only the member, even after a public "thinking…" (which is removed first)."""
-        if interaction.response.is_done():
-            try:
-                await interaction.delete_original_response()
-            except discord.HTTPException:
-                log.debug("could not remove the thinking message", exc_info=True)
-        await reply_private(interaction, text)
 
 
 def _in_order(papers: list[Paper], ids: Sequence[str]) -> list[Paper]:

@@ -25,7 +25,13 @@ from discord.ext import commands
 
 from bot import cards, reach
 from bot.cogs.search import ResultsView
-from bot.interactions import CommandRefusal, read_failure, reply_private
+from bot.interactions import (
+    CommandRefusal,
+    read_failure,
+    reply_private,
+    send_update,
+    when_ready,
+)
 from bot.models import Paper
 from bot.permissions import member_refusal
 from bot.recs import model as rm
@@ -132,10 +138,13 @@ class ForgetView(discord.ui.View):
     ) -> None:
         self.done = True
         self.stop()
-        counts = await self.cog.bot.store.recs.forget(self.owner_id)
+        # A write: it may wait behind another writer (an import), so acknowledged if slow.
+        counts = await when_ready(
+            interaction, self.cog.bot.store.recs.forget(self.owner_id), ephemeral=True, update=True
+        )
         self.cog.recommender.forget(self.owner_id)
         log.info("user %s made PaperBot forget their For you data", self.owner_id)
-        await interaction.response.edit_message(content=forgotten_text(counts), view=None)
+        await send_update(interaction, content=forgotten_text(counts), view=None)
 
     @discord.ui.button(
         label="Cancel", style=discord.ButtonStyle.secondary, custom_id="pb:forget:no"
@@ -462,20 +471,25 @@ class ForYouCog(commands.Cog):
         name="reset", description="Start your picks over: what you saved so far stops counting"
     )
     async def reset(self, interaction: discord.Interaction[PaperBot]) -> None:
-        counts = await self.bot.store.recs.reset(interaction.user.id, datetime.now(UTC))
+        # A write: it may wait behind another writer (an import), so "thinking…" if slow.
+        counts = await when_ready(
+            interaction,
+            self.bot.store.recs.reset(interaction.user.id, datetime.now(UTC)),
+            ephemeral=True,
+        )
         self.recommender.forget(interaction.user.id)
         set_aside = [
             _plural(counts.saves, "save"),
             _plural(counts.votes, "vote"),
             _plural(counts.dismissals, "👎", "👎"),
         ]
-        await interaction.response.send_message(
+        await reply_private(
+            interaction,
             "🔄 Your picks start over: "
             + ", ".join(set_aside)
             + " no longer shape them. Your reading list and votes stay where they are, and "
             "papers you were shown or dismissed stay out of your picks. Save ⭐ papers to "
             "build your picks again (`/foryou forget` deletes everything instead).",
-            ephemeral=True,
         )
 
     @foryou.command(
@@ -511,6 +525,33 @@ class ForYouCog(commands.Cog):
         cadence: Literal["daily", "weekly"] = "daily",
         weekday: Weekday | None = None,
     ) -> None:
+        # Writes: they may wait behind another writer (an import), so "thinking…" if slow.
+        member = await when_ready(
+            interaction,
+            self._digest_on(interaction, time, timezone, cadence, weekday),
+            ephemeral=True,
+        )
+        self.runner.wake()
+        assert member.next_run is not None and member.tz is not None
+        day = member.weekday
+        when = f"every {timecalc.WEEKDAYS[day].title()}" if day is not None else "every day"
+        stamp = int(member.next_run.timestamp())
+        log.info("user %s turned their For you digest on (%s %s)", member.user_id, when, member.tz)
+        await reply_private(
+            interaction,
+            f"📬 Your For you digest is on: your top 5 new picks by DM {when} at "
+            f"{member.local_time} ({member.tz}); never a paper you've seen. First one "
+            f"<t:{stamp}:R>. Keep DMs from PaperBot open; `/foryou digest off` stops it.",
+        )
+
+    async def _digest_on(
+        self,
+        interaction: discord.Interaction[PaperBot],
+        time: str | None,
+        timezone: str | None,
+        cadence: Literal["daily", "weekly"],
+        weekday: Weekday | None,
+    ) -> Member:
         user_id = interaction.user.id
         before = await self.bot.store.recs.member(user_id)
         try:
@@ -524,7 +565,7 @@ class ForYouCog(commands.Cog):
             )
         day = timecalc.WEEKDAYS.index(weekday or "monday") if cadence == WEEKLY else None
         now = self.clock.now()
-        member = await self.bot.store.recs.set_digest(
+        return await self.bot.store.recs.set_digest(
             user_id,
             local_time=timecalc.format_hhmm(at),
             tz=zone.key,
@@ -533,17 +574,6 @@ class ForYouCog(commands.Cog):
             next_run=timecalc.next_run(at, zone, now, day),
             origin_channel_id=interaction.channel_id,
             now=now,
-        )
-        self.runner.wake()
-        assert member.next_run is not None
-        when = f"every {timecalc.WEEKDAYS[day].title()}" if day is not None else "every day"
-        stamp = int(member.next_run.timestamp())
-        log.info("user %s turned their For you digest on (%s %s)", user_id, when, zone.key)
-        await interaction.response.send_message(
-            f"📬 Your For you digest is on: your top 5 new picks by DM {when} at "
-            f"{member.local_time} ({zone.key}); never a paper you've seen. First one "
-            f"<t:{stamp}:R>. Keep DMs from PaperBot open; `/foryou digest off` stops it.",
-            ephemeral=True,
         )
 
     @digest_on.autocomplete("timezone")
@@ -554,9 +584,14 @@ class ForYouCog(commands.Cog):
 
     @digest.command(name="off", description="Stop your For you digest")
     async def digest_off(self, interaction: discord.Interaction[PaperBot]) -> None:
-        was_on = await self.bot.store.recs.digest_off(interaction.user.id, self.clock.now())
-        await interaction.response.send_message(
-            "Your digest is off." if was_on else "Your digest was not on.", ephemeral=True
+        # A write: it may wait behind another writer (an import), so "thinking…" if slow.
+        was_on = await when_ready(
+            interaction,
+            self.bot.store.recs.digest_off(interaction.user.id, self.clock.now()),
+            ephemeral=True,
+        )
+        await reply_private(
+            interaction, "Your digest is off." if was_on else "Your digest was not on."
         )
 
 

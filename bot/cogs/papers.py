@@ -15,7 +15,7 @@ from discord.ext import commands
 
 from bot import cards, cite, reach
 from bot.config import PROJECT_URL
-from bot.interactions import send_answer, when_ready
+from bot.interactions import reply_private, send_answer, when_ready
 from bot.models import Paper
 from bot.store.health import overview
 from bot.trending import NO_SERVER
@@ -71,12 +71,11 @@ class PapersCog(commands.Cog):
                 interaction, self.bot.search.search(text, limit=1), ephemeral=private
             )
             found = result.hits[0].paper if result.hits else None
-        if found is None:
-            await send_answer(
+        if found is None:  # (private, even after a public "thinking…")
+            await reply_private(
                 interaction,
-                content=f"No paper matches “{cards.escape(cards.truncate(text, 100))}”. "
+                f"No paper matches “{cards.escape(cards.truncate(text, 100))}”. "
                 "Try `/search` with a few words from its title.",
-                ephemeral=True,
             )
         return found
 
@@ -257,13 +256,18 @@ class PapersCog(commands.Cog):
     @saved.command(name="remove", description="Remove a paper from your reading list")
     @app_commands.describe(paper="The saved paper to remove")
     async def saved_remove(self, interaction: discord.Interaction[PaperBot], paper: str) -> None:
-        removed = await self.bot.store.social.remove_save(interaction.user.id, paper)
+        # A write: it may wait behind another writer (an import), so "thinking…" if slow.
+        removed = await when_ready(
+            interaction,
+            self.bot.store.social.remove_save(interaction.user.id, paper),
+            ephemeral=True,
+        )
         text = (
             "Removed from your reading list."
             if removed
             else "That paper is not in your reading list."
         )
-        await interaction.response.send_message(text, ephemeral=True)
+        await reply_private(interaction, text)
 
     @saved_remove.autocomplete("paper")
     async def saved_autocomplete(

@@ -26,7 +26,7 @@ from bot.cogs.daily._transformers import (
     TimeZone,
     weekday_label,
 )
-from bot.interactions import reply_private
+from bot.interactions import reply_private, when_ready
 from bot.permissions import manages_server, perm_names
 from bot.schedule import timecalc
 from bot.schedule.leased import Clock, Outcome
@@ -280,7 +280,8 @@ class DailyCog(commands.Cog):
     @app_commands.rename(schedule="channel")
     @app_commands.describe(schedule="A channel with a daily post")
     async def off(self, interaction: discord.Interaction[PaperBot], schedule: ScheduleArg) -> None:
-        await self.schedules.turn_off(schedule.channel_id)
+        # A write: it may wait behind another writer (an import), so "thinking…" if slow.
+        await when_ready(interaction, self.schedules.turn_off(schedule.channel_id), ephemeral=True)
         log.info(
             "daily post turned off in channel %s by %s", schedule.channel_id, interaction.user.id
         )
@@ -447,7 +448,8 @@ class DailyCog(commands.Cog):
                 f"I still can't post in {target.mention}: I'm missing {perm_names(missing)}. "
                 "Fix the channel's permissions, then try again."
             )
-        resumed = await self.schedules.resume(schedule)
+        # A write: it may wait behind another writer (an import), so "thinking…" if slow.
+        resumed = await when_ready(interaction, self.schedules.resume(schedule), ephemeral=True)
         was = "Resumed" if schedule.paused_reason else "It wasn't paused; checked"
         if resumed.weekly:
             what = f"the weekly post in {target.mention} {_when(resumed)}"
