@@ -735,3 +735,129 @@ async def test_each_engine_ranks_by_its_own_stores_word_counts(tmp_path: Path) -
     finally:
         for store in stores.values():
             await store.close()
+
+
+# -- results follow changes to the store -------------------------------------------------------
+
+
+async def test_a_deleted_paper_is_not_counted_by_the_next_search(
+    engine: SearchEngine,
+) -> None:
+    first = await engine.search("diffusion", limit=100)
+    assert first.total > 3
+    # A withdrawn paper is deleted by the refresh (bot/fetch/refresh.py); not the newest one.
+    gone = first.hits[1].paper.id
+    assert await engine.papers.delete(gone)
+    again = await engine.search("diffusion", limit=100)
+    assert gone not in {h.paper.id for h in again.hits}
+    # The count a member sees and the pages must agree with the store.
+    assert again.total == first.total - 1
+    assert len(again.hits) == min(100, again.total)
+
+
+async def test_a_paper_whose_title_changed_is_found_by_its_new_title(
+    engine: SearchEngine,
+) -> None:
+    before = await engine.search("zebrafish", limit=10)
+    assert before.total == 0
+    old = (await engine.search("diffusion", limit=10)).hits[3].paper
+    changed = Paper(
+        id=old.id,
+        title="Zebrafish fin regeneration",
+        abstract="Zebrafish regrow their fins.",
+        source="arxiv-snapshot",
+    )
+    counts = await engine.papers.upsert_many([changed], "arxiv-snapshot")
+    assert counts.updated == 1
+    after = await engine.search("zebrafish", limit=10)
+    assert [h.paper.id for h in after.hits] == [old.id]
+
+
+async def test_trending_sort_follows_new_upvotes(engine: SearchEngine) -> None:
+    papers = [
+        Paper.create(title="Zebrafish fins", arxiv_id="2601.00002", upvotes=50),
+        Paper.create(title="Zebrafish hearts", arxiv_id="2601.00003", upvotes=5),
+    ]
+    await engine.papers.upsert_many(papers, "jsonl")
+    first = await engine.search("zebrafish", sort="trending")
+    assert [h.paper.id for h in first.hits] == ["2601.00002", "2601.00003"]
+    # The hearts paper gets 500 upvotes (a Hugging Face daily refresh).
+    await engine.papers.upsert_many(
+        [Paper(id="2601.00003", title="Zebrafish hearts", upvotes=500, source="hf-daily")],
+        "hf-daily",
+    )
+    again = await engine.search("zebrafish", sort="trending")
+    assert [h.paper.upvotes for h in again.hits] == [500, 50]
+
+
+async def test_autocomplete_finds_a_changed_title_by_its_new_words(
+    engine: SearchEngine,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Check for a stale vocabulary at every search, and reload whenever it is stale.
+    monkeypatch.setattr(engine_module, "VOCAB_CHECK_SECONDS", 0.0)
+    monkeypatch.setattr(engine_module, "VOCAB_RELOAD_FACTOR", 0.0)
+    await engine.warm()
+    old = (await engine.search("diffusion", limit=10)).hits[3].paper
+    changed = Paper(
+        id=old.id,
+        title="Quokkanomics of marsupial markets",
+        abstract="Quokkas trade.",
+        source="arxiv-snapshot",
+    )
+    assert (await engine.papers.upsert_many([changed], "arxiv-snapshot")).updated == 1
+    # Members search meanwhile (each search looks whether the word list is stale)...
+    for _ in range(3):
+        await engine.search("marsupial")
+        await asyncio.sleep(0.05)
+        if engine._vocab_task is not None:
+            await engine._vocab_task
+    # ...and then type the new title.
+    suggestions = await engine.autocomplete("quokkanom")
+    assert [s.id for s in suggestions] == [old.id]
+
+
+@pytest.mark.parametrize(
+    ("title", "query"),
+    [
+        ("Нейронные сети для распознавания речи", "нейронные сети"),  # й
+        ("Ёмкость каналов связи", "ёмкость"),  # ё
+        ("Μηχανική μάθηση για φυσική", "μάθηση"),  # Greek accents
+        ("한국어 음성 인식", "음성 인식"),  # Hangul syllables
+        ("データ拡張による画像認識", "データ拡張による画像認識"),  # kana with dakuten
+    ],
+)
+async def test_words_of_non_latin_titles_are_found(
+    engine: SearchEngine,
+    title: str,
+    query: str,
+) -> None:
+    await engine.papers.upsert_many([Paper.create(title=title, arxiv_id="2612.00001")], "jsonl")
+    result = await engine.search(query, limit=5)
+    assert [h.paper.id for h in result.hits] == ["2612.00001"]
+    engine.invalidate()
+    assert [s.id for s in await engine.autocomplete(query[:-1])] == ["2612.00001"]
+
+
+async def test_writes_that_leave_papers_alone_keep_repeated_searches_reused(
+    engine: SearchEngine,
+) -> None:
+    """A save or a vote changes no paper: the same search is still answered from the cache
+    (a busy server votes all the time); a paper's change is not."""
+    computed = count_computed(engine)
+    await engine.search("diffusion", limit=5)
+    saver = (await engine.search("diffusion", limit=5)).hits[0].paper
+    await engine.papers.db.execute(  # a member saves a paper: a write, not to papers
+        "INSERT INTO saves(user_id, pid, created_at) SELECT 7, pid, '2024-01-01T00:00:00Z' "
+        "FROM papers WHERE id = ?",
+        (saver.id,),
+    )
+    await engine.search("diffusion", limit=5)
+    assert computed == ["diffusion"]
+    top = (await engine.search("diffusion", limit=5)).hits[0].paper
+    await engine.papers.upsert_many(
+        [Paper(id=top.id, title=top.title, abstract="A new abstract.", source="arxiv-snapshot")],
+        "arxiv-snapshot",
+    )
+    await engine.search("diffusion", limit=5)
+    assert computed == ["diffusion", "diffusion"]

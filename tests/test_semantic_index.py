@@ -299,3 +299,36 @@ def test_searches_beside_a_writer_see_consistent_rows(vectors: np.ndarray) -> No
         w.join()
         sys.setswitchinterval(interval)
     assert not errors, errors
+
+
+def test_a_paper_being_replaced_is_found_by_a_search_running_meanwhile(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import numpy as np
+
+    import bot.semantic.index as index_module
+    from bot.semantic.codes import sign_bits
+    from bot.semantic.index import VectorIndex
+
+    rng = np.random.default_rng(0)
+    vectors = rng.standard_normal((50, 256)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    codes = sign_bits(vectors)
+    ix = VectorIndex()
+    ix.add(np.arange(50), codes)
+    assert ix.search(vectors[7], 1)[0][0] == 7
+    # The keeper's sync replaces paper 7's code (same vector: its text was re-embedded) while
+    # a search runs in another reader thread: simulated by running the writer at the moment
+    # the search has taken its snapshot (the GIL may switch threads there).
+    real = index_module.sign_bits
+    calls = []
+
+    def writer_runs_now(v: np.ndarray) -> np.ndarray:
+        if not calls:
+            calls.append(1)
+            ix.add(np.array([7]), codes[7:8])
+        return real(v)
+
+    monkeypatch.setattr(index_module, "sign_bits", writer_runs_now)
+    hits = ix.search(vectors[7], 3)
+    assert calls and hits[0][0] == 7, hits

@@ -215,3 +215,58 @@ async def test_vectors_made_in_worker_processes_are_the_same(
     finally:
         for opened in stores:
             await opened.close()
+
+
+def _record(n: int, title: str, abstract: str) -> dict[str, object]:
+    return {
+        "id": f"2401.{n:05d}",
+        "title": title,
+        "abstract": abstract,
+        "authors": "A. Writer",
+        "authors_parsed": [["Writer", "A.", ""]],
+        "categories": "cs.LG",
+        "versions": [{"version": "v1", "created": "Mon, 1 Jan 2024 00:00:00 GMT"}],
+        "update_date": "2024-01-01",
+    }
+
+
+async def test_search_by_meaning_finds_a_paper_added_after_a_deletion(tmp_path: Path) -> None:
+    from bot.semantic.backfill import fill_vectors, prepare_model
+    from bot.semantic.model import Embedder
+    from bot.semantic.search import MeaningIndex
+    from bot.store.loader import load_file
+    from tests.helpers_store import write_jsonl
+
+    topics = [
+        ("Graph neural networks for molecules", "Message passing over atoms and bonds."),
+        ("Speech recognition with transformers", "Audio to text with attention."),
+        ("Reinforcement learning for robot arms", "Policies that grasp objects."),
+        ("Protein folding with deep learning", "Predicting structures of proteins."),
+    ]
+    records = [_record(n, t, a) for n, (t, a) in enumerate(topics, start=1)]
+    store = await Store.open(tmp_path / "p.db")
+    try:
+        await load_file(store, write_jsonl(tmp_path / "p.jsonl", records))
+        embedder = Embedder.load()
+        await prepare_model(store, embedder)
+        assert await fill_vectors(store, embedder) == 4
+        meaning = MeaningIndex(embedder, min_similarity=0.0)
+        await store.db.read(meaning.sync, snapshot=False)  # as the keeper does
+        assert len(meaning) == 4
+        # The newest paper is withdrawn (deleted by a refresh), then a new one arrives.
+        assert await store.papers.delete("2401.00004")
+        new = Paper.create(
+            title="Coral reef bleaching under ocean heat waves",
+            abstract="Corals lose their algae when the sea warms.",
+            arxiv_id="2402.00001",
+        )
+        await store.papers.upsert_many([new], "jsonl")
+        assert await fill_vectors(store, embedder) == 1
+        await store.db.read(meaning.sync, snapshot=False)  # the keeper's next pass
+        near = await store.db.read(
+            lambda conn: meaning.search(conn, "coral reefs bleaching in warm seas", 1)
+        )
+        pid = await store.papers.get_pid("2402.00001")
+        assert [p for p, _ in near] == [pid]
+    finally:
+        await store.close()

@@ -229,6 +229,7 @@ class SearchEngine:
         self._vocab_seconds = 0.0
         self._vocab_checked = 0.0
         self._vocab_loaded = 0.0
+        self._vocab_generation = -1  # Database.generation when the vocabulary was read
         self._vocab_lock = asyncio.Lock()
         self._vocab_task: asyncio.Task[None] | None = None
         # Searches running now, by their arguments: a burst of members asking the same thing
@@ -273,9 +274,12 @@ class SearchEngine:
     async def _search_now(self, query: str, sort: Sort, limit: int, offset: int) -> SearchResult:
         vocab = await self._vocabulary()
         parsed = q.parse(query)
+        # Read before the snapshot is taken: a write committed meanwhile makes the key stale.
+        generation = self.db.generation
         try:
             found, page = await self.db.read(
-                partial(self._search, parsed, sort, vocab, offset, limit), budget=SEARCH_BUDGET
+                partial(self._search, parsed, sort, vocab, offset, limit, generation),
+                budget=SEARCH_BUDGET,
             )
         except ReadBudgetExceeded:
             raise SearchTooSlow(
@@ -349,11 +353,18 @@ class SearchEngine:
         vocab: Vocabulary | None,
         offset: int,
         limit: int,
+        generation: int,
         conn: sqlite3.Connection,
     ) -> tuple[_Found, dict[int, Paper]]:
         documents = max(1, ix.latest_pid(conn))
-        meaning = 0 if self.meaning is None else len(self.meaning)
-        key = (parsed.text, sort, documents, meaning)
+        meaning = (
+            None
+            if self.meaning is None
+            else (len(self.meaning), getattr(self.meaning, "version", 0))
+        )
+        # The newest pid catches papers added by another process; the generation every
+        # change (new, changed, deleted papers, upvotes, ranks) this process commits.
+        key = (parsed.text, sort, documents, meaning, generation)
         found = self._cache.get(key)
         if found is None:
             found = self._find(conn, parsed, sort, vocab, documents)
@@ -461,7 +472,8 @@ class SearchEngine:
         return self._vocab
 
     def _note_size(self, documents: int) -> None:
-        """After a search: reload the vocabulary in the background if papers were added."""
+        """After a search: reload the vocabulary in the background if papers were added,
+        changed or deleted."""
         vocab = self._vocab
         now = time.monotonic()
         if vocab is None or now - self._vocab_checked < VOCAB_CHECK_SECONDS:
@@ -469,15 +481,18 @@ class SearchEngine:
         self._vocab_checked = now
         due = now - self._vocab_loaded >= VOCAB_RELOAD_FACTOR * self._vocab_seconds
         idle = self._vocab_task is None or self._vocab_task.done()
-        if documents != vocab.documents and due and idle:
+        stale = documents != vocab.documents or self._vocab_generation != self.db.generation
+        if stale and due and idle:
             self._vocab_task = asyncio.create_task(self._load_vocab(), name="vocabulary")
 
     async def _load_vocab(self) -> None:
         async with self._vocab_lock:
             began = time.perf_counter()
+            generation = self.db.generation  # before the snapshot: see _search_now
             # Read and built in a reader thread: at a million papers about a second of work.
             vocab = await self.db.read(_build_vocabulary, snapshot=True)
             self._vocab = vocab
+            self._vocab_generation = generation
             self._vocab_seconds = time.perf_counter() - began
             self._vocab_checked = self._vocab_loaded = time.monotonic()
             log.debug("title vocabulary: %d words in %.3fs", len(vocab), self._vocab_seconds)

@@ -11,6 +11,7 @@ SQLite's (older) Unicode tables class as separators.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -86,16 +87,39 @@ def clean(text: str) -> str:
 _NON_ASCII_RUN = re.compile(r"[^\x00-\x7f]+")
 
 
-def _drop_combining(m: re.Match[str]) -> str:
-    return "".join(ch for ch in m.group() if not unicodedata.combining(ch))
+def _sqlite_diacritic(ch: str) -> bool:
+    """Whether unicode61 drops *ch* as a diacritic (sqlite3Fts5UnicodeIsdiacritic)."""
+    cp = ord(ch)
+    if cp < 768 or cp > 817:
+        return False
+    if cp < 800:
+        return bool(0x08029FDF & (1 << (cp - 768)))
+    return bool(0x000361F8 & (1 << (cp - 800)))
+
+
+@functools.lru_cache(maxsize=8192)
+def _fold_char(ch: str) -> str:
+    """One (lower-cased) character as unicode61 with remove_diacritics 2 indexes it: a Latin
+    letter with diacritics becomes its ASCII letter, a lone diacritic disappears; any other
+    character (Cyrillic "й", Greek "ά", Hangul syllables, kana with dakuten...) is kept."""
+    if _sqlite_diacritic(ch):
+        return ""
+    decomposed = unicodedata.normalize("NFD", ch)
+    base, marks = decomposed[0], decomposed[1:]
+    if marks and base.isascii() and base.isalpha() and all(map(_sqlite_diacritic, marks)):
+        return base
+    return ch
+
+
+def _fold_run(m: re.Match[str]) -> str:
+    return "".join(_fold_char(ch) for ch in m.group())
 
 
 def fold_token(word: str) -> str:
     """Case- and diacritic-fold text the way unicode61 (remove_diacritics 2) does."""
     if word.isascii():
         return word.lower()
-    decomposed = unicodedata.normalize("NFKD", word.lower())
-    return _NON_ASCII_RUN.sub(_drop_combining, decomposed)  # only the non-ASCII runs
+    return _NON_ASCII_RUN.sub(_fold_run, word.lower())  # only the non-ASCII runs
 
 
 def tokens(text: str) -> list[str]:

@@ -34,7 +34,9 @@ searched exactly by the stage-3 estimate), and stage 2 when ``coarse_bits == dim
 Threads: any number of searches may run at once, beside one writer at a time (``add`` and
 ``remove`` take a lock). Searches take no lock: they read an immutable snapshot (arrays and
 row count). A writer appends rows past every published snapshot's end before publishing a new
-one, marks removed rows dead in place (a search sees the paper or not), and never reuses rows:
+one, marks removed rows dead in place (a search sees the paper or not), writes a replaced
+paper's new code over its own row (a search sees the old code, the new or a mix, never another
+paper's, and never loses the paper), and never gives a row to another paper:
 when the arrays are full, or a quarter of the rows are dead, it copies the live rows into new
 arrays and publishes those. numpy releases the GIL inside each array operation, so searches
 in reader threads leave the event loop free most of the time (measured in the bench).
@@ -147,15 +149,26 @@ class VectorIndex:
             raise ValueError("the same paper id appears twice in one add")
         words = packed.view(np.uint64)  # (n, nwords); word w = bytes 8w..8w+7 = bits 64w..
         with self._lock:
-            self._kill(ids)
-            snap = self._snap
-            if snap.rows + ids.size > snap.pids.size:
-                snap = self._compact(snap, extra=ids.size)
-            start, stop = snap.rows, snap.rows + ids.size
-            snap.words[:, start:stop] = words.T
-            snap.pids[start:stop] = ids
-            self._map(ids, np.arange(start + 1, stop + 1, dtype=np.int32))
-            self._snap = _Snapshot(snap.words, snap.pids, stop)
+            # A paper already here gets its new code in its own row: a search running
+            # meanwhile finds it (by the old code or the new), where killing the row and
+            # appending another would hide it from every search holding the older snapshot.
+            row_of = self._row_of
+            rows = np.zeros(ids.size, dtype=np.int32)
+            inside = ids < row_of.size
+            rows[inside] = row_of[ids[inside]]
+            present = rows > 0
+            if present.any():
+                self._snap.words[:, rows[present] - 1] = words[present].T
+            ids, words = ids[~present], words[~present]
+            if ids.size:
+                snap = self._snap
+                if snap.rows + ids.size > snap.pids.size:
+                    snap = self._compact(snap, extra=ids.size)
+                start, stop = snap.rows, snap.rows + ids.size
+                snap.words[:, start:stop] = words.T
+                snap.pids[start:stop] = ids
+                self._map(ids, np.arange(start + 1, stop + 1, dtype=np.int32))
+                self._snap = _Snapshot(snap.words, snap.pids, stop)
 
     def remove(self, pids: npt.ArrayLike) -> int:
         """Remove ``pids`` (unknown ones are ignored); returns how many were present."""

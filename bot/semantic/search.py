@@ -47,6 +47,7 @@ class MeaningIndex:
         self.min_similarity = min_similarity
         self._index: VectorIndex | None = None
         self._seq = 0
+        self.version = 0  # syncs that loaded vectors: a replaced vector changes answers too
         self._synced_at = 0.0
         self._lock = threading.Lock()
 
@@ -77,6 +78,7 @@ class MeaningIndex:
                 self._add(rows)
                 loaded += len(rows)
                 self._seq = rows[-1][1]
+                self.version += 1
             self._synced_at = time.monotonic()
             return loaded
         finally:

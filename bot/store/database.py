@@ -187,6 +187,11 @@ class Database:
         self._conn: aiosqlite.Connection | None = None
         self._pool: ReaderPool | None = None
         self._write_lock = asyncio.Lock()
+        # Committed write transactions of this process that changed papers (PaperRepo says
+        # so with papers_changed): readers that keep results or words (search) key them by
+        # it, so that none outlives a change it depends on.
+        self.generation = 0
+        self._papers_changed = False
 
     @property
     def conn(self) -> aiosqlite.Connection:
@@ -304,6 +309,15 @@ class Database:
                 raise
             else:
                 await conn.execute("COMMIT")
+                if self._papers_changed:
+                    self.generation += 1
+            finally:
+                self._papers_changed = False
+
+    def papers_changed(self) -> None:
+        """Inside a write transaction: it changes papers (their rows, ranks or index), so
+        :attr:`generation` moves on when it commits."""
+        self._papers_changed = True
 
     async def _begin(self, conn: aiosqlite.Connection) -> None:
         await self._when_unlocked(conn, "BEGIN IMMEDIATE", self.write_timeout)

@@ -406,6 +406,8 @@ class PaperRepo:
             )
         if journal is not None:
             await self._journal(conn, journal, now, undo, first_pid, next_pid - 1)
+        if new or updated:
+            self.db.papers_changed()
         ranked = frozenset(e.pid or new_pids[id(e)] for e in ranked_entries)
         if ranked and journal is None:
             # A journaled import names its list when it finishes (set_rank_list): an undo
@@ -539,6 +541,7 @@ class PaperRepo:
         params = (first, last, json.dumps(list(keep)))
         await _unindex(conn, await self._fts_tables(conn), where, params)
         cur = await conn.execute(f"DELETE FROM papers WHERE {where}", params)
+        self.db.papers_changed()
         # Remember the highest pid ever used: pids must only grow (alert scanners and
         # search treat higher pids as newer), even when the newest paper is deleted.
         await conn.execute(
@@ -576,6 +579,7 @@ class PaperRepo:
             elif old_json is not None and current is not None:
                 kept.add(int(pid))
         if restore:
+            self.db.papers_changed()
             changed = json.dumps([r[-1] for r in restore])
             await _unindex(conn, fts, _BY_PIDS, (changed,))
             await conn.executemany(_UPDATE, restore)
@@ -638,6 +642,7 @@ class PaperRepo:
             "WHERE rank_list = ? AND pid NOT IN (SELECT value FROM json_each(?))",
             (stamp(precise=True), rank_list, json.dumps(sorted(keep))),
         )
+        self.db.papers_changed()
         return int(cur.rowcount)
 
     # -- FTS maintenance (used by the loader around bulk loads) ---------------------------------

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from bot.store.database import Database
 
 MODEL_KEY = "vectors_model"
+SEQ_KEY = "vectors_seq_high"  # the highest seq ever given to a vector
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,9 +88,21 @@ class VectorRepo:
         if not rows:
             return 0
         async with self.db.transaction() as conn:
-            async with conn.execute("SELECT coalesce(max(seq), 0) FROM paper_vectors") as cur:
+            # Above every seq ever given: when the vector with the highest seq is deleted (its
+            # paper deleted or changed), reusing its seq would hide the new one from readers
+            # that already saw it (MeaningIndex.sync reads "seq > last seen").
+            async with conn.execute(
+                "SELECT max(coalesce((SELECT max(seq) FROM paper_vectors), 0), "
+                "coalesce((SELECT CAST(value AS INTEGER) FROM meta WHERE key = ?), 0))",
+                (SEQ_KEY,),
+            ) as cur:
                 top = await cur.fetchone()
             base = int(top[0]) if top else 0
+            await conn.execute(
+                "INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE "
+                "SET value = excluded.value",
+                (SEQ_KEY, str(base + len(rows))),
+            )
             before = conn.total_changes
             await conn.executemany(
                 "INSERT OR REPLACE INTO paper_vectors(pid, seq, vec) SELECT ?, ?, ? "
