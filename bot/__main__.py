@@ -93,7 +93,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("doctor", help="check settings, database, data folder, time zones and sources")
 
     p = sub.add_parser("backup", help="a consistent copy of the live database")
-    p.add_argument("path", type=Path, help="where to write the copy")
+    # A str, not a Path: a trailing slash (a folder to create) must survive.
+    p.add_argument("path", help="where to write the copy (a folder gets a dated file)")
     return parser
 
 
@@ -140,7 +141,7 @@ async def _open_store(settings: Settings) -> Any:
 
     check_paths(settings)
     try:
-        return await Store.open(settings.database)
+        return await Store.open(settings.database, readers=settings.db_readers)
     except StoreError as exc:
         raise CliError(str(exc)) from None
 
@@ -407,6 +408,7 @@ async def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def cmd_sync(args: argparse.Namespace, settings: Settings) -> int:
+    import aiohttp
     import discord
 
     from bot.app import PaperBot
@@ -429,11 +431,28 @@ async def cmd_sync(args: argparse.Namespace, settings: Settings) -> int:
             return EXIT_OK
         try:
             await bot.login(settings_.token.get())
+            await bot.sync_commands(force=True)
         except discord.LoginFailure:
             raise CliError(
                 "Discord rejected DISCORD_TOKEN; reset it in the developer portal and update .env"
             ) from None
-        await bot.sync_commands(force=True)
+        except discord.Forbidden as exc:
+            guild_id = settings_.dev_guild_id
+            if guild_id is None:
+                raise CliError(f"Discord refused the sync ({exc.status}: {exc.text})") from None
+            raise CliError(
+                f"Discord refused to sync to server {guild_id} ({exc.text}): check the id and "
+                "that the bot was invited there with the applications.commands scope"
+            ) from None
+        except discord.HTTPException as exc:
+            raise CliError(
+                f"Discord refused the sync ({exc.status}: {exc.text}); try again later"
+            ) from None
+        except (aiohttp.ClientError, OSError) as exc:
+            raise CliError(
+                f"cannot reach Discord ({exc.__class__.__name__}: {exc}); "
+                "check this machine's network connection and try again"
+            ) from None
         where = (
             f"server {args.guild}"
             if args.guild

@@ -198,8 +198,18 @@ def check_token(token: str) -> str | None:
 
 
 def env_file_path(env_file: Path | None = None) -> Path:
-    """The settings file read: *env_file* (``--env-file``) or ``.env`` in the project folder."""
-    return env_file or PROJECT_ROOT / ".env"
+    """The settings file read: *env_file* (``--env-file``), else ``.env`` in the current folder
+    (what ``--help`` says; installed with ``pip install .``, the package's own folder is
+    site-packages), else ``.env`` in the project folder (a checkout run from elsewhere)."""
+    if env_file is not None:
+        return env_file
+    try:
+        here = Path.cwd() / ".env"
+    except OSError:  # the current folder was removed
+        here = None
+    if here is not None and here.is_file():
+        return here
+    return PROJECT_ROOT / ".env"
 
 
 def load_settings(
@@ -227,10 +237,12 @@ def load_settings(
         problems.append(why)
     values["token"] = Secret(token)
 
-    if raw := _env(env, "PAPERBOT_DATABASE"):
-        values["database"] = Path(raw).expanduser()
-    if raw := _env(env, "PAPERBOT_DATA_DIR"):
-        values["data_dir"] = Path(raw).expanduser()
+    for name, key in (("PAPERBOT_DATABASE", "database"), ("PAPERBOT_DATA_DIR", "data_dir")):
+        if raw := _env(env, name):
+            try:
+                values[key] = Path(raw).expanduser()
+            except RuntimeError:  # ~user of no such user, or no home directory at all
+                problems.append(f"{name}: cannot find the home folder in {raw!r}; use a full path")
     if raw := _env(env, "PAPERBOT_DEV_GUILD_ID"):
         guild = _int(raw, "PAPERBOT_DEV_GUILD_ID", problems, minimum=1)
         if guild is not None:

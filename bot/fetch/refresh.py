@@ -172,6 +172,14 @@ async def run_refresh(
     """
     names = select_sources(settings, sources)
     first_day = parse_since(since)
+    if first_day is not None:
+        # A day ahead is fine (time zones east of UTC); later is a typo, not a backfill.
+        utc_today = today or datetime.now(UTC).date()
+        if first_day > utc_today + timedelta(days=1):
+            raise ValueError(
+                f"--since {first_day.isoformat()} is in the future (today is "
+                f"{utc_today.isoformat()} UTC); give the first day to fetch"
+            )
     own_session = session is None
     http = session or new_session()
     try:

@@ -41,11 +41,13 @@ def backup_name(now: datetime | None = None) -> str:
     return f"paperbot-{stamp}.db"
 
 
-def _prepare(db_path: Path, target: Path) -> tuple[Path, Path, Path]:
-    """Resolve the target file (a folder gets a dated name) and refuse unsafe ones."""
+def _prepare(db_path: Path, target: Path | str) -> tuple[Path, Path, Path]:
+    """Resolve the target file (a folder, existing or written with a trailing slash, gets a
+    dated name) and refuse unsafe ones."""
+    folder = str(target).endswith(("/", os.sep))
     db_path = db_path.expanduser()
-    target = target.expanduser()
-    if target.is_dir():
+    target = Path(target).expanduser()
+    if folder or target.is_dir():
         target = target / backup_name()
     if target.exists():
         raise StoreError(f"{target} already exists; choose another name or remove it first")
@@ -75,8 +77,9 @@ def _size(path: Path) -> int:
     return path.stat().st_size
 
 
-async def backup(db_path: Path, target: Path) -> BackupInfo:
-    """Copy the database at *db_path* to *target* (a file, or a folder to put a dated file in).
+async def backup(db_path: Path, target: Path | str) -> BackupInfo:
+    """Copy the database at *db_path* to *target* (a file, or a folder to put a dated file in:
+    an existing one, or a path ending in a slash, created).
 
     Uses SQLite's online backup API, so the copy is consistent even while the bot writes.
     The copy is written beside the target under a temporary name, checked with

@@ -214,7 +214,7 @@ class Database:
                 f"cannot create the database folder {self.path.parent}: {exc.strerror}"
             ) from None
         try:
-            self._conn = await aiosqlite.connect(str(self.path), isolation_level=None)
+            self._conn = await connect(str(self.path), isolation_level=None)
             await self._conn.execute(f"PRAGMA busy_timeout={_WRITER_BUSY_MS}")
             # SQLite answers the switch to WAL "locked" at once, without waiting, while another
             # process opens the same new file: polled, as a transaction's BEGIN is.
@@ -387,6 +387,21 @@ class Database:
     async def fetchval(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> Any:
         row = await self.fetchone(sql, params)
         return None if row is None else row[0]
+
+
+async def connect(database: str, **kwargs: Any) -> aiosqlite.Connection:
+    """``aiosqlite.connect``, except that a file that cannot be opened (a folder, a damaged
+    file) waits for aiosqlite's worker thread to stop before raising: left running, it
+    reports to the event loop after ``asyncio.run`` closed it, and a one-line CLI error is
+    followed by a "RuntimeError: Event loop is closed" traceback from a thread."""
+    conn = aiosqlite.connect(database, **kwargs)
+    try:
+        return await conn
+    except BaseException:
+        thread = getattr(conn, "_thread", None)
+        if thread is not None and thread.is_alive():
+            await asyncio.to_thread(thread.join, 5.0)
+        raise
 
 
 def _is_busy(exc: sqlite3.OperationalError) -> bool:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 import aiosqlite
 
-from bot.store.database import StoreError, load_migrations
+from bot.store.database import StoreError, connect, load_migrations
 
 if TYPE_CHECKING:
     from bot.store import Store
@@ -118,8 +118,12 @@ def _ro_uri(path: Path) -> str:
 
 async def _connect_ro(path: Path) -> aiosqlite.Connection:
     uri = _ro_uri(path)
-    conn = await aiosqlite.connect(uri, uri=True)
-    await conn.execute("PRAGMA busy_timeout=5000")
+    conn = await connect(uri, uri=True)
+    try:
+        await conn.execute("PRAGMA busy_timeout=5000")
+    except BaseException:
+        await conn.close()
+        raise
     return conn
 
 
@@ -176,7 +180,7 @@ async def copy_database(source: Path, target: Path) -> CopyResult:
     except sqlite3.Error as exc:
         raise StoreError(f"cannot open the database {source}: {exc}") from None
     try:
-        dest = await aiosqlite.connect(str(target))
+        dest = await connect(str(target))
         try:
             await src.backup(dest)
         finally:
@@ -185,7 +189,7 @@ async def copy_database(source: Path, target: Path) -> CopyResult:
         raise StoreError(f"backup of {source} failed: {exc}") from None
     finally:
         await src.close()
-    check = await aiosqlite.connect(str(target))
+    check = await connect(str(target))
     try:
         # A self-contained file: no -wal beside it, whatever the source's journal mode.
         await check.execute("PRAGMA journal_mode=DELETE")
@@ -198,6 +202,12 @@ async def copy_database(source: Path, target: Path) -> CopyResult:
             async with check.execute("SELECT count(*) FROM papers") as cur:
                 row = await cur.fetchone()
             papers = int(row[0]) if row else 0
+    except sqlite3.DatabaseError as exc:
+        # The pages copied are damaged (the source is): say so, as the integrity check would.
+        raise StoreError(
+            f"the copy failed its integrity check: {exc}; the database {source} is damaged "
+            "(restore an earlier backup)"
+        ) from None
     finally:
         await check.close()
     return CopyResult(version, integrity, papers)
