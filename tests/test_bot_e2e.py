@@ -567,11 +567,12 @@ async def test_search_by_meaning_finds_a_paraphrase(
 
 
 async def test_results_buttons_answer_after_a_restart(
-    store: Store, start_bot: StartBot, fake_discord: FakeDiscord
+    store: Store, start_bot: StartBot, fake_discord: FakeDiscord, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A /search answer's ◀ ▶ and select stay enabled on the message when the bot restarts (a
     deploy): pressed then, they get a private line saying what to do, within Discord's 3 s,
     rather than "This interaction failed"."""
+    monkeypatch.setattr("bot.app.EXPIRED_GRACE", 0.3)  # a live view's time to answer first
     first = await start_bot(store)
     pending = await fake_discord.send_slash_command(
         "search", [payloads.option("query", "diffusion")]

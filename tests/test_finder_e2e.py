@@ -197,6 +197,9 @@ async def test_a_slow_arxiv_is_acknowledged_first(
 ) -> None:
     """arXiv taking longer than a second: "thinking…" at once, then the answer; a private
     line replaces the public "thinking…", which is removed."""
+    clock = FakeTime()  # the arXiv queue's 3 s between requests, without waiting them
+    finder = bot.get_cog("FinderCog")
+    finder.pacer = Pacer(3.0, clock=clock.clock, sleep=clock.sleep)  # type: ignore[union-attr]
     arxiv.fail("slow", delay=1.5)
     pending = await find(fake_discord, "new preprint: arxiv.org/abs/0808.05394 !")
     callback = await pending.wait_callback()
