@@ -61,6 +61,8 @@ _NON_ASCII = UnicodeToLatexEncoder(
 # The ASCII characters the plain encoder changes (", #, $, %, &, <, >, \\, ^, _, {, }, ~).
 _PLAIN_CHANGES = frozenset(c for c in map(chr, range(32, 127)) if _PLAIN.unicode_to_latex(c) != c)
 _BARE_SPECIAL = re.compile(r"(?<!\\)([%&#])")
+_ET_AL = re.compile(r"(?:and\s+)?(?:et\.?\s*al\.?|others)", re.IGNORECASE)
+_ET_AL_END = re.compile(r",?\s+(?:and\s+)?(?:et\.?\s*al\.?|others)\s*$", re.IGNORECASE)
 _KEY_WORD = re.compile(r"[a-z0-9]+")
 _KEY_SKIP = frozenset(
     [
@@ -92,8 +94,19 @@ _OLD_ID_YEAR = re.compile(r"/(\d{2})\d{5}$")
 
 
 def named(authors: Iterable[str]) -> list[str]:
-    """The authors that are names: a blank or a lone symbol (``~``) is a source's slip."""
-    return [a for a in authors if any(ch.isalnum() for ch in a)]
+    """The authors that are names: a blank or a lone symbol (``~``) is a source's slip, and
+    "et al." (or "others") stands for the authors not listed (:func:`more_authors`)."""
+    out = []
+    for author in authors:
+        name = _ET_AL_END.sub("", _matched_braces_only(author))
+        if any(ch.isalnum() for ch in name) and not _ET_AL.fullmatch(name.strip()):
+            out.append(name)
+    return out
+
+
+def more_authors(authors: Iterable[str]) -> bool:
+    """Whether the list ends in "et al." (or "others"): more authors than it names."""
+    return any(_ET_AL.fullmatch(a.strip()) or _ET_AL_END.search(a) for a in authors)
 
 
 def year_of(paper: Paper) -> int | None:
@@ -121,7 +134,7 @@ def paper_url(paper: Paper) -> str | None:
 def cite_key(paper: Paper) -> str:
     """``surname`` + ``year`` + first significant title word, ASCII letters and digits."""
     surname = ""
-    for author in paper.authors:
+    for author in named(paper.authors):
         name = split_name(author)
         words = _KEY_WORD.findall(fold_name(" ".join(name.last)))
         if words:
@@ -162,20 +175,37 @@ def _suffix(n: int) -> str:
 
 
 def _balanced(text: str) -> bool:
+    """Whether *text* can be a brace-delimited BibTeX value: its braces balance as BibTeX
+    counts them (every brace, escaped or not: ``\\{`` opens a group too) and it does not end
+    in a lone backslash (which would escape the closing brace)."""
     depth = 0
     escaped = False
     for ch in text:
-        if escaped:
-            escaped = False
-        elif ch == "\\":
-            escaped = True
-        elif ch == "{":
+        if ch == "{":
             depth += 1
         elif ch == "}":
             depth -= 1
             if depth < 0:
                 return False
+        escaped = not escaped if ch == "\\" else False
     return depth == 0 and not escaped
+
+
+def _matched_braces_only(text: str) -> str:
+    """*text* without the braces that do not pair up (a source's slip): BibTeX counts every
+    brace, even an encoded one, so a lone brace would end the field early or never."""
+    opened: list[int] = []
+    drop: set[int] = set()
+    for i, ch in enumerate(text):
+        if ch == "{":
+            opened.append(i)
+        elif ch == "}":
+            if opened:
+                opened.pop()
+            else:
+                drop.add(i)
+    drop.update(opened)
+    return "".join(ch for i, ch in enumerate(text) if i not in drop) if drop else text
 
 
 def latex_value(text: str) -> str:
@@ -190,7 +220,7 @@ def latex_value(text: str) -> str:
 
 def plain_value(text: str) -> str:
     """A plain-text field for BibTeX: every LaTeX special character and non-ASCII encoded."""
-    text = clean_text(text)
+    text = clean_text(_matched_braces_only(text))
     if text.isascii() and _PLAIN_CHANGES.isdisjoint(text):
         return text  # nothing the encoder would change (most names): skip its walk
     return str(_PLAIN.unicode_to_latex(text))
@@ -210,6 +240,12 @@ def bibtex_name(author: str) -> str:
     return "{" + text + "}" if re.search(r"\sand\s", text, re.IGNORECASE) else text
 
 
+def bibtex_names(authors: Sequence[str]) -> list[str]:
+    """The ``author`` list of BibTeX, encoded; ``others`` last when the list said "et al."."""
+    names = [bibtex_name(a) for a in named(authors)]
+    return [*names, "others"] if names and more_authors(authors) else names
+
+
 def bibtex_entry(
     paper: Paper,
     key: str | None = None,
@@ -220,7 +256,7 @@ def bibtex_entry(
     """The paper as a bibtexparser :class:`Entry` (see the module docstring). *names*: the
     ``author`` list already encoded (default: every author of the paper)."""
     if names is None:
-        names = [bibtex_name(a) for a in named(paper.authors)]
+        names = bibtex_names(paper.authors)
     entry_type = "article" if paper.journal_ref else "misc"
     fields = [Field("title", latex_value(paper.title))]
     if names:
@@ -261,7 +297,7 @@ def write_bibtex(entries: Iterable[Entry]) -> str:
 def bibtex(paper: Paper, *, max_chars: int | None = None) -> str:
     """One paper's BibTeX entry; within *max_chars* by listing fewer authors (``and others``)
     when the whole list does not fit (a collaboration paper has thousands)."""
-    names = [bibtex_name(a) for a in named(paper.authors)]
+    names = bibtex_names(paper.authors)
     text = write_bibtex([bibtex_entry(paper, names=names)])
     if max_chars is None or len(text) <= max_chars:
         return text
@@ -274,6 +310,7 @@ def bibtex(paper: Paper, *, max_chars: int | None = None) -> str:
         if room < 0:
             break
         kept += 1
+    names = [n for n in names if n != "others"]
     return write_bibtex([bibtex_entry(paper, names=[*names[: max(kept, 1)], "others"])])
 
 
@@ -298,6 +335,8 @@ def apa_authors(authors: Sequence[str]) -> str:
     names = [n for n in names if n]
     if not names:
         return ""
+    if more_authors(authors) and len(names) < APA_AUTHORS_MAX:
+        return ", ".join(names) + ", et al."
     if len(names) == 1:
         return names[0]
     if len(names) > APA_AUTHORS_MAX:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import logging
 import re
+import unicodedata
 
 from pylatexenc.latex2text import LatexNodes2Text
 
@@ -30,7 +31,8 @@ _SUBSCRIPT = str.maketrans("0123456789+-=()aeoxijkmnpst", "₀₁₂₃₄₅₆
 _SUP_CHARS = set("0123456789+-=()nia")
 _SUB_CHARS = set("0123456789+-=()aeoxijkmnpst")
 _SCRIPT = re.compile(r"([\^_])(?:\{([^{}]{1,8})\}|([0-9A-Za-z+\-=()]))")
-_MATH = re.compile(r"\$[^$]{1,400}\$")
+_MATH = re.compile(r"(?<!\\)\$[^$]{1,400}(?<!\\)\$")
+_DOLLAR = re.compile(r"(?<!\\)(?:\\\\)*\$+")
 _ABBREVIATIONS = (
     (re.compile(r"\\eg\b\.?"), "e.g."),
     (re.compile(r"\\ie\b\.?"), "i.e."),
@@ -39,6 +41,33 @@ _ABBREVIATIONS = (
 )
 _CONVERTER = LatexNodes2Text(math_mode="text", strict_latex_spaces=False)
 _CACHE = 4096
+
+
+def _money_dollars(text: str) -> str:
+    """*text* with the ``$`` that open no math escaped (``\\$``): a dollar sign that has no
+    partner, or one before a digit whose partner cannot close math (Pandoc's rule: a closing
+    ``$`` follows a non-space and is not followed by a digit), so ``$5 and $10`` is money."""
+    singles = [
+        m.end() - 1 for m in _DOLLAR.finditer(text) if m.group(0).lstrip("\\") == "$"
+    ]  # ``$$`` (display math) is left to the converter
+    money: list[int] = []
+    i = 0
+    while i < len(singles):
+        at = singles[i]
+        partner = singles[i + 1] if i + 1 < len(singles) else None
+        closes = partner is not None
+        if partner is not None and text[at + 1 : at + 2].isdigit():
+            closes = (
+                not text[partner - 1].isspace() and not text[partner + 1 : partner + 2].isdigit()
+            )
+        if closes:
+            i += 2
+        else:
+            money.append(at)
+            i += 1
+    for at in reversed(money):
+        text = text[:at] + "\\" + text[at:]
+    return text
 
 
 def _scripts(match: re.Match[str]) -> str:
@@ -62,6 +91,8 @@ def readable(text: str) -> str:
     for pattern, words in _ABBREVIATIONS:
         source = pattern.sub(words, source)
     source = _BARE_PERCENT.sub(r"\\%", source)
+    if "$" in source:
+        source = _money_dollars(source)
     # Sub- and superscripts of short runs (x^2, a_{ij}) as Unicode, inside math only: an
     # underscore in plain text is a name or a URL.
     source = _MATH.sub(lambda m: _SCRIPT.sub(_scripts, m.group(0)), source)
@@ -87,11 +118,45 @@ def cut(text: str, limit: int, *, ellipsis: str = "…") -> str:
         return text
     if limit <= len(ellipsis):
         return text[:limit]
-    head = text[: limit - len(ellipsis)]
+    head = text[: _grapheme_start(text, limit - len(ellipsis))]
     space = head.rfind(" ")
     if space >= limit // 2:
         head = head[:space]
     return head.rstrip(" \\,;:.-–—") + ellipsis
+
+
+_ZWJ = "\u200d"
+
+
+def _joins_previous(ch: str) -> bool:
+    """Whether *ch* belongs to the character before it: a combining mark (an accent of a
+    decomposed letter), a variation selector, a joiner, an emoji skin tone or tag."""
+    code = ord(ch)
+    return (
+        unicodedata.combining(ch) != 0
+        or unicodedata.category(ch) in ("Mn", "Me", "Mc")
+        or ch == _ZWJ
+        or 0xFE00 <= code <= 0xFE0F
+        or 0x1F3FB <= code <= 0x1F3FF
+        or 0xE0020 <= code <= 0xE007F
+    )
+
+
+def _regional(ch: str) -> bool:
+    return 0x1F1E6 <= ord(ch) <= 0x1F1FF
+
+
+def _grapheme_start(text: str, at: int) -> int:
+    """The nearest cut at or before *at* that does not split what reads as one character:
+    a letter from its accents, an emoji sequence joined by ZWJ, a flag's two indicators."""
+    while 0 < at < len(text) and (_joins_previous(text[at]) or text[at - 1] == _ZWJ):
+        at -= 1
+    if 0 < at < len(text) and _regional(text[at]):
+        run = 0
+        while run < at and _regional(text[at - 1 - run]):
+            run += 1
+        at -= run % 2
+    return at
 
 
 def cut_at_sentence(text: str, limit: int) -> str:

@@ -161,6 +161,54 @@ def test_unbalanced_braces_still_make_a_valid_file() -> None:
     assert entry["title"] == "A broken title with braces"
 
 
+def bibtex_braces_balance(value: str) -> bool:
+    """BibTeX's own rule: every brace counts, escaped or not (``\\{`` opens a group too)."""
+    depth = 0
+    for ch in value:
+        depth += {"{": 1, "}": -1}.get(ch, 0)
+        if depth < 0:
+            return False
+    return depth == 0
+
+
+def test_a_lone_brace_anywhere_leaves_every_field_balanced_for_bibtex() -> None:
+    odd = Paper.create(
+        title=r"The set \{x : x > 0 and its closure",
+        arxiv_id="2401.00010",
+        authors=["J. {Smith", "Ann } Lee"],
+        journal_ref="J. Phys. A 12 (2001) 1-2 {",
+        published=date(2024, 1, 10),
+    )
+    after = Paper.create(title="The next entry", arxiv_id="2401.00011", authors=["Bo Li"])
+    text = cite.bibtex_file([odd, after])
+    library = bibtexparser.parse_string(text)
+    assert not library.failed_blocks and len(library.entries) == 2
+    for entry in library.entries:
+        for f in entry.fields:
+            # An unbalanced value makes BibTeX (and biber) read past the field's end: the
+            # entry, and the ones after it in the file, come out wrong or not at all.
+            assert bibtex_braces_balance(f.value), (f.key, f.value)
+    first = library.entries[0]
+    assert DECODE.latex_to_text(first["title"]).startswith("The set")
+    assert DECODE.latex_to_text(first["journal"]).startswith("J. Phys. A 12 (2001) 1-2")
+    assert [a.strip() for a in DECODE.latex_to_text(first["author"]).split(" and ")] == [
+        "J. Smith",
+        "Ann Lee",
+    ]
+
+
+def test_et_al_in_an_author_list_is_not_an_author() -> None:
+    for authors in (["Jane Smith", "et al."], ["Jane Smith et al."], ["Jane Smith", "others"]):
+        paper = Paper.create(title="Attention tricks", arxiv_id="2401.00012", authors=authors)
+        entry = parse_one(cite.bibtex(paper))
+        assert entry["author"] == "Jane Smith and others", authors  # BibTeX prints "et al."
+        assert entry.key == "smith2024attention", authors
+        assert cite.apa(paper).startswith("Smith, J., et al. (2024). Attention tricks."), authors
+    two = Paper.create(title="T", arxiv_id="2401.00013", authors=["Jane Smith", "Bo Li", "et al"])
+    assert cite.apa(two).startswith("Smith, J., Li, B., et al. (2024). T.")
+    assert parse_one(cite.bibtex(two))["author"] == "Jane Smith and Bo Li and others"
+
+
 def test_keys_are_stable_and_deduplicated_deterministically() -> None:
     assert cite.cite_key(PAPERS["0704.0001"]) == "balazs2007calculation"
     twin = dataclasses.replace(PAPERS["0704.0001"], id="0704.9999")

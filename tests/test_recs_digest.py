@@ -5,10 +5,11 @@ as Discord would (a repeated nonce returns the first message)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -292,3 +293,49 @@ async def test_a_digest_turned_off_before_its_retry_does_not_go_out(
     run = await store.recs.get_run(ALICE, "2026-04-01")
     assert run is not None and run.state == "failed"
     assert await store.recs.run_pids(run) == []  # released: never seen
+
+
+def act_while_picking(rec: Recommender, act: Callable[[], Awaitable[object]]) -> list[int]:
+    """Make the recommender run *act* (the member's command) on its first pick: after the run
+    checked the digest is still on, before its papers are reserved."""
+    feed = rec.feed
+    calls: list[int] = []
+
+    async def feed_then_act(user_id: int, count: int) -> Any:
+        if not calls:
+            await act()
+        calls.append(1)
+        return await feed(user_id, count)
+
+    rec.feed = feed_then_act  # type: ignore[method-assign]
+    return calls
+
+
+@pytest.mark.parametrize("command", ["digest off", "forget"])
+async def test_a_digest_turned_off_while_it_picks_does_not_go_out(
+    store: Store, clock: FakeClock, dms: FakeDMs, command: str
+) -> None:
+    await member_with_digest(store, clock)
+    clock.set(berlin(1, 8, 0))
+    run = runner(store, dms, clock)
+
+    async def act() -> None:
+        if command == "forget":
+            await store.recs.forget(ALICE)
+        else:
+            assert await store.recs.digest_off(ALICE, clock.now())
+
+    calls = act_while_picking(run.recommender, act)
+    await run.tick()
+    assert calls  # the run got as far as its pick
+    assert ALICE not in dms.inbox  # turned off before its papers were reserved: no DM
+    rows = await store.db.fetchall("SELECT pid FROM rec_shown WHERE user_id = ?", (ALICE,))
+    assert rows == []  # nothing counts as seen (and a forgotten member left no row)
+    if command == "forget":
+        assert await store.recs.runs_for(ALICE) == [] and await store.recs.member(ALICE) is None
+    else:
+        (closed,) = await store.recs.runs_for(ALICE)
+        assert closed.state == "failed" and not closed.verify
+    clock.set(berlin(1, 10, 0))
+    await run.tick()
+    assert ALICE not in dms.inbox

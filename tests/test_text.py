@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -61,6 +62,18 @@ def test_a_percent_sign_does_not_swallow_the_rest() -> None:
     assert readable(r"improves $\alpha$ by 50% on both") == "improves α by 50% on both"
 
 
+def test_a_dollar_that_is_money_is_not_math() -> None:
+    # A title or abstract (Hugging Face's are plain text) talking about money: a "$" that
+    # opens no math is a dollar sign, as Pandoc reads it (no math closes before a digit).
+    assert readable("Training a frontier model for under $100") == (
+        "Training a frontier model for under $100"
+    )
+    assert readable("We raise $1M and $2M in two rounds") == "We raise $1M and $2M in two rounds"
+    assert readable(r"costs $5 per run and $x^2$ grows") == "costs $5 per run and x² grows"
+    assert readable("a 100$ prize") == "a 100$ prize"
+    assert readable(r"$10^{-3}$ error, $2$-step") == "10⁻³ error, 2-step"
+
+
 @given(st.text(max_size=300))
 def test_any_text_is_safe(text: str) -> None:
     out = readable(text)
@@ -77,3 +90,22 @@ def test_cuts() -> None:
     assert cut_at_sentence("no sentence end in sight at all here", 20) == "no sentence end in…"
     assert cut("a b c", 10) == "a b c"
     assert len(cut("word " * 50, 30)) <= 30
+
+
+def test_a_cut_never_splits_a_letter_from_its_accent_or_an_emoji_in_two() -> None:
+    decomposed = "Nguye\u0302\u0303n" * 20  # "Nguyễn" as some sources write it (NFD)
+    for limit in range(5, 60):
+        out = cut(decomposed, limit)
+        assert len(out) <= limit
+        body = out.removesuffix("…")
+        assert decomposed.startswith(body)
+        # the letter before the cut keeps all its marks
+        assert not unicodedata.combining(decomposed[len(body)]), (limit, out)
+    flags = "🇩🇪🇫🇷🇯🇵🇧🇷" * 5  # each flag is two regional indicators
+    for limit in range(3, 30):
+        body = cut(flags, limit).removesuffix("…")
+        assert len(body) % 2 == 0, limit  # a lone indicator shows as a letter in a box
+    family = "👨\u200d👩\u200d👧" * 10  # one emoji: three people joined by ZWJ
+    for limit in range(3, 40):
+        body = cut(family, limit).removesuffix("…")
+        assert len(body) % 5 == 0, (limit, body)  # whole families only

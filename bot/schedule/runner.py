@@ -49,7 +49,8 @@ from bot.schedule.leased import (
     nonce,
 )
 from bot.schedule.picker import DailyPicker
-from bot.store.schedules import Run, RunClosed, RunPaper, Schedule, ScheduleRepo
+from bot.store.runs import RunClosed
+from bot.store.schedules import Run, RunPaper, Schedule, ScheduleRepo
 from bot.text import one_line, readable
 
 log = logging.getLogger(__name__)

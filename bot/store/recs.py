@@ -30,7 +30,7 @@ import aiosqlite
 
 from bot.store.database import Database
 from bot.store.marks import toggle_mark
-from bot.store.runs import SENDING, LeasedRun, RunLedger, RunTable
+from bot.store.runs import SENDING, LeasedRun, RunClosed, RunLedger, RunTable
 from bot.store.stamps import parse_ts, ts
 
 # Digest run states
@@ -297,7 +297,8 @@ class RecsRepo(RunLedger[DigestRun, Member]):
         """Reserve the digest's papers and enter ``sending`` BEFORE Discord is called.
 
         False (nothing written) when one of the papers was shown to the member meanwhile
-        (a /foryou card): pick again."""
+        (a /foryou card): pick again. Only from ``due``: a run closed meanwhile (the digest
+        turned off, the member forgotten) raises :class:`RunClosed`, nothing written."""
         stamp = ts(now)
         try:
             async with self.db.transaction() as conn:
@@ -306,7 +307,11 @@ class RecsRepo(RunLedger[DigestRun, Member]):
                     "VALUES (?, ?, ?, ?, ?)",
                     [(run.user_id, pid, stamp, run.run_key, i) for i, pid in enumerate(pids, 1)],
                 )
-                await self.start(run, now, conn=conn, state=SENDING, error=None)
+                started = await self.start(
+                    run, now, conn=conn, only_from=DUE, state=SENDING, error=None
+                )
+                if not started:
+                    raise RunClosed(run.run_key)  # rolls the papers back
         except sqlite3.IntegrityError:
             return False  # the transaction was rolled back
         return True

@@ -34,6 +34,11 @@ from bot.store.stamps import parse_required_ts, parse_ts, ts
 SENDING = "sending"  # the state of a run whose message is being sent, in every runs table
 
 
+class RunClosed(Exception):
+    """The run left its pending state while it was picking (``/daily off`` skipped it, the
+    digest was turned off or forgotten): it must not send."""
+
+
 @dataclass(frozen=True, slots=True)
 class LeasedRun:
     """The columns every run row has; :attr:`key` is its recipient (a subclass's column)."""

@@ -27,7 +27,7 @@ from datetime import datetime
 import aiosqlite
 
 from bot.store.database import Database
-from bot.store.runs import SENDING, LeasedRun, RunLedger, RunTable
+from bot.store.runs import SENDING, LeasedRun, RunClosed, RunLedger, RunTable
 from bot.store.stamps import parse_required_ts, parse_ts, ts
 
 log = logging.getLogger(__name__)
@@ -141,11 +141,6 @@ class Run(LeasedRun):
             title=row["title"],
             thread_id=row["thread_id"],
         )
-
-
-class RunClosed(Exception):
-    """The run left ``pending`` while it was picking (``/daily off`` skipped it): it must not
-    send."""
 
 
 class ScheduleRepo(RunLedger[Run, Schedule]):
