@@ -138,6 +138,8 @@ class PaperBot(commands.AutoShardedBot):
         self.process_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.shard_claim = ShardClaim(settings.shard_count, settings.shard_ids)
         self._claim_task: asyncio.Task[None] | None = None
+        self._claim_lost: ShardsTaken | None = None
+        self._closing_on_loss: asyncio.Task[None] | None = None
         self.store = store
         self.search = SearchEngine(store.db)
         # Search by meaning joins when the model and the stored vectors are loaded.
@@ -216,6 +218,9 @@ class PaperBot(commands.AutoShardedBot):
         if self._claim_task is None:
             self._claim_task = asyncio.create_task(self._keep_claim(), name="shard-claim")
         await super().connect(reconnect=reconnect)
+        if self._claim_lost is not None:
+            # Stopped because another process runs these shards now: say so, as at start.
+            raise self._claim_lost
 
     async def _keep_claim(self) -> None:
         while True:
@@ -223,13 +228,21 @@ class PaperBot(commands.AutoShardedBot):
             try:
                 await self.claim_shards()
             except ShardsTaken as exc:
-                log.error("%s", exc)
+                # Our claim lapsed (the database was locked, the machine slept) and another
+                # process claimed the shards meanwhile: it runs them now, so this one stops
+                # (two processes answering the same servers would answer everything twice).
+                log.error("%s; this process stops", exc)
+                self._claim_lost = exc
+                self._closing_on_loss = asyncio.create_task(self.close(), name="shards-lost")
+                return
             except Exception:
                 log.exception("could not renew this process's claim on its shards")
 
     async def _release_claim(self) -> None:
         task, self._claim_task = self._claim_task, None
         if task is not None:
+            if self._claim_lost is not None:
+                return  # never ours again: the other process holds the shards
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task

@@ -659,3 +659,103 @@ async def test_post_now_of_a_paper_with_a_very_long_title_is_confirmed(
     assert len(posted["content"]) <= 2000
     bot_id = str(fake.world.bot.id)
     assert len([m for m in fake.messages("papers") if m["author"]["id"] == bot_id]) == 1
+
+
+# -- the server changes under a schedule -------------------------------------------------------
+
+
+async def test_a_deleted_ping_role_is_not_mentioned_and_status_says_so(
+    fake_discord: FakeDiscord, bot: PaperBot
+) -> None:
+    """The role a daily post pings is deleted: the post goes out without a dangling
+    "@deleted-role" mention, and /daily status tells the admin to choose another role."""
+    fake = fake_discord
+    role = fake.world.add_role("Readers", mentionable=True)
+    await fake.dispatch(
+        "GUILD_ROLE_CREATE",
+        {"guild_id": str(fake.world.guild.id), "role": payloads.role(role)},
+        guild_id=fake.world.guild.id,
+    )
+    await asyncio.sleep(0.05)
+    data = await set_daily(fake, "papers", payloads.option("role", str(role.id), OptionType.ROLE))
+    assert data["content"].startswith("✅"), data["content"]
+    await fake.delete_role(role)
+    await asyncio.sleep(0.05)
+    status = await run(fake, "status")
+    assert f"<@&{role.id}>" not in status["content"]
+    assert "the role to ping was deleted" in status["content"]
+
+    clock(bot).set(berlin(9, 0))
+    await until(lambda: len(bot_messages(fake, "papers")) == 1)
+    await ticks_after(bot, berlin(9, 0))
+    (post,) = bot_messages(fake, "papers")
+    assert f"<@&{role.id}>" not in (post["content"] or "")
+    assert post["embeds"], post
+    status = await run(fake, "status")
+    assert "Last: posted “" in status["content"]
+    assert "no ping: the role to ping was deleted" in status["content"]
+
+
+async def test_a_server_that_removes_the_bot_has_its_posts_paused_and_feed_withdrawn(
+    fake_discord: FakeDiscord, bot: PaperBot, store: Store
+) -> None:
+    """Kicked from a server (GUILD_DELETE without ``unavailable``): its daily posts pause at
+    once saying why, and their public feeds go offline (nobody there can turn them off any
+    more); at post time nothing is asked of Discord for those channels."""
+    fake = fake_discord
+    await set_daily(fake, "papers", payloads.option("public_feed", True))
+    papers = fake.world.channel("papers")
+    token = await store.feeds.token_for(papers.id)
+    assert token is not None and await store.feeds.schedule(token) is not None
+
+    await fake.remove_bot(fake.world.guild)
+    await until(lambda: bot.get_guild(fake.world.guild.id) is None)
+    await asyncio.sleep(0.05)
+    schedule = await store.schedules.get(papers.id)
+    assert schedule is not None
+    assert schedule.paused_reason == "PaperBot was removed from the server"
+    assert await store.feeds.schedule(token) is None
+
+    mark = fake.mark()
+    clock(bot).set(berlin(9, 0))
+    await ticks_after(bot, berlin(9, 0))
+    assert [r for r in fake.requests[mark:] if str(papers.id) in r.path] == []
+    assert bot_messages(fake, "papers") == []
+
+
+async def test_a_daily_post_waits_out_a_server_outage_across_a_restart(
+    fake_discord: FakeDiscord, store: Store, connect_client: Connect
+) -> None:
+    """A server only unavailable (an outage, GUILD_DELETE ``unavailable: true``) keeps its
+    schedule; a bot restarted during the outage retries, saying the server is unavailable,
+    and posts once when the server is back."""
+    fake = fake_discord
+    guild = fake.world.guild
+    first = PaperBot(Settings(refresh_enabled=False), store, clock=SteppedClock(berlin(7, 0)))
+    await connect_client(first)
+    await set_daily(fake, "papers")
+    papers = fake.world.channel("papers")
+    await fake.guild_outage(guild)
+    await asyncio.sleep(0.05)
+    schedule = await store.schedules.get(papers.id)
+    assert schedule is not None and schedule.paused_reason is None
+    await first.close()
+
+    second = PaperBot(Settings(refresh_enabled=False), store, clock=SteppedClock(berlin(9, 0)))
+    await connect_client(second)
+    assert second.get_guild(guild.id) is not None and second.get_guild(guild.id).unavailable  # type: ignore[union-attr]
+    await ticks_after(second, berlin(9, 0))
+    run_row = await store.schedules.get_run(papers.id, "2024-05-01")
+    assert run_row is not None and run_row.state == "sending", run_row
+    assert run_row.error == "the server is unavailable (a Discord outage)", run_row.error
+    assert bot_messages(fake, "papers") == []
+
+    await fake.end_outage(guild)
+    await until(lambda: not second.get_guild(guild.id).unavailable)  # type: ignore[union-attr]
+    clock(second).set(run_row.next_attempt)
+    await until(lambda: len(bot_messages(fake, "papers")) == 1)
+    await ticks_after(second, run_row.next_attempt)
+    assert len(bot_messages(fake, "papers")) == 1
+    schedule = await store.schedules.get(papers.id)
+    assert schedule is not None and schedule.paused_reason is None
+    assert schedule.last_status is not None and schedule.last_status.startswith("posted “")

@@ -9,17 +9,20 @@ delivers each interaction on its server's shard. The 10,000-server start-up is m
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
+from bot import app
 from bot.app import PaperBot
 from bot.config import Settings
 from bot.shards import shard_of
 from bot.store import Store
-from tests.fakediscord import FakeDiscord, World
+from tests.fakediscord import FakeDiscord, World, start_client
 from tests.fakediscord.gateway import Op
 from tests.fakediscord.world import FakeGuild
 from tests.stores import OpenStore
@@ -132,3 +135,38 @@ async def test_a_process_with_some_shards_gets_only_their_servers(
     for shard in (1, 3):
         status, _ = await ask_trending(fake_discord, chosen[shard])
         assert status == 200
+
+
+@pytest.mark.parametrize("fake_discord_options", [{}])
+async def test_a_process_that_lost_its_shards_to_another_stops_running_them(
+    fake_discord: FakeDiscord, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The claim of a running process lapsed (its database was locked for minutes) and
+    another process, on another machine, claimed the same shard: at its next renewal the
+    first one stops and says why, rather than both answering that shard's servers."""
+    monkeypatch.setattr(app, "PROCESS_HEARTBEAT", 0.05)
+    settings = Settings(refresh_enabled=False, shard_count=2, shard_ids=(0,))
+    bot = PaperBot(settings, store)
+    task = await start_client(bot, fake_discord)
+    try:
+        now = datetime.now(UTC)
+        await store.leases.release(f"process:{bot.process_id}", bot.process_id)
+        other = "elsewhere:4242:feedbeef"
+        taken = await store.leases.register(
+            f"process:{other}",
+            other,
+            ttl=timedelta(minutes=3),
+            now=now,
+            info="2:0",
+            prefix="process:",
+            conflicts=lambda lease: False,
+        )
+        assert taken is None
+        with pytest.raises(app.ShardsTaken, match="both would run shard 0"):
+            await asyncio.wait_for(task, 5)
+        assert bot.is_closed()
+        assert all(not c.open for c in fake_discord.gateway.connections)
+    finally:
+        await bot.close()
+        if not task.done():
+            task.cancel()

@@ -21,6 +21,7 @@ from bot.store.schedules import DAILY, WEEKLY, Schedule, ScheduleRepo
 log = logging.getLogger(__name__)
 
 MAX_SCHEDULES_PER_SERVER = 25
+SERVER_REMOVED = "PaperBot was removed from the server"
 
 TopicSearch = Callable[[str, int], Awaitable[object]]
 
@@ -122,6 +123,16 @@ class ScheduleService:
     async def turn_off(self, channel_id: int) -> bool:
         """Delete the channel's schedule (its history stays: no repeats if armed again)."""
         return await self.repo.delete(channel_id, now=self.runner.clock.now())
+
+    async def server_removed(self, guild_id: int) -> list[int]:
+        """Pause every schedule of a server that removed the bot (its channels are out of
+        reach until it is invited back and an admin resumes them); their channel ids."""
+        now = self.runner.clock.now()
+        paused = []
+        for schedule in await self.repo.for_guild(guild_id):
+            await self.repo.pause(schedule.channel_id, reason=SERVER_REMOVED, now=now)
+            paused.append(schedule.channel_id)
+        return paused
 
     async def channel_deleted(self, channel_id: int) -> bool:
         """Pause the schedule of a channel that was deleted; whether one was paused."""

@@ -63,7 +63,10 @@ Permissions follow Discord's overwrite algorithm; REST answers 50001/50013/10003
 50006/50035/40060/10062 like Discord. Without EMBED_LINKS embeds are silently dropped.
 Server helpers: ``messages(channel)`` (stored history, oldest first),
 ``post_user_message(channel, content, user=...)`` (store + MESSAGE_CREATE),
-``delete_channel(channel)``, ``notify_channel_update(channel)``.
+``delete_channel(channel)``, ``notify_channel_update(channel)``, ``remove_bot(guild)`` (the
+bot kicked: GUILD_DELETE without ``unavailable``, its REST there answers 403/50001),
+``guild_outage(guild)`` / ``end_outage(guild)`` (GUILD_DELETE ``unavailable: true``, later
+GUILD_CREATE), ``delete_role(role)`` (GUILD_ROLE_DELETE; members and overwrites lose it).
 
 Recording & waiting
 ===================

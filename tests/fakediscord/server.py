@@ -35,7 +35,7 @@ from .recording import RecordedRequest
 from .rest import Route
 from .users import UserRoutes
 from .webhooks import InteractionRoutes
-from .world import FakeChannel, FakeUser, Intent, World
+from .world import FakeChannel, FakeGuild, FakeRole, FakeUser, Intent, World
 
 JSON = dict[str, Any]
 
@@ -195,4 +195,52 @@ class FakeDiscord(
         ch = channel if isinstance(channel, FakeChannel) else self.world.channel(channel)
         await self.gateway.dispatch(
             "CHANNEL_UPDATE", payloads.channel(ch), guild_id=ch.guild_id, intent=Intent.GUILDS
+        )
+
+    async def remove_bot(self, guild: FakeGuild) -> None:
+        """The bot is kicked from (or leaves) *guild*: it is no longer a member (REST on the
+        guild's channels answers 403 Missing Access) and gets GUILD_DELETE without
+        ``unavailable``, as Discord sends it."""
+        guild.members.pop(self.world.bot.id, None)
+        await self.gateway.dispatch(
+            "GUILD_DELETE", {"id": str(guild.id)}, guild_id=guild.id, intent=Intent.GUILDS
+        )
+
+    async def guild_outage(self, guild: FakeGuild) -> None:
+        """*guild* becomes unavailable (an outage): GUILD_DELETE with ``unavailable: true``;
+        it stays listed as unavailable in READY until :meth:`end_outage`."""
+        guild.unavailable = True
+        await self.gateway.dispatch(
+            "GUILD_DELETE",
+            {"id": str(guild.id), "unavailable": True},
+            guild_id=guild.id,
+            intent=Intent.GUILDS,
+        )
+
+    async def end_outage(self, guild: FakeGuild) -> None:
+        """*guild* is available again: GUILD_CREATE with its full state."""
+        guild.unavailable = False
+        await self.gateway.dispatch(
+            "GUILD_CREATE",
+            payloads.guild_create(self.world, guild),
+            guild_id=guild.id,
+            intent=Intent.GUILDS,
+        )
+
+    async def delete_role(self, role: FakeRole, guild: FakeGuild | None = None) -> None:
+        """Delete *role* (members lose it) and send GUILD_ROLE_DELETE."""
+        g = guild or self.world.guild
+        g.roles.pop(role.id, None)
+        for member in g.members.values():
+            if role.id in member.roles:
+                member.roles.remove(role.id)
+        for channel in g.channels.values():  # its overwrites go with it
+            channel.overwrites = [
+                o for o in channel.overwrites if not (o.type == 0 and o.id == role.id)
+            ]
+        await self.gateway.dispatch(
+            "GUILD_ROLE_DELETE",
+            {"guild_id": str(g.id), "role_id": str(role.id)},
+            guild_id=g.id,
+            intent=Intent.GUILDS,
         )

@@ -18,7 +18,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot import cards, permissions, reach
-from bot.cogs.daily._poster import DiscordPoster, shared_limiter
+from bot.cogs.daily._poster import ROLE_GONE, DiscordPoster, shared_limiter
 from bot.cogs.daily._transformers import (
     DailyError,
     ScheduledChannel,
@@ -325,7 +325,11 @@ class DailyCog(commands.Cog):
         if s.thread:
             bits.append("thread")
         if s.role_id:
-            bits.append(f"pings <@&{s.role_id}>")
+            guild = self.bot.get_guild(s.guild_id)
+            if guild is not None and guild.get_role(s.role_id) is None:
+                bits.append(f"no ping: {ROLE_GONE} (`/daily set` again to choose another)")
+            else:
+                bits.append(f"pings <@&{s.role_id}>")
         if bits:
             head += " · " + " · ".join(bits)
         lines = [head]
@@ -465,6 +469,17 @@ class DailyCog(commands.Cog):
     async def on_guild_channel_delete(self, channel: discord.abc.GuildChannel) -> None:
         if await self.schedules.channel_deleted(channel.id):
             log.info("channel %s with a daily post was deleted; paused", channel.id)
+
+    @commands.Cog.listener()
+    async def on_guild_remove(self, guild: discord.Guild) -> None:
+        # Removed from the server (an outage is on_guild_unavailable, and changes nothing):
+        # its posts pause, and their public feeds go offline, since nobody there can turn
+        # them off any more. Invited back, an admin resumes (and re-publishes) them.
+        paused = await self.schedules.server_removed(guild.id)
+        for channel_id in paused:
+            await self.bot.store.feeds.set_public(channel_id, False)
+        if paused:
+            log.info("removed from guild %s: paused %d daily post(s)", guild.id, len(paused))
 
 
 def _what(schedule: Schedule) -> str:

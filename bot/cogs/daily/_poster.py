@@ -38,6 +38,10 @@ def missing_permissions(perms: discord.Permissions, thread: bool) -> list[str]:
     return permissions.missing_permissions(perms, NEEDED + (NEEDED_FOR_THREADS if thread else ()))
 
 
+SERVER_UNAVAILABLE = "the server is unavailable (a Discord outage)"
+ROLE_GONE = "the role to ping was deleted"
+ROLE_GONE_NOTE = f"no ping: {ROLE_GONE}"
+
 POST_RATE = 40.0  # requests/s for daily posts, under Discord's 50/s global limit per bot
 POST_BURST = 5
 
@@ -77,6 +81,10 @@ class DiscordPoster:
                 raise TransientPostError(f"network error: {type(exc).__name__}") from None
         if not isinstance(channel, discord.TextChannel):
             raise ChannelUnavailable("the channel is not a text channel")
+        if channel.guild.unavailable or channel.guild.me is None:
+            # An outage (GUILD_DELETE with unavailable, or not back since READY): its roles
+            # and permissions are unknown until GUILD_CREATE; nothing is sent meanwhile.
+            raise TransientPostError(SERVER_UNAVAILABLE, maybe_sent=False)
         return channel
 
     def _check(self, channel: discord.TextChannel) -> None:
@@ -109,6 +117,12 @@ class DiscordPoster:
         self._check(channel)
         paper = request.paper
         kwargs: dict[str, Any] = {"nonce": request.nonce}
+        notes: list[str] = []
+        role_id = request.role_id
+        if role_id is not None and channel.guild.get_role(role_id) is None:
+            # Deleted since /daily set: its mention would read "@deleted-role" and ping no one.
+            role_id = None
+            notes.append(ROLE_GONE_NOTE)
         if paper is None:
             content: str | None = request.text
             kwargs["allowed_mentions"] = discord.AllowedMentions.none()
@@ -123,13 +137,13 @@ class DiscordPoster:
                 kwargs["embed"] = cards.paper_embed(paper, context=request.context)
                 kwargs["view"] = card_view(paper)
             content = None
-            if request.role_id is not None:
+            if role_id is not None:
                 # The one mention the bot ever makes: the role an admin chose, this message only.
-                content = f"<@&{request.role_id}>"
+                content = f"<@&{role_id}>"
                 kwargs["allowed_mentions"] = discord.AllowedMentions(
                     everyone=False,
                     users=False,
-                    roles=[discord.Object(id=request.role_id)],
+                    roles=[discord.Object(id=role_id)],
                     replied_user=False,
                 )
             else:
@@ -144,16 +158,18 @@ class DiscordPoster:
             raise self._refusal(channel, exc) from None
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
             raise TransientPostError(f"network error: {type(exc).__name__}") from None
-        thread_id, note = None, None
+        thread_id = None
         if request.thread and paper is not None:
             thread_id, note = await self._open_thread(channel, message, _thread_title(request))
+            if note:
+                notes.append(note)
         log.info(
             "daily post in channel %s (%s): message %s",
             request.channel_id,
             request.run_key,
             message.id,
         )
-        return PostReceipt(message.id, thread_id, note)
+        return PostReceipt(message.id, thread_id, "; ".join(notes) or None)
 
     async def _open_thread(
         self, channel: discord.TextChannel, message: discord.Message, title: str
