@@ -164,7 +164,11 @@ class Paper:
 
     @property
     def arxiv_id(self) -> str | None:
-        return None if self.id.startswith(TITLE_ID_PREFIX) else self.id
+        """The id when it is an arXiv id (a row an earlier version stored under a record's
+        own id, ``doi:...`` or ``openreview:...``, has none: no arXiv links for it)."""
+        if self.id.startswith(TITLE_ID_PREFIX):
+            return None
+        return self.id if normalize_arxiv_id(self.id) == self.id else None
 
     @property
     def key(self) -> str:
@@ -246,6 +250,12 @@ class Paper:
             if name in values and values[name] is None:
                 del values[name]
         values.setdefault("source", SOURCE_USER)
+        if raw_id and not arxiv and not raw_id.startswith(TITLE_ID_PREFIX):
+            # Another kind of id (a DOI, an OpenReview id...): the paper is known by its title,
+            # so it joins the arXiv record of that title; a DOI is kept as the DOI.
+            if values.get("doi") is None and (doi := clean_doi(raw_id)):
+                values["doi"] = doi
+            raw_id = None
         if values.get("doi") is not None:
             doi = clean_doi(values["doi"])
             if doi is None:

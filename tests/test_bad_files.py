@@ -553,3 +553,40 @@ async def test_a_bad_first_record_is_a_record_error_not_an_unknown_file(tmp_path
         assert report.errors[0].line == 1 and "title" in report.errors[0].reason
     finally:
         await store.close()
+
+
+@pytest.mark.parametrize("line", [1, 2, 400])
+async def test_a_nul_byte_in_one_line_is_that_lines_error(tmp_path: Path, line: int) -> None:
+    # A text file with one NUL byte is a text file with one bad line, whether the byte falls
+    # in the first 64 KB (where the format is detected) or further down.
+    records = [
+        {"id": f"2401.{n:05d}", "title": f"Paper number {n}", "abstract": "x" * 200}
+        for n in range(1, 501)
+    ]
+    lines = [json.dumps(r) for r in records]
+    lines[line - 1] = lines[line - 1].replace("Paper number", "Paper\x00number")
+    path = tmp_path / "mine.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    store = await make_store(tmp_path)
+    try:
+        report = await load_file(store, path)  # "binary content" on the reviewed code
+        assert (report.new, report.rejected) == (499, 1)
+        assert [e.line for e in report.errors] == [line]
+    finally:
+        await store.close()
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"SQLite format 3\x00" + bytes(4000),
+        "\n".join(['{"title": "A paper"}'] * 50).encode("utf-16-le"),
+        b'{"title": "A paper"}\n' + b"\x00" * 64 + b"\n",
+    ],
+    ids=["sqlite", "utf-16", "nul-run"],
+)
+def test_a_file_with_many_nul_bytes_is_binary(tmp_path: Path, data: bytes) -> None:
+    path = tmp_path / "mine.jsonl"
+    path.write_bytes(data)
+    with pytest.raises(UnknownFormatError, match="binary content"):
+        detect_format(path)

@@ -327,3 +327,15 @@ def test_any_citation_answer_fits_discord(
     for styles in (("bibtex", "apa"), ("bibtex",), ("apa",)):
         message = cards.citation_message(paper, styles)
         assert 0 < len(message.content) <= cards.CONTENT_MAX
+
+
+def test_a_paper_stored_under_another_kind_of_id_gets_no_arxiv_links() -> None:
+    # A row stored by an earlier version under a JSON-lines record's own id.
+    from bot import cite
+
+    paper = Paper(id="openreview:rJXMpikCZ", title="A paper only on OpenReview")
+    assert paper.arxiv_id is None
+    assert cards.paper_footer(paper) == "PaperBot"
+    assert "openreview" not in cards.list_line(1, paper)
+    assert cite.doi_url(paper) is None and cite.paper_url(paper) is None
+    assert "arXiv" not in cite.bibtex(paper) and "arxiv.org" not in cite.apa(paper)

@@ -12,7 +12,14 @@ from pathlib import Path
 import pytest
 
 from bot.ingest import IngestError, UnknownFormatError
-from bot.models import SOURCE_ARXIV_API, SOURCE_HF_DAILY, SOURCE_HF_PAGE, SOURCE_USER, title_id
+from bot.models import (
+    SOURCE_ARXIV_API,
+    SOURCE_HF_DAILY,
+    SOURCE_HF_PAGE,
+    SOURCE_USER,
+    Paper,
+    title_id,
+)
 from bot.store import Store
 from bot.store import loader as loader_mod
 from bot.store.loader import MAX_ERRORS, data_files, load_data_dir, load_file
@@ -499,5 +506,82 @@ async def test_an_arxiv_url_id_merges_with_the_same_paper(tmp_path: Path) -> Non
         assert ids == ["1706.03762"], ids
         paper = await store.papers.get("https://arxiv.org/abs/1706.03762v7")
         assert paper is not None and paper.doi == "10.1000/xyz"
+    finally:
+        await store.close()
+
+
+async def test_a_record_with_another_kind_of_id_merges_with_its_arxiv_paper(
+    tmp_path: Path,
+) -> None:
+    # A record of the member's own list, identified by a DOI or an OpenReview id: the same
+    # paper as the arXiv record of that title, never a second card with arXiv links to an
+    # arXiv id that does not exist.
+    title = "Graph Attention Networks"
+    mine = write_jsonl(
+        tmp_path / "mine.jsonl",
+        [
+            {"id": "doi:10.1145/3366423.3380211", "title": title, "abstract": "Mine."},
+            {"id": "openreview:rJXMpikCZ", "title": "A paper only on OpenReview"},
+        ],
+    )
+    arxiv = write_jsonl(tmp_path / "arxiv.jsonl", [{"id": "1710.10903", "title": title}])
+    store = await make_store(tmp_path)
+    try:
+        await load_file(store, mine)
+        await load_file(store, arxiv)
+        rows = await store.db.fetchall("SELECT id, title FROM papers ORDER BY pid")
+        assert [r[0] for r in rows] == ["1710.10903", title_id("A paper only on OpenReview")]
+        paper = await store.papers.get("1710.10903")
+        assert paper is not None and paper.doi == "10.1145/3366423.3380211"
+        other = await store.papers.get(title_id("A paper only on OpenReview"))
+        assert other is not None and other.arxiv_id is None and other.url_abs is None
+    finally:
+        await store.close()
+
+
+async def _vector_of(store: Store, paper_id: str) -> bytes | None:
+    value = await store.db.fetchval(
+        "SELECT v.vec FROM paper_vectors v JOIN papers p USING (pid) WHERE p.id = ?", (paper_id,)
+    )
+    return None if value is None else bytes(value)
+
+
+async def _give_vectors(store: Store) -> None:
+    pending = await store.vectors.pending(0, 1000)
+    rows = [(p, bytes([p.pid % 100 + 1]) * 256) for p in pending]
+    assert await store.vectors.store(rows) == len(pending)
+
+
+async def test_a_paper_twice_in_a_file_keeps_its_vector_when_the_file_is_loaded_again(
+    tmp_path: Path,
+) -> None:
+    # The same paper in two batches of one file (an older and a newer record): reloading the
+    # file changes it and changes it back, so its vector (of its text) must stay.
+    older = {"id": "2401.00001", "title": "A paper", "abstract": "The first version."}
+    newer = {**older, "abstract": "The second version."}
+    others = [{"id": f"2401.{n:05d}", "title": f"Paper {n}"} for n in range(2, 6)]
+    path = write_jsonl(tmp_path / "mine.jsonl", [older, *others, newer])
+    store = await make_store(tmp_path)
+    try:
+        await load_file(store, path, batch_size=2)
+        await _give_vectors(store)
+        vector = await _vector_of(store, "2401.00001")
+        assert vector is not None
+        await load_file(store, path, batch_size=2)
+        paper = await store.papers.get("2401.00001")
+        assert paper is not None and paper.abstract == "The second version."
+        assert await _vector_of(store, "2401.00001") == vector
+        assert await store.vectors.counts() == (5, 5)
+        # A change of the text embedded drops it; a change of the authors alone does not.
+        await store.papers.upsert_many(
+            [Paper.create(title="A paper", arxiv_id="2401.00001", authors=["A. Writer"])],
+            SOURCE_USER,
+        )
+        assert await _vector_of(store, "2401.00001") == vector
+        await store.papers.upsert_many(
+            [Paper.create(title="A paper", arxiv_id="2401.00001", abstract="Third.")],
+            SOURCE_USER,
+        )
+        assert await _vector_of(store, "2401.00001") is None
     finally:
         await store.close()

@@ -151,3 +151,27 @@ def test_record_problem_range_checks_every_number() -> None:
         "'authors' is not valid Unicode (a lone surrogate)"
     )
     assert record_problem(Paper.create(title="Itô calculus", abstract="naïve")) is None
+
+
+@pytest.mark.parametrize(
+    ("raw", "doi"),
+    [
+        ("doi:10.1145/3366423.3380211", "10.1145/3366423.3380211"),
+        ("https://doi.org/10.1145/3366423.3380211", "10.1145/3366423.3380211"),
+        ("10.1145/3366423.3380211", "10.1145/3366423.3380211"),
+        ("openreview:rJXMpikCZ", None),
+        ("my-paper-7", None),
+    ],
+)
+def test_a_record_id_that_is_no_arxiv_id_makes_a_title_only_paper(
+    raw: str, doi: str | None
+) -> None:
+    paper = Paper.from_dict({"id": raw, "title": "Graph Attention Networks"})
+    assert paper.id == title_id("Graph Attention Networks")
+    assert paper.arxiv_id is None and paper.url_abs is None and paper.url_pdf is None
+    assert paper.doi == doi
+    # A DOI field of its own wins over the one in the id.
+    given = Paper.from_dict({"id": raw, "title": "T", "doi": "10.1000/own"})
+    assert given.doi == "10.1000/own"
+    # A title id is kept as it is (it may have been derived from an earlier title).
+    assert Paper.from_dict({"id": "t-0123456789ab", "title": "T"}).id == "t-0123456789ab"

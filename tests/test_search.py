@@ -817,6 +817,29 @@ async def test_autocomplete_finds_a_changed_title_by_its_new_words(
     assert [s.id for s in suggestions] == [old.id]
 
 
+async def test_autocomplete_alone_follows_new_papers(
+    engine: SearchEngine,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A bot whose members only pick papers by name (autocomplete, never a search) must still
+    # learn the words of papers added after its word list was read.
+    monkeypatch.setattr(engine_module, "VOCAB_CHECK_SECONDS", 0.0)
+    monkeypatch.setattr(engine_module, "VOCAB_RELOAD_FACTOR", 0.0)
+    await engine.warm()
+    assert await engine.autocomplete("quokkanom") == []
+    new = Paper.create(title="Quokkanomics of marsupial markets", arxiv_id="2601.00009")
+    assert (await engine.papers.upsert_many([new], "jsonl")).new == 1
+    # At once: the word list is stale, so a word it lacks is completed by the index itself...
+    assert [s.id for s in await engine.autocomplete("quokkanom")] == ["2601.00009"]
+    # ...and the word list is read again in the background.
+    for _ in range(3):
+        if engine._vocab_task is not None:
+            await engine._vocab_task
+        await engine.autocomplete("marsup")
+    assert engine._vocab is not None and "quokkanomics" in engine._vocab.df
+    assert [s.id for s in await engine.autocomplete("quokkanom")] == ["2601.00009"]
+
+
 @pytest.mark.parametrize(
     ("title", "query"),
     [

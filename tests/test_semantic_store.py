@@ -270,3 +270,65 @@ async def test_search_by_meaning_finds_a_paper_added_after_a_deletion(tmp_path: 
         assert [p for p, _ in near] == [pid]
     finally:
         await store.close()
+
+
+async def test_deleted_papers_leave_the_meaning_index(store: Store, embedder: Embedder) -> None:
+    # A refresh withdraws (deletes) most of the papers nearest to a topic; search by meaning
+    # must still answer the live papers nearest to it, as many as asked for.
+    meaning = await ready_meaning(store, embedder)
+    meaning.min_similarity = -1.0  # every paper counts as near: the answers' count is exact
+    total = len(meaning)
+    assert total == (await store.vectors.counts())[0] > 210
+    text = "deep neural networks for image recognition"
+    ranked = await store.db.read(lambda conn: meaning.search(conn, text, total))
+    pids = [p for p, _ in ranked]
+    gone = pids[:200]
+    ids = {p.id for p in await store.papers.get_by_pids(gone)}
+    for paper_id in ids:
+        assert await store.papers.delete(paper_id)
+    await store.db.read(meaning.sync, snapshot=False)  # the keeper's next pass
+    near = await store.db.read(lambda conn: meaning.search(conn, text, 10))
+    assert [p for p, _ in near] == pids[200:210]
+    assert len(meaning) == total - 200
+    # A paper whose text changed has no vector until the backfill makes one: not found
+    # meanwhile; then found by its new text.
+    paper = (await store.papers.get_by_pids([pids[200]]))[0]
+    changed = Paper(
+        id=paper.id,
+        title="Zebrafish fin regeneration",
+        abstract="Zebrafish regrow their fins.",
+        source="arxiv-snapshot",
+    )
+    await store.papers.upsert_many([changed], "arxiv-snapshot")
+    await store.db.read(meaning.sync, snapshot=False)
+    assert len(meaning) == total - 201
+    assert await fill_vectors(store, embedder) == 1
+    await store.db.read(meaning.sync, snapshot=False)
+    assert len(meaning) == total - 200
+    fins = await store.db.read(lambda conn: meaning.search(conn, "zebrafish fins regrow", 1))
+    assert [p for p, _ in fins] == [pids[200]]
+
+
+async def test_the_meaning_index_catches_up_after_the_deletion_log_is_trimmed(
+    store: Store, embedder: Embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bot.store import vectors as vx
+
+    meaning = await ready_meaning(store, embedder)
+    total = len(meaning)
+    monkeypatch.setattr(vx, "GONE_KEEP", 2)
+    pids = [p for (p,) in await store.db.fetchall("SELECT pid FROM paper_vectors LIMIT 5")]
+    for paper in await store.papers.get_by_pids(pids):
+        assert await store.papers.delete(paper.id)
+    # The backfill trims the log to its last entries (here 2) when it stores vectors.
+    await store.papers.upsert_many(
+        [Paper.create(title="A new paper", arxiv_id="2601.00001")], "jsonl"
+    )
+    assert await fill_vectors(store, embedder) == 1
+    assert await store.db.fetchval("SELECT count(*) FROM vectors_gone") == 2
+    await store.db.read(meaning.sync, snapshot=False)
+    assert len(meaning) == total - 5 + 1
+    # Vectors of another model: all gone at once, the log emptied.
+    assert await store.vectors.use_model("another-model-64")
+    await store.db.read(meaning.sync, snapshot=False)
+    assert len(meaning) == 0

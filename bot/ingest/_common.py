@@ -79,8 +79,8 @@ def numbered_lines(
 ) -> Iterator[tuple[int, str] | RecordError]:
     """Decode a binary stream line by line (UTF-8), streaming.
 
-    A line that is not valid UTF-8, or longer than *max_line* bytes, becomes a
-    :class:`RecordError` (a long line is read past in chunks: memory stays under *max_line*
+    A line that is not valid UTF-8, holds a NUL byte or is longer than *max_line* bytes becomes
+    a :class:`RecordError` (a long line is read past in chunks: memory stays under *max_line*
     whatever the line's length); a stream that cannot be read any further (truncated gzip,
     I/O error) raises :class:`IngestError` naming *name*.
     """
@@ -99,6 +99,9 @@ def numbered_lines(
                 text = raw.decode()
             except UnicodeDecodeError as exc:
                 yield RecordError(lineno, f"invalid UTF-8 (byte {exc.start + 1} of the line)")
+                continue
+            if "\x00" in text:  # no text holds one: a damaged line, not a paper
+                yield RecordError(lineno, f"a NUL byte (byte {raw.index(0) + 1} of the line)")
                 continue
             if lineno == 1 and text.startswith(BOM):
                 text = text[1:]

@@ -309,9 +309,15 @@ class SearchEngine:
                 # Never wait for the word list (just after start it may still be loading):
                 # without it the last word is completed by the index itself, more slowly.
                 vocab = self._vocabulary_if_ready()
-                return await self.db.read(
-                    partial(_autocomplete, prefix, limit, vocab), budget=AUTOCOMPLETE_DEADLINE
+                # This process's own changes since the word list was read (others': by pid).
+                stale = vocab is not None and self._vocab_generation != self.db.generation
+                found, documents = await self.db.read(
+                    partial(_autocomplete, prefix, limit, vocab, stale),
+                    budget=AUTOCOMPLETE_DEADLINE,
                 )
+            # A bot asked only for suggestions must follow new papers too.
+            self._note_size(documents)
+            return found
         except (TimeoutError, ReadBudgetExceeded):
             log.warning(
                 "autocomplete for %r took over %.1f s: no suggestions",
@@ -556,7 +562,17 @@ def _resort(conn: sqlite3.Connection, order: list[int], sort: Sort) -> list[int]
 
 
 def _autocomplete(
-    prefix: str, limit: int, vocab: Vocabulary | None, conn: sqlite3.Connection
+    prefix: str, limit: int, vocab: Vocabulary | None, stale: bool, conn: sqlite3.Connection
+) -> tuple[list[Suggestion], int]:
+    """The suggestions, and the store's size (the newest pid: whether the word list is stale).
+    *stale*: papers changed since the word list was read."""
+    documents = max(1, ix.latest_pid(conn))
+    stale = stale or (vocab is not None and documents != vocab.documents)
+    return _suggestions(prefix, limit, vocab, stale, conn), documents
+
+
+def _suggestions(
+    prefix: str, limit: int, vocab: Vocabulary | None, stale: bool, conn: sqlite3.Connection
 ) -> list[Suggestion]:
     text = q.clean(prefix)
     words = q.tokens(text)
@@ -576,9 +592,12 @@ def _autocomplete(
         parts.append(q.quote(last) + " *")
     elif partial_word:
         completions = vocab.complete(last, COMPLETIONS) if vocab else []
-        if not completions:
+        if completions:
+            parts.append("(" + " OR ".join(q.quote(c) for c in completions) + ")")
+        elif stale:  # a word of a paper added or retitled since the list was read?
+            parts.append(q.quote(last) + " *")
+        else:
             return []  # no title has a word starting like that
-        parts.append("(" + " OR ".join(q.quote(c) for c in completions) + ")")
     else:
         parts.append(q.quote(last))
     pool = ix.match_desc(conn, " AND ".join(parts), AUTOCOMPLETE_POOL, table="papers_title_fts")

@@ -129,6 +129,12 @@ class VectorIndex:
         row_of = self._row_of
         return 0 <= i < row_of.size and bool(row_of[i])
 
+    def pids(self) -> IntArray:
+        """The paper ids in the index, in row order."""
+        snap = self._snap
+        ids = snap.pids[: snap.rows]
+        return ids[ids >= 0].astype(np.int64)
+
     def codes(self, vectors: npt.ArrayLike) -> npt.NDArray[np.uint8]:
         """The codes of unit vectors (n, dim) for :meth:`add`: sign bits of ``v - center``."""
         v = np.asarray(vectors, dtype=np.float32)

@@ -3,7 +3,9 @@
 :class:`MeaningIndex` keeps a :class:`~bot.semantic.index.VectorIndex` of every stored vector in
 memory (about 40 bytes a paper) and keeps it current from the store: vectors are numbered by
 ``seq`` as they are written (by this process's backfill or by another process's ``load``), and
-:meth:`MeaningIndex.sync` reads the ones above the last it saw. It runs in reader threads:
+:meth:`MeaningIndex.sync` reads the ones above the last it saw; deleted vectors (a paper
+deleted, or its text changed) are logged in order too, and the sync forgets those papers (a
+dead code would take a shortlist place from a live paper). It runs in reader threads:
 :meth:`search` and :meth:`neighbours` take the reader's connection, look for new vectors at
 most every ``SYNC_SECONDS``, embed the query (the piece cache makes that a fraction of a
 millisecond), and rescore the coarse shortlist with the exact int8 vectors read from SQLite.
@@ -47,6 +49,7 @@ class MeaningIndex:
         self.min_similarity = min_similarity
         self._index: VectorIndex | None = None
         self._seq = 0
+        self._gone: int | None = None  # the last deletion log entry seen
         self.version = 0  # syncs that loaded vectors: a replaced vector changes answers too
         self._synced_at = 0.0
         self._lock = threading.Lock()
@@ -70,6 +73,10 @@ class MeaningIndex:
         if not self._lock.acquire(blocking=False):
             return 0
         try:
+            if self._gone is None:  # first: deletions from now on are read at the next sync
+                self._gone = vx.gone_top(conn)
+            else:
+                self._forget(conn, limit)
             loaded = 0
             while limit is None or loaded < limit:
                 rows = vx.since(conn, self._seq, SYNC_BATCH)
@@ -83,6 +90,36 @@ class MeaningIndex:
             return loaded
         finally:
             self._lock.release()
+
+    def _forget(self, conn: sqlite3.Connection, limit: int | None) -> None:
+        """Remove the papers whose vectors were deleted since the last sync (and that have
+        none again: a changed paper's new vector replaces its code when it is loaded)."""
+        assert self._gone is not None
+        own = not conn.in_transaction  # the reads below must see one snapshot
+        if own:
+            conn.execute("BEGIN")
+        try:
+            read = 0
+            while limit is None or read < limit:
+                found = vx.gone_since(conn, self._gone, SYNC_BATCH)
+                if found is None:  # the log was trimmed past us: compare every pid
+                    top = vx.gone_top(conn)
+                    stored = np.fromiter(vx.vector_pids(conn), dtype=np.int64)
+                    held = np.empty(0, np.int64) if self._index is None else self._index.pids()
+                    gone, last = np.setdiff1d(held, stored).tolist(), top
+                else:
+                    gone, last = found
+                if gone and self._index is not None:
+                    self._index.remove(gone)
+                    self.version += 1
+                if found is None or last == self._gone:
+                    self._gone = last
+                    break
+                self._gone = last
+                read += SYNC_BATCH
+        finally:
+            if own:
+                conn.execute("COMMIT")
 
     def _add(self, rows: list[tuple[int, int, bytes]]) -> None:
         pids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))

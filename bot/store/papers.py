@@ -54,9 +54,11 @@ from bot.store.rows import (
     paper_to_row,
     prepare,
     row_to_paper,
+    text_hash,
     title_hash,
 )
 from bot.store.stamps import stamp
+from bot.store.vectors import reserve_seqs
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +106,14 @@ def _is_title_id(paper_id: str) -> bool:
 
 
 # -- the merge of one batch ----------------------------------------------------------------
+
+
+_TITLE, _ABSTRACT = COL_INDEX["title"], COL_INDEX["abstract"]
+
+
+def _embedded(row: Row) -> int:
+    """The hash of what a paper's vector is made of (its title and abstract)."""
+    return text_hash(row[_TITLE], row[_ABSTRACT])
 
 
 def _text_changed(fts: list[tuple[str, tuple[str, ...]]], old: Row, new: Row) -> bool:
@@ -336,9 +346,11 @@ class PaperRepo:
         inserts: list[Row] = []
         updates: list[Row] = []
         reindex: list[int] = []  # stored papers whose indexed text changed
+        revector: dict[int, tuple[int, int]] = {}  # ... whose embedded text changed: from, to
         sources: list[tuple[int, str]] = []
         aliases: list[tuple[str, int]] = []
-        undo: dict[int, list[Any]] = {}  # pid -> [old_row, added_source, added_alias]
+        # pid -> [old_row, added_source, added_alias, dropped vector, its text's hash]
+        undo: dict[int, list[Any]] = {}
         new_pids: dict[int, int] = {}  # id(entry) -> the pid given to a new paper
         new = updated = unchanged = 0
         first_pid = next_pid = 0
@@ -358,17 +370,20 @@ class PaperRepo:
             pid = e.pid
             if source not in e.sources:
                 sources.append((pid, source))
-                undo[pid] = [None, source, None]
+                undo[pid] = [None, source, None, None, None]
             original = row_to_paper(e.old_row) if e.touched else None
             if original is None or e.paper == original:
                 unchanged += 1
                 continue
             row = paper_to_row(e.paper, e.key)
             updates.append((*row, now, pid))
-            journaled = undo.setdefault(pid, [None, None, None])
+            journaled = undo.setdefault(pid, [None, None, None, None, None])
             journaled[0] = ENCODER.encode([*e.old_row, e.updated_at])
             if _text_changed(fts, e.old_row, row):
                 reindex.append(pid)
+                before, after = _embedded(e.old_row), _embedded(row)
+                if before != after:
+                    revector[pid] = (before, after)
             if original.id != e.paper.id and _is_title_id(original.id):
                 aliases.append((original.id, pid))
                 journaled[2] = original.id
@@ -379,8 +394,8 @@ class PaperRepo:
         changed = json.dumps(reindex)
         if reindex:  # 'delete' needs the values as indexed: read them before the UPDATE
             await _unindex(conn, fts, _BY_PIDS, (changed,))
-            # The embedding was of the old text: the vector backfill makes a new one.
-            await conn.execute(f"DELETE FROM paper_vectors WHERE {_BY_PIDS}", (changed,))
+        if revector:
+            await self._drop_vectors(conn, revector, journal, undo)
         if aliases:
             await conn.executemany(
                 "INSERT OR REPLACE INTO paper_aliases(alias, pid) VALUES (?, ?)", aliases
@@ -445,11 +460,50 @@ class PaperRepo:
             # A paper touched by an earlier batch of the same import keeps its first old row.
             await conn.executemany(
                 "INSERT INTO import_undo(import_id, pid, old_row, written_at, added_source, "
-                "added_alias) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(import_id, pid) DO UPDATE "
+                "added_alias, vector, vector_text) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT(import_id, pid) DO UPDATE "
                 "SET old_row = coalesce(old_row, excluded.old_row), written_at = "
                 "excluded.written_at, added_source = coalesce(added_source, "
-                "excluded.added_source), added_alias = coalesce(added_alias, excluded.added_alias)",
-                [(journal, pid, old, now, src, alias) for pid, (old, src, alias) in undo.items()],
+                "excluded.added_source), added_alias = coalesce(added_alias, excluded.added_alias), "
+                "vector = coalesce(excluded.vector, vector), vector_text = CASE WHEN "
+                "excluded.vector IS NULL THEN vector_text ELSE excluded.vector_text END",
+                [(journal, pid, *entry[:1], now, *entry[1:]) for pid, entry in undo.items()],
+            )
+
+    @staticmethod
+    async def _drop_vectors(
+        conn: aiosqlite.Connection,
+        revector: dict[int, tuple[int, int]],
+        journal: int | None,
+        undo: dict[int, list[Any]],
+    ) -> None:
+        """Delete the vectors of papers whose embedded text changed (the backfill makes new
+        ones). Within an import, a dropped vector is journaled with the hash of its text, and
+        one journaled earlier is put back when a later batch gives its paper that text again:
+        the same paper twice in one file changes it and back, its vector stays."""
+        changed = json.dumps(list(revector))
+        kept: dict[int, bytes] = {}
+        if journal is not None:
+            async with conn.execute(
+                f"SELECT pid, vec FROM paper_vectors WHERE {_BY_PIDS}", (changed,)
+            ) as cur:
+                for pid, vec in await cur.fetchall():
+                    entry = undo.setdefault(int(pid), [None, None, None, None, None])
+                    entry[3], entry[4] = bytes(vec), revector[int(pid)][0]
+            async with conn.execute(
+                "SELECT pid, vector, vector_text FROM import_undo WHERE import_id = ? "
+                f"AND vector IS NOT NULL AND {_BY_PIDS}",
+                (journal, changed),
+            ) as cur:
+                for pid, vec, text in await cur.fetchall():
+                    if revector[int(pid)][1] == text:
+                        kept[int(pid)] = bytes(vec)
+        await conn.execute(f"DELETE FROM paper_vectors WHERE {_BY_PIDS}", (changed,))
+        if kept:
+            base = await reserve_seqs(conn, len(kept))
+            await conn.executemany(
+                "INSERT INTO paper_vectors(pid, seq, vec) VALUES (?, ?, ?)",
+                [(pid, base + i, vec) for i, (pid, vec) in enumerate(kept.items(), start=1)],
             )
 
     async def _load_existing(

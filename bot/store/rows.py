@@ -56,6 +56,12 @@ def title_hash(key: str) -> int:
     return int.from_bytes(digest, "big", signed=True)
 
 
+def text_hash(title: str, abstract: str) -> int:
+    """A 64-bit hash of a paper's title and abstract (signed, as SQLite integers are)."""
+    digest = hashlib.blake2b(f"{title}\x00{abstract}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
 def paper_to_row(paper: Paper, key: str | None = None) -> Row:
     """The papers columns (COLUMNS order) for *paper*; *key* is its title key if known."""
     if key is None:

@@ -6,7 +6,8 @@ papers a search rescores. ``seq`` numbers the writes, so a process keeps its in-
 current by reading the rows with ``seq`` above the last it saw (:func:`since`), whoever wrote
 them (the bot's backfill, or ``python -m bot load`` in another process). A paper deleted from the store
 loses its row with it (``ON DELETE CASCADE``); one whose title or abstract changes loses it in
-:class:`~bot.store.papers.PaperRepo` and gets a new one from the backfill.
+:class:`~bot.store.papers.PaperRepo` and gets a new one from the backfill. Every deleted row is
+logged in ``vectors_gone`` (a trigger), so a process forgets it too (:func:`gone_since`).
 
 The reads a search makes run in its reader thread, on its connection: plain functions here.
 """
@@ -15,13 +16,16 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+
+import aiosqlite
 
 from bot.store.database import Database
 
 MODEL_KEY = "vectors_model"
 SEQ_KEY = "vectors_seq_high"  # the highest seq ever given to a vector
+GONE_KEEP = 100_000  # entries of the deletion log kept (about 2 MB)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +55,8 @@ class VectorRepo:
             if row is not None and row[0] == name:
                 return False
             await conn.execute("DELETE FROM paper_vectors")
+            # Readers holding vectors see the log trimmed past them and compare all pids.
+            await conn.execute("DELETE FROM vectors_gone")
             await conn.execute(
                 "INSERT INTO meta(key, value) VALUES (?, ?) "
                 "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
@@ -91,18 +97,7 @@ class VectorRepo:
             # Above every seq ever given: when the vector with the highest seq is deleted (its
             # paper deleted or changed), reusing its seq would hide the new one from readers
             # that already saw it (MeaningIndex.sync reads "seq > last seen").
-            async with conn.execute(
-                "SELECT max(coalesce((SELECT max(seq) FROM paper_vectors), 0), "
-                "coalesce((SELECT CAST(value AS INTEGER) FROM meta WHERE key = ?), 0))",
-                (SEQ_KEY,),
-            ) as cur:
-                top = await cur.fetchone()
-            base = int(top[0]) if top else 0
-            await conn.execute(
-                "INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE "
-                "SET value = excluded.value",
-                (SEQ_KEY, str(base + len(rows))),
-            )
+            base = await reserve_seqs(conn, len(rows))
             before = conn.total_changes
             await conn.executemany(
                 "INSERT OR REPLACE INTO paper_vectors(pid, seq, vec) SELECT ?, ?, ? "
@@ -112,7 +107,29 @@ class VectorRepo:
                     for i, (p, vec) in enumerate(rows, start=1)
                 ],
             )
-            return conn.total_changes - before
+            stored = conn.total_changes - before
+            await conn.execute(
+                "DELETE FROM vectors_gone WHERE id <= (SELECT max(id) FROM vectors_gone) - ?",
+                (GONE_KEEP,),
+            )
+            return stored
+
+
+async def reserve_seqs(conn: aiosqlite.Connection, count: int) -> int:
+    """Inside a write transaction: take *count* new seqs; returns the one before the first."""
+    async with conn.execute(
+        "SELECT max(coalesce((SELECT max(seq) FROM paper_vectors), 0), "
+        "coalesce((SELECT CAST(value AS INTEGER) FROM meta WHERE key = ?), 0))",
+        (SEQ_KEY,),
+    ) as cur:
+        top = await cur.fetchone()
+    base = int(top[0]) if top else 0
+    await conn.execute(
+        "INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE "
+        "SET value = excluded.value",
+        (SEQ_KEY, str(base + count)),
+    )
+    return base
 
 
 def since(conn: sqlite3.Connection, seq: int, limit: int) -> list[tuple[int, int, bytes]]:
@@ -124,6 +141,38 @@ def since(conn: sqlite3.Connection, seq: int, limit: int) -> list[tuple[int, int
             (seq, limit),
         )
     ]
+
+
+def gone_top(conn: sqlite3.Connection) -> int:
+    """The last entry ever written to the deletion log (0: none)."""
+    row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'vectors_gone'").fetchone()
+    return int(row[0]) if row else 0
+
+
+def gone_since(conn: sqlite3.Connection, after: int, limit: int) -> tuple[list[int], int] | None:
+    """The papers whose vectors were deleted after log entry *after* and that have none now
+    (up to *limit* entries read), and the last entry read; None when entries after *after*
+    were trimmed from the log (then compare with :func:`vector_pids`). Call it inside a read
+    transaction."""
+    first = conn.execute("SELECT min(id) FROM vectors_gone").fetchone()[0]
+    if first is None or int(first) > after + 1:
+        return None if gone_top(conn) > after else ([], after)
+    rows = conn.execute(
+        "SELECT g.id, g.pid, EXISTS (SELECT 1 FROM paper_vectors v WHERE v.pid = g.pid) "
+        "FROM vectors_gone g WHERE g.id > ? ORDER BY g.id LIMIT ?",
+        (after, limit),
+    ).fetchall()
+    if not rows:
+        return [], after
+    return list({int(r[1]) for r in rows if not r[2]}), int(rows[-1][0])
+
+
+def vector_pids(conn: sqlite3.Connection) -> Iterator[int]:
+    """The pids of every stored vector (read from the small seq index, not the vectors)."""
+    return (
+        int(r[0])
+        for r in conn.execute("SELECT pid FROM paper_vectors INDEXED BY paper_vectors_seq")
+    )
 
 
 def latest_seq(conn: sqlite3.Connection) -> int:
