@@ -10,6 +10,7 @@ import ipaddress
 import logging
 import os
 import re
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -219,14 +220,24 @@ def load_settings(
     require_token: bool = False,
 ) -> Settings:
     """Build :class:`Settings` from *env* (default: ``.env`` overlaid by ``os.environ``).
+    *env_file* (``--env-file``) must exist; the default ``.env`` may be absent.
 
     Raises :class:`SettingsError` listing every problem found.
     """
     if env is None:
         merged: dict[str, str | None] = {}
         path = env_file_path(env_file)
-        if path.is_file():
-            merged.update(dotenv_values(path))
+        if env_file is not None and not path.exists():
+            # Named on purpose (--env-file): a typo must not start the bot without it.
+            raise SettingsError([f"--env-file {path}: no such file"])
+        if env_file is not None and path.is_dir():
+            raise SettingsError([f"--env-file {path} is a folder; name the settings file"])
+        if env_file is not None or path.is_file():
+            try:
+                merged.update(dotenv_values(path))
+            except OSError as exc:
+                problem = f"cannot read the settings file {path} ({exc.strerror})"
+                raise SettingsError([problem]) from None
         merged.update(os.environ)
         env = merged
     problems: list[str] = []
@@ -285,6 +296,11 @@ def load_settings(
             problems.append(
                 f"PAPERBOT_ARXIV_CATEGORIES has invalid categories: {', '.join(bad)} (e.g. cs.LG)"
             )
+        elif not cats:  # "," or " , ": arXiv is always asked for some categories
+            problems.append(
+                f"PAPERBOT_ARXIV_CATEGORIES lists no category ({raw!r}); name at least one, "
+                "e.g. cs.LG,cs.CL, or remove the line for the default"
+            )
         else:
             values["arxiv_categories"] = cats
     for name, key in (("PAPERBOT_HF_API", "hf_api_base"), ("PAPERBOT_ARXIV_API", "arxiv_api_base")):
@@ -298,7 +314,15 @@ def load_settings(
         if cap is not None:
             values["alerts_daily_cap"] = cap
     if raw := _env(env, "PAPERBOT_CONTACT"):
-        values["contact"] = raw
+        # It goes into the User-Agent header, where a line break or other control character
+        # (a "\n" in a double-quoted .env value) would make every request fail.
+        if any(unicodedata.category(c) == "Cc" for c in raw):
+            problems.append(
+                f"PAPERBOT_CONTACT must be one line (an email or URL) without control "
+                f"characters, not {raw!r}"
+            )
+        else:
+            values["contact"] = raw
     if raw := _env(env, "PAPERBOT_DB_READERS"):
         readers = _int(raw, "PAPERBOT_DB_READERS", problems, minimum=1, maximum=32)
         if readers is not None:

@@ -26,8 +26,9 @@ def run(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[s
         }
     )
     full_env.update(env)
+    (tmp_path / "empty.env").touch()  # no settings file: only the environment above
     return subprocess.run(
-        [sys.executable, "-m", "bot", "--env-file", str(tmp_path / "none.env"), *args],
+        [sys.executable, "-m", "bot", "--env-file", str(tmp_path / "empty.env"), *args],
         cwd=ROOT,
         env=full_env,
         capture_output=True,
@@ -149,7 +150,8 @@ async def _run_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, token: s
     monkeypatch.setenv("PAPERBOT_REFRESH", "false")
     monkeypatch.setenv("PAPERBOT_WEB_PORT", "0")  # the web site on a free port
     monkeypatch.setattr(cli, "setup_logging", lambda level: None)
-    args = cli.build_parser().parse_args(["--env-file", str(tmp_path / "none.env"), "run"])
+    (tmp_path / "empty.env").touch()
+    args = cli.build_parser().parse_args(["--env-file", str(tmp_path / "empty.env"), "run"])
     with pytest.raises(cli.CliError) as info:
         await cli.cmd_run(args, cli._settings(args))
     return str(info.value)
@@ -196,7 +198,8 @@ async def test_run_imports_data_connects_and_stops_cleanly_on_sigterm(
     monkeypatch.setenv("PAPERBOT_REFRESH", "false")
     monkeypatch.setenv("PAPERBOT_WEB_PORT", "0")  # the web site on a free port
     monkeypatch.setattr(cli, "setup_logging", lambda level: None)
-    args = cli.build_parser().parse_args(["--env-file", str(tmp_path / "none.env"), "run"])
+    (tmp_path / "empty.env").touch()
+    args = cli.build_parser().parse_args(["--env-file", str(tmp_path / "empty.env"), "run"])
     async with FakeDiscord(token=TOKEN) as fake:
         with patch_discord(fake):
             running = asyncio.create_task(cli.cmd_run(args, cli._settings(args)))
@@ -291,7 +294,8 @@ async def test_run_starts_despite_the_files_that_stopped_the_bot(
     monkeypatch.setenv("PAPERBOT_REFRESH", "false")
     monkeypatch.setenv("PAPERBOT_WEB_PORT", "0")  # the web site on a free port
     monkeypatch.setattr(cli, "setup_logging", lambda level: None)
-    args = cli.build_parser().parse_args(["--env-file", str(tmp_path / "none.env"), "run"])
+    (tmp_path / "empty.env").touch()
+    args = cli.build_parser().parse_args(["--env-file", str(tmp_path / "empty.env"), "run"])
     async with FakeDiscord(token=TOKEN) as fake:
         with patch_discord(fake):
             running = asyncio.create_task(cli.cmd_run(args, cli._settings(args)))
@@ -330,3 +334,24 @@ def test_doctor_warns_about_a_readable_env_file(tmp_path: Path, data_dir: Path) 
     (line,) = [x for x in result.stdout.splitlines() if x.startswith("[warn]")]
     assert str(env) in line and "0644" in line and line.endswith(f"-> chmod 600 {env}")
     assert TOKEN not in result.stdout
+
+
+def test_an_env_file_that_does_not_exist_is_a_usage_error(tmp_path: Path, data_dir: Path) -> None:
+    # Named on purpose: a typo must not run the bot on the environment alone.
+    missing = tmp_path / "typo.env"
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "--env-file", str(missing), "stats"],
+        cwd=ROOT,
+        env={
+            **{k: v for k, v in os.environ.items() if not k.startswith(("PAPERBOT_", "DISCORD_"))},
+            "PAPERBOT_DATABASE": str(tmp_path / "db" / "paperbot.db"),
+            "PAPERBOT_DATA_DIR": str(data_dir),
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2, result.stdout
+    assert f"--env-file {missing}: no such file" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "db").exists()  # nothing was opened or made

@@ -48,7 +48,8 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def _args(tmp_path: Path, *argv: str):  # type: ignore[no-untyped-def]
-    return cli.build_parser().parse_args(["--env-file", str(tmp_path / "none.env"), *argv])
+    (tmp_path / "empty.env").touch()  # no settings file: only the environment
+    return cli.build_parser().parse_args(["--env-file", str(tmp_path / "empty.env"), *argv])
 
 
 # -- PAPERBOT_DB_READERS sizes the store's reader pool ---------------------------------------------
@@ -80,7 +81,8 @@ def test_backup_to_a_new_folder_path_with_a_trailing_slash_makes_that_folder(
     conn.commit()
     conn.close()
     folder = env / "backups"
-    first = cli.main(["--env-file", str(env / "none.env"), "backup", f"{folder}/"])
+    (env / "empty.env").touch()
+    first = cli.main(["--env-file", str(env / "empty.env"), "backup", f"{folder}/"])
     assert first == cli.EXIT_OK, capsys.readouterr().err
     assert folder.is_dir(), "the backup was written as a FILE named 'backups'"
     assert len(list(folder.glob("paperbot-*.db"))) == 1

@@ -201,3 +201,48 @@ def test_bad_web_settings_are_all_reported() -> None:
     for name, problem in zip(env, problems, strict=True):
         assert problem.startswith(name), problem
     assert problems[-1].endswith(", not proxy.local")  # only the bad one is named
+
+
+@pytest.mark.parametrize("raw", [",", " , ", ", ,", " "])
+def test_arxiv_categories_that_name_none_are_a_settings_error(raw: str) -> None:
+    if not raw.strip():  # blank is unset: the default categories
+        assert load_settings({"PAPERBOT_ARXIV_CATEGORIES": raw}).arxiv_categories
+        return
+    with pytest.raises(SettingsError) as info:
+        load_settings({"PAPERBOT_ARXIV_CATEGORIES": raw, "PAPERBOT_REFRESH_ARXIV": "true"})
+    (problem,) = info.value.problems
+    assert problem.startswith("PAPERBOT_ARXIV_CATEGORIES lists no category")
+
+
+@pytest.mark.parametrize(
+    "line", ['"ops@example.org\\nX-Extra: 1"', '"a@b.org\\rx"', "'a\x01@b.org'"]
+)
+def test_a_contact_with_a_line_break_or_control_character_is_a_settings_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, line: str
+) -> None:
+    # A "\n" in a double-quoted .env value is a real line break after python-dotenv reads it;
+    # in the User-Agent header it made every request to the sources fail.
+    monkeypatch.delenv("PAPERBOT_CONTACT", raising=False)
+    env_file = tmp_path / ".env"
+    env_file.write_text(f"PAPERBOT_CONTACT={line}\n")
+    with pytest.raises(SettingsError) as info:
+        load_settings(env_file=env_file)
+    (problem,) = info.value.problems
+    assert problem.startswith("PAPERBOT_CONTACT must be one line")
+    assert load_settings({"PAPERBOT_CONTACT": " https://example.org/bot "}).contact == (
+        "https://example.org/bot"
+    )
+
+
+def test_an_env_file_named_on_purpose_must_exist(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with pytest.raises(SettingsError) as info:
+        load_settings(env_file=tmp_path / "missing.env")
+    assert info.value.problems == [f"--env-file {tmp_path / 'missing.env'}: no such file"]
+    with pytest.raises(SettingsError, match="is a folder"):
+        load_settings(env_file=tmp_path)
+    # The default .env may be absent: the environment alone is enough.
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("bot.config.PROJECT_ROOT", tmp_path / "checkout")
+    assert load_settings().log_level

@@ -273,8 +273,9 @@ def test_a_killed_load_is_undone_when_the_store_next_opens(tmp_path: Path) -> No
     state, index = asyncio.run(prepare())
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PAPERBOT_", "DISCORD_"))}
     env.update(PAPERBOT_DATABASE=str(db), PAPERBOT_DATA_DIR=str(tmp_path))
+    (tmp_path / "empty.env").touch()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "bot", "--env-file", str(tmp_path / "x.env"), "load", str(big)],
+        [sys.executable, "-m", "bot", "--env-file", str(tmp_path / "empty.env"), "load", str(big)],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,

@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -21,7 +22,7 @@ from bot.app import _is_stale
 from bot.identify import IdentifyPacer
 from bot.shards import ShardClaim
 from bot.store import Store
-from bot.store.leases import Lease
+from bot.store.leases import Lease, ProcessId, process_gone, process_owner, this_process
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -208,3 +209,43 @@ def test_a_claim_of_a_process_that_is_gone_is_stale() -> None:
     assert _is_stale(f"{host}:{os.getpid()}:abcd1234")  # this process (an earlier bot)
     assert not _is_stale(f"{host}:{os.getppid()}:abcd1234")  # alive
     assert not _is_stale(f"elsewhere:{gone.pid}:abcd1234")  # another machine: only expiry
+
+
+def _ended_pid() -> int:
+    """The pid of a process that has ended."""
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    return gone.pid
+
+
+def test_an_owner_whose_process_is_provably_dead_is_gone() -> None:
+    me = this_process()
+    ended = _ended_pid()
+    same = replace(me, token="0000beef")
+    assert not process_gone(process_owner("run1"))  # this very process
+    assert process_gone(f"{replace(same, pid=ended)}:run1")  # ended
+    assert process_gone(f"{same}:run1")  # this pid, another process: a restarted container
+    assert process_gone(f"{replace(same, pid=os.getppid(), boot='old-boot')}:run1")  # rebooted
+    assert not process_gone(f"{replace(same, pid=os.getppid())}:run1")  # alive
+    assert not process_gone(f"{replace(same, host='elsewhere', pid=ended)}:run1")
+    assert not process_gone(f"{ended}:7f00aa")  # an owner in the old form: only expiry
+    assert ProcessId.parse(process_owner("run1")) == me
+
+
+async def test_a_refresh_lease_of_a_dead_process_is_taken_over_at_once(
+    stores: tuple[Store, Store],
+) -> None:
+    a, b = stores
+    until = datetime.now(UTC) + timedelta(minutes=30)
+    ended = _ended_pid()
+    me = this_process()
+    # Killed on this machine (its pid is free), or before the machine's last boot: gone.
+    for dead in (replace(me, pid=ended, token="0000beef"), replace(me, boot="old-boot")):
+        assert await a.refresh.acquire("hf", f"{dead}:run", until)
+        assert await b.refresh.acquire("hf", process_owner("next"), until)
+        await b.refresh.release("hf", process_owner("next"))
+    # Alive (our parent), or of another machine: respected until it expires.
+    for alive in (replace(me, pid=os.getppid(), token="0000beef"), replace(me, host="elsewhere")):
+        assert await a.refresh.acquire("hf", f"{alive}:run", until)
+        assert not await b.refresh.acquire("hf", process_owner("next"), until)
+        await a.refresh.release("hf", f"{alive}:run")

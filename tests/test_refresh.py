@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import os
 import re
+import signal
+import sqlite3
+import sys
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
@@ -20,6 +24,7 @@ from bot.fetch.sources import ArxivSource, HfDailySource
 from bot.store import Store
 from tests.fakesources import FakeSources, FakeTime, hf_items, with_upvotes
 
+ROOT = Path(__file__).resolve().parent.parent
 TODAY = date(2026, 3, 25)
 FEATURED = "2026-03-23"  # the day the recorded daily papers were on the list
 HF_IDS = [item["paper"]["id"] for item in hf_items()]
@@ -390,6 +395,70 @@ async def test_one_run_per_source_across_processes(
     finally:
         await bot_side.close()
         await cli_side.close()
+
+
+def _lease_owner(db: Path, source: str) -> str | None:
+    try:
+        with sqlite3.connect(db) as conn:
+            row = conn.execute(
+                "SELECT running_owner FROM refresh_state WHERE source = ?", (source,)
+            ).fetchone()
+    except sqlite3.Error:  # not made yet
+        return None
+    return None if row is None else row[0]
+
+
+async def test_a_lease_left_by_a_killed_fetch_is_taken_over_but_a_live_ones_is_not(
+    tmp_path: Path, server: FakeSources, clock: FakeTime
+) -> None:
+    # A real `python -m bot fetch hf` holds the lease of hf, stuck on a slow answer.
+    db = tmp_path / "shared.db"
+    (tmp_path / "empty.env").touch()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PAPERBOT_", "DISCORD_"))}
+    env.update(
+        PAPERBOT_DATABASE=str(db),
+        PAPERBOT_DATA_DIR=str(tmp_path),
+        PAPERBOT_HF_API=server.base,
+        PAPERBOT_SEMANTIC="false",
+        PAPERBOT_CONTACT="ops@example.org",
+    )
+    slow = server.fail("slow", delay=60.0, times=100)
+    child = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        "--env-file",
+        str(tmp_path / "empty.env"),
+        "fetch",
+        "hf",
+        cwd=ROOT,
+        env=env,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    try:
+        for _ in range(300):
+            if _lease_owner(db, "hf") and server.requests("hf"):
+                break
+            await asyncio.sleep(0.05)
+        else:
+            pytest.fail("the fetch never took the lease")
+        slow.times = 0
+        async with await Store.open(db) as store:
+            # Alive: its lease is respected.
+            (report,) = await refresh(store, server, clock)
+            assert report.skipped == "another refresh of this source is running"
+            # Killed mid-run (SIGKILL: no clean-up): the restart runs at once, not in 30 min.
+            child.send_signal(signal.SIGKILL)
+            await child.wait()
+            (report,) = await refresh(store, server, clock)
+            assert report.skipped is None, "a dead process's lease blocked the refresh"
+            assert report.ok and report.new == 5
+            assert _lease_owner(db, "hf") is None
+    finally:
+        if child.returncode is None:
+            child.kill()
+            await child.wait()
 
 
 # -- bad records and bad days never stall the refresh -----------------------------------------

@@ -160,8 +160,17 @@ async def test_related_papers_are_the_nearest_in_meaning(store: Store, embedder:
 def test_load_on_the_command_line_makes_the_vectors(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PAPERBOT_", "DISCORD_"))}
     env.update(PAPERBOT_DATABASE=str(tmp_path / "db" / "p.db"), PAPERBOT_DATA_DIR=str(tmp_path))
+    (tmp_path / "empty.env").touch()
     run = subprocess.run(
-        [sys.executable, "-m", "bot", "--env-file", str(tmp_path / "x.env"), "load", str(SNAPSHOT)],
+        [
+            sys.executable,
+            "-m",
+            "bot",
+            "--env-file",
+            str(tmp_path / "empty.env"),
+            "load",
+            str(SNAPSHOT),
+        ],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -176,7 +185,7 @@ def test_load_on_the_command_line_makes_the_vectors(tmp_path: Path) -> None:
             "-m",
             "bot",
             "--env-file",
-            str(tmp_path / "x.env"),
+            str(tmp_path / "empty.env"),
             "search",
             "counting edges with coloured pebbles in sparse graphs",
             "--limit",

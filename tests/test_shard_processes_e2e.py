@@ -112,6 +112,7 @@ async def start(
         "PAPERBOT_SHARD_COUNT": str(SHARDS),
         "PAPERBOT_SHARDS": shards or PROCESSES[name],
     }
+    (tmp_path / "empty.env").touch()  # no settings file: only the environment above
     log = (tmp_path / f"{name}.log").open("w")
     try:
         return await asyncio.create_subprocess_exec(
@@ -121,7 +122,7 @@ async def start(
             fake.api_url,
             fake.gateway_url,
             "--env-file",
-            str(tmp_path / "none.env"),
+            str(tmp_path / "empty.env"),
             "run",
             cwd=ROOT,
             env=env,

@@ -35,6 +35,13 @@ async def aget(url: str) -> tuple[int, str]:
     return await asyncio.to_thread(get, url)
 
 
+def empty_env(folder: Path) -> Path:
+    """An empty settings file: only the environment counts (a named file must exist)."""
+    path = folder / "empty.env"
+    path.touch()
+    return path
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -58,7 +65,7 @@ async def test_run_serves_the_site_and_healthz_follows_the_gateway(
     monkeypatch.setenv("PAPERBOT_WEB_PORT", "0")
     monkeypatch.setattr(cli, "setup_logging", lambda level: None)
     caplog.set_level("INFO", logger="bot.web.server")
-    args = cli.build_parser().parse_args(["--env-file", str(tmp_path / "none.env"), "run"])
+    args = cli.build_parser().parse_args(["--env-file", str(empty_env(tmp_path)), "run"])
     async with FakeDiscord(token=TOKEN) as fake:
         with patch_discord(fake):
             running = asyncio.create_task(cli.cmd_run(args, cli._settings(args)))
@@ -101,7 +108,7 @@ async def test_run_stops_before_connecting_when_the_port_is_taken(
         taken.listen()
         port = taken.getsockname()[1]
         monkeypatch.setenv("PAPERBOT_WEB_PORT", str(port))
-        args = cli.build_parser().parse_args(["--env-file", str(tmp_path / "none.env"), "run"])
+        args = cli.build_parser().parse_args(["--env-file", str(empty_env(tmp_path)), "run"])
         with pytest.raises(cli.CliError) as info:
             await cli.cmd_run(args, cli._settings(args))
     message = str(info.value)
@@ -129,7 +136,7 @@ def _web_process(tmp_path: Path, port: int, **env: str) -> subprocess.Popen[str]
             "-m",
             "bot",
             "--env-file",
-            str(tmp_path / "none.env"),
+            str(empty_env(tmp_path)),
             "web",
             "--port",
             str(port),
@@ -149,7 +156,7 @@ def test_web_alone_serves_the_store_without_a_token_and_stops_on_sigterm(tmp_pat
             "-m",
             "bot",
             "--env-file",
-            str(tmp_path / "none.env"),
+            str(empty_env(tmp_path)),
             "load",
             str(FIXTURES / "trending-may-28.txt"),
         ],

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -34,6 +33,7 @@ from bot.fetch.http import (
 from bot.fetch.sources import ArxivSource, DayBatch, HfDailySource, LiveSource, RunLimitReached
 from bot.ingest import IngestError
 from bot.store import Store
+from bot.store.leases import process_owner
 from bot.store.papers import UpsertCounts
 from bot.store.refresh import SourceState
 
@@ -267,7 +267,7 @@ async def _run_source(
             report.skipped = "refreshed less than " + _hours(source.min_interval) + " ago"
             log.debug("refresh %s", report.summary())
             return report
-        owner = f"{os.getpid()}:{id(report):x}"
+        owner = process_owner(f"{id(report):x}")
         if not await store.refresh.acquire(name, owner, now + LEASE):
             report.skipped = "another refresh of this source is running"
             log.info("refresh %s", report.summary())

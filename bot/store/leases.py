@@ -5,21 +5,102 @@ once, whoever does it (a refresh-and-alerts cycle, Discord's IDENTIFY pacing), i
 a lease: a row ``lease:<name>`` in ``meta`` holding the owner and the instant the lease ends.
 Taking one is a read-then-write inside ``BEGIN IMMEDIATE``, so two processes can never both
 hold it; a holder that dies loses it when it expires.
+
+A holder that names itself with :func:`process_owner` can also be seen dead before then:
+:func:`process_gone` says when the process that wrote an owner provably no longer runs.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
+import secrets
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from bot.store.database import Database
 
 log = logging.getLogger(__name__)
 
 _PREFIX = "lease:"
+_BOOT_ID = Path("/proc/sys/kernel/random/boot_id")  # Linux: new at every boot
+_UNKNOWN = "-"
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessId:
+    """Who a process is, as written into a lease's owner: ``host:pid:boot:token``.
+
+    ``boot`` is the kernel's boot id (``-`` where there is none), ``token`` is random per
+    process, so a later process with the same pid (a restarted container) is told apart."""
+
+    host: str
+    pid: int
+    boot: str
+    token: str
+
+    def __str__(self) -> str:
+        return f"{self.host}:{self.pid}:{self.boot}:{self.token}"
+
+    @classmethod
+    def parse(cls, owner: str) -> ProcessId | None:
+        """The process that wrote *owner* (anything may follow its four parts), or None
+        when *owner* was not written by :func:`process_owner`."""
+        parts = owner.split(":")
+        if len(parts) < 4 or not parts[0] or not parts[1].isdigit() or not parts[3]:
+            return None
+        return cls(parts[0], int(parts[1]), parts[2] or _UNKNOWN, parts[3])
+
+
+_this: ProcessId | None = None
+
+
+def _boot_id() -> str:
+    try:
+        return _BOOT_ID.read_text(encoding="ascii").strip().replace(":", "") or _UNKNOWN
+    except (OSError, ValueError):
+        return _UNKNOWN
+
+
+def this_process() -> ProcessId:
+    """This process (a forked child is a new one)."""
+    global _this
+    if _this is None or _this.pid != os.getpid():
+        _this = ProcessId(socket.gethostname(), os.getpid(), _boot_id(), secrets.token_hex(4))
+    return _this
+
+
+def process_owner(task: str = "") -> str:
+    """An owner naming this process (and *task* in it) that :func:`process_gone` can read."""
+    return f"{this_process()}:{task}" if task else str(this_process())
+
+
+def process_gone(owner: str) -> bool:
+    """Whether the process that wrote *owner* (with :func:`process_owner`) provably no longer
+    runs: it ran on this machine before its last boot, or its pid is not alive here, or its
+    pid is this process's while it is not this process (a restarted container). A process
+    of another machine, a live pid, or an owner in another form: not provably gone."""
+    other = ProcessId.parse(owner)
+    me = this_process()
+    if other is None or other.host != me.host:
+        return False
+    if other.boot != me.boot:
+        return _UNKNOWN not in (other.boot, me.boot)  # this machine has restarted since
+    if other.pid == me.pid:
+        return other.token != me.token
+    if os.name == "nt":  # os.kill would end the process there, not look at it
+        return False
+    try:
+        os.kill(other.pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # PermissionError: alive, another user's
+        return False
+    return False
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,6 +6,7 @@ completed day at a time, so a run that stops half-way resumes from the last day 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -13,7 +14,10 @@ from datetime import UTC, date, datetime
 import aiosqlite
 
 from bot.store.database import Database
+from bot.store.leases import process_gone
 from bot.store.stamps import stamp
+
+log = logging.getLogger(__name__)
 
 
 def _parse_ts(value: object) -> datetime | None:
@@ -119,16 +123,30 @@ class RefreshRepo:
     async def acquire(self, source: str, owner: str, until: datetime) -> bool:
         """Take the run lease of *source* until *until*, unless another run holds it (the
         bot and ``python -m bot fetch`` are separate processes sharing the database).
-        An expired lease (a crashed run) is taken over."""
+        An expired lease is taken over, and so is one whose holder provably no longer runs
+        (:func:`~bot.store.leases.process_gone`: a run killed on this machine), at once."""
         now = stamp()
         async with self.db.transaction() as conn:
             await conn.execute("INSERT OR IGNORE INTO refresh_state(source) VALUES (?)", (source,))
-            cur = await conn.execute(
-                "UPDATE refresh_state SET running_until = ?, running_owner = ? "
-                "WHERE source = ? AND (running_until IS NULL OR running_until < ?)",
-                (until.astimezone(UTC).isoformat(timespec="seconds"), owner, source, now),
+            async with conn.execute(
+                "SELECT running_until, running_owner FROM refresh_state WHERE source = ?",
+                (source,),
+            ) as cur:
+                row = await cur.fetchone()
+            held_until, holder = (None, None) if row is None else (row[0], row[1])
+            if held_until is not None and str(held_until) >= now:
+                if holder is None or holder == owner or not process_gone(str(holder)):
+                    return False
+                log.warning(
+                    "refresh %s: taking over the lease of %s, which no longer runs",
+                    source,
+                    holder,
+                )
+            await conn.execute(
+                "UPDATE refresh_state SET running_until = ?, running_owner = ? WHERE source = ?",
+                (until.astimezone(UTC).isoformat(timespec="seconds"), owner, source),
             )
-            return cur.rowcount == 1
+            return True
 
     async def release(self, source: str, owner: str) -> None:
         await self.db.execute(
