@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from bot.app import _is_stale
-from bot.identify import IdentifyPacer
+from bot.identify import MARGIN, IdentifyPacer
 from bot.shards import ShardClaim
 from bot.store import Store
 from bot.store.leases import Lease, ProcessId, process_gone, process_owner, this_process
@@ -102,7 +102,11 @@ async def test_identify_is_paced_per_bucket_across_processes(
 
     async def identify(pacer: IdentifyPacer, shard: int) -> None:
         await pacer.wait(shard)
-        starts.append((shard, clock.now))
+        # When the bucket's lease was taken, by the clock the pacer read to take it (the
+        # shared fake clock may have moved on since: the other "process" slept meanwhile).
+        held = await pacer.leases.holder(f"identify:{pacer.bucket(shard)}")
+        assert held is not None
+        starts.append((shard, held.until - timedelta(seconds=pacer.interval * (1 + MARGIN))))
 
     # Process A runs shards 0-1, process B shards 2-3, launched one after another each;
     # max_concurrency 1: one bucket, one IDENTIFY per 5 s over both processes.
