@@ -29,6 +29,7 @@ from bot.app import PaperBot
 from bot.config import Settings
 from bot.store import Store
 from bot.store.loader import load_file
+from tests.fakediscord import FakeDiscord
 from tests.helpers_store import FIXTURES
 
 OpenStore = Callable[..., Awaitable[Store]]
@@ -55,14 +56,18 @@ async def open_store(tmp_path: Path) -> AsyncIterator[OpenStore]:
 
 
 @pytest.fixture
-def start_bot(connect_client: Callable[..., Awaitable[Any]]) -> StartBot:
+def start_bot(connect_client: Callable[..., Awaitable[Any]], fake_discord: FakeDiscord) -> StartBot:
     """``await start_bot(store, settings=None, **bot_kwargs)``: the real bot on *store*,
     connected to the fake Discord. Default settings: the store's file, the fixtures as data
-    folder, no refresher."""
+    folder, no refresher. Unless the fake keeps Discord's IDENTIFY rate (its
+    ``identify_interval``) or the test sets its own, a restarted bot does not wait out the
+    5 s between two IDENTIFYs of one bucket."""
 
     async def start(store: Store, settings: Settings | None = None, **kwargs: Any) -> PaperBot:
         if settings is None:
             settings = Settings(database=store.db.path, data_dir=FIXTURES, refresh_enabled=False)
+        if fake_discord.identify_interval is None:
+            kwargs.setdefault("identify_interval", 0.05)
         client = PaperBot(settings, store, **kwargs)
         await connect_client(client)
         return client

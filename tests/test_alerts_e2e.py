@@ -404,7 +404,8 @@ async def test_two_processes_on_one_database_refresh_and_alert_once(
     stores = [await Store.open(tmp_path / "paperbot.db") for _ in range(2)]
     try:
         settings = todays_sources.settings(tmp_path)
-        bots = [PaperBot(settings, s) for s in stores]
+        # (the fake does not keep Discord's 5 s between IDENTIFYs here: neither need the bots)
+        bots = [PaperBot(settings, s, identify_interval=0.05) for s in stores]
         for client in bots:
             await connect_client(client)
         await run(fake_discord, "alice", "add", payloads.option("query", "agents"))

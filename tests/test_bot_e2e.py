@@ -68,10 +68,13 @@ def check_command(cmd: dict[str, Any]) -> None:
 
 
 async def test_login_syncs_valid_commands_once(
-    store: Store, tmp_path: Path, fake_discord: FakeDiscord, connect_client: Connect
+    store: Store,
+    tmp_path: Path,
+    fake_discord: FakeDiscord,
+    connect_client: Connect,
+    start_bot: StartBot,
 ) -> None:
-    first = PaperBot(make_settings(tmp_path), store)
-    await connect_client(first)
+    first = await start_bot(store, make_settings(tmp_path))
     puts = fake_discord.requests_for("PUT", re.compile(r"/applications/\d+/commands"))
     assert len(puts) == 1
     commands = puts[0].json
@@ -95,8 +98,7 @@ async def test_login_syncs_valid_commands_once(
     await first.close()
 
     # A restart with the same command tree does not sync again (the hash is in the database).
-    second = PaperBot(make_settings(tmp_path), store)
-    await connect_client(second)
+    await start_bot(store, make_settings(tmp_path))
     assert len(fake_discord.requests_for("PUT", re.compile(r"/applications/\d+/commands"))) == 1
 
 
@@ -373,11 +375,14 @@ async def test_a_search_whose_acknowledgement_fails_is_abandoned(
 
 
 async def test_cooldown_answers_privately(
-    store: Store, tmp_path: Path, fake_discord: FakeDiscord, connect_client: Connect
+    store: Store,
+    tmp_path: Path,
+    fake_discord: FakeDiscord,
+    connect_client: Connect,
+    start_bot: StartBot,
 ) -> None:
     settings = replace(make_settings(tmp_path), search_cooldown_uses=1, search_cooldown_seconds=60)
-    client = PaperBot(settings, store)
-    await connect_client(client)
+    await start_bot(store, settings)
     first = await fake_discord.send_slash_command("search", [option("query", "graph")])
     await first.wait_answer()
     second = await fake_discord.send_slash_command("search", [option("query", "graph")])
@@ -508,10 +513,13 @@ async def test_a_failing_button_is_logged_and_answered_privately(
 
 
 async def test_card_buttons_work_after_a_restart(
-    store: Store, tmp_path: Path, fake_discord: FakeDiscord, connect_client: Connect
+    store: Store,
+    tmp_path: Path,
+    fake_discord: FakeDiscord,
+    connect_client: Connect,
+    start_bot: StartBot,
 ) -> None:
-    first = PaperBot(make_settings(tmp_path), store)
-    await connect_client(first)
+    first = await start_bot(store, make_settings(tmp_path))
     pending = await fake_discord.send_slash_command("paper", [option("paper", "0704.0002")])
     await pending.wait_callback()
     card = pending.original_message
@@ -519,8 +527,7 @@ async def test_card_buttons_work_after_a_restart(
     await first.close()
 
     # A new process (new bot object, same database) answers a click on yesterday's card.
-    second = PaperBot(make_settings(tmp_path), store)
-    await connect_client(second)
+    await start_bot(store, make_settings(tmp_path))
     click = await fake_discord.click_button(card, "pb:save:0704.0002", user="bob")
     data = (await click.wait_callback()).json["data"]
     assert data["flags"] & EPHEMERAL and "Saved to your reading list" in data["content"]
@@ -529,19 +536,21 @@ async def test_card_buttons_work_after_a_restart(
 
 
 async def test_a_refused_command_sync_does_not_stop_the_bot(
-    store: Store, tmp_path: Path, fake_discord: FakeDiscord, connect_client: Connect
+    store: Store,
+    tmp_path: Path,
+    fake_discord: FakeDiscord,
+    connect_client: Connect,
+    start_bot: StartBot,
 ) -> None:
     commands_route = re.compile(r"/applications/\d+/commands")
     fake_discord.fail_next("PUT", commands_route, status=403, code=50001, message="Missing Access")
-    first = PaperBot(make_settings(tmp_path), store)
-    await connect_client(first)  # ready despite the refusal
+    first = await start_bot(store, make_settings(tmp_path))  # ready despite the refusal
     pending = await fake_discord.send_slash_command("random")
     assert (await pending.wait_callback()).json["type"] == CHANNEL_MESSAGE
     await first.close()
 
     # Nothing was recorded as synced, so the next start tries again (and succeeds).
-    second = PaperBot(make_settings(tmp_path), store)
-    await connect_client(second)
+    await start_bot(store, make_settings(tmp_path))
     puts = fake_discord.requests_for("PUT", commands_route)
     assert [p.status for p in puts] == [403, 200]
 

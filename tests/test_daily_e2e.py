@@ -533,10 +533,12 @@ async def test_a_weekly_post_goes_out_once_across_a_restart_between_send_and_rec
     store: Store,
     connect_client: Connect,
     monkeypatch: pytest.MonkeyPatch,
+    start_bot: StartBot,
 ) -> None:
     fake = fake_discord
-    first = PaperBot(Settings(refresh_enabled=False), store, clock=SteppedClock(berlin(7, 0)))
-    await connect_client(first)
+    first = await start_bot(
+        store, Settings(refresh_enabled=False), clock=SteppedClock(berlin(7, 0))
+    )
     data = await run(
         fake,
         "set",
@@ -586,8 +588,9 @@ async def test_a_weekly_post_goes_out_once_across_a_restart_between_send_and_rec
     # (Past Discord's nonce dedupe window, so only that look prevents a second post.)
     fake._nonces.clear()
     mark = fake.mark()
-    second = PaperBot(Settings(refresh_enabled=False), store, clock=SteppedClock(berlin(9, 30)))
-    await connect_client(second)
+    second = await start_bot(
+        store, Settings(refresh_enabled=False), clock=SteppedClock(berlin(9, 30))
+    )
     run_row = None
 
     async def recorded() -> bool:
@@ -724,15 +727,19 @@ async def test_a_server_that_removes_the_bot_has_its_posts_paused_and_feed_withd
 
 
 async def test_a_daily_post_waits_out_a_server_outage_across_a_restart(
-    fake_discord: FakeDiscord, store: Store, connect_client: Connect
+    fake_discord: FakeDiscord,
+    store: Store,
+    connect_client: Connect,
+    start_bot: StartBot,
 ) -> None:
     """A server only unavailable (an outage, GUILD_DELETE ``unavailable: true``) keeps its
     schedule; a bot restarted during the outage retries, saying the server is unavailable,
     and posts once when the server is back."""
     fake = fake_discord
     guild = fake.world.guild
-    first = PaperBot(Settings(refresh_enabled=False), store, clock=SteppedClock(berlin(7, 0)))
-    await connect_client(first)
+    first = await start_bot(
+        store, Settings(refresh_enabled=False), clock=SteppedClock(berlin(7, 0))
+    )
     await set_daily(fake, "papers")
     papers = fake.world.channel("papers")
     await fake.guild_outage(guild)
@@ -741,8 +748,9 @@ async def test_a_daily_post_waits_out_a_server_outage_across_a_restart(
     assert schedule is not None and schedule.paused_reason is None
     await first.close()
 
-    second = PaperBot(Settings(refresh_enabled=False), store, clock=SteppedClock(berlin(9, 0)))
-    await connect_client(second)
+    second = await start_bot(
+        store, Settings(refresh_enabled=False), clock=SteppedClock(berlin(9, 0))
+    )
     assert second.get_guild(guild.id) is not None and second.get_guild(guild.id).unavailable  # type: ignore[union-attr]
     await ticks_after(second, berlin(9, 0))
     run_row = await store.schedules.get_run(papers.id, "2024-05-01")

@@ -68,7 +68,9 @@ async def until(predicate: Callable[[], Awaitable[bool] | bool], within: float =
 async def started(
     store: Store, connect_client: Connect, clock: SteppedClock | None = None
 ) -> PaperBot:
-    bot = PaperBot(Settings(refresh_enabled=False), store, clock=clock)
+    # (a restart in these tests need not wait out the 5 s between two IDENTIFYs: the fake
+    # does not keep that rate here)
+    bot = PaperBot(Settings(refresh_enabled=False), store, clock=clock, identify_interval=0.05)
     await connect_client(bot)
     await until(lambda: bot.vectors.meaning is not None)  # the model, for the words
     return bot
