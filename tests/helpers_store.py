@@ -64,3 +64,17 @@ def write_jsonl(path: Path, records: Iterable[dict[str, Any] | str]) -> Path:
             out.write(record if isinstance(record, str) else json.dumps(record, ensure_ascii=False))
             out.write("\n")
     return path
+
+
+def snapshot_record(n: int, title: str, abstract: str = "") -> dict[str, Any]:
+    """An arXiv metadata snapshot record of paper ``2401.<n>`` (one author, one version)."""
+    return {
+        "id": f"2401.{n:05d}",
+        "title": title,
+        "abstract": abstract,
+        "authors": "A. Writer",
+        "authors_parsed": [["Writer", "A.", ""]],
+        "categories": "cs.LG",
+        "versions": [{"version": "v1", "created": "Mon, 1 Jan 2024 00:00:00 GMT"}],
+        "update_date": "2024-01-01",
+    }

@@ -31,7 +31,7 @@ from bot.search.engine import SearchTooSlow
 from bot.search.vocab import Vocabulary
 from bot.store import Store
 from bot.store.loader import load_file
-from tests.helpers_store import write_jsonl
+from tests.helpers_store import snapshot_record, write_jsonl
 
 FIXTURES = Path(__file__).parent / "fixtures"
 FILES = [
@@ -698,21 +698,11 @@ def _two_word_store(path: Path, common: str) -> Path:
     """40 papers: 38 with *common* in their titles, then X ("Quokka notes", graph in its
     abstract) and Y ("Graph notes", quokka in its abstract). The same size either way."""
 
-    def record(n: int, title: str, abstract: str) -> dict[str, Any]:
-        return {
-            "id": f"2401.{n:05d}",
-            "title": title,
-            "abstract": abstract,
-            "authors": "A. Writer",
-            "authors_parsed": [["Writer", "A.", ""]],
-            "categories": "cs.LG",
-            "versions": [{"version": "v1", "created": "Mon, 1 Jan 2024 00:00:00 GMT"}],
-            "update_date": "2024-01-01",
-        }
-
-    records = [record(n, f"{common} study {n:02d}", "Plain words here.") for n in range(1, 39)]
-    records.append(record(39, "Quokka notes", "On the graph of it."))
-    records.append(record(40, "Graph notes", "On the quokka of it."))
+    records = [
+        snapshot_record(n, f"{common} study {n:02d}", "Plain words here.") for n in range(1, 39)
+    ]
+    records.append(snapshot_record(39, "Quokka notes", "On the graph of it."))
+    records.append(snapshot_record(40, "Graph notes", "On the quokka of it."))
     return write_jsonl(path, records)
 
 

@@ -20,7 +20,7 @@ from bot.semantic.model import Embedder
 from bot.semantic.search import MeaningIndex
 from bot.store import Store
 from bot.store.loader import load_file
-from tests.helpers_store import ARXIV_API, SNAPSHOT, TRENDING
+from tests.helpers_store import ARXIV_API, SNAPSHOT, TRENDING, snapshot_record
 
 ROOT = Path(__file__).resolve().parent.parent
 FLAKY = "2302.09330"  # Practical Flaky Test Prediction using Common Code Evolution...
@@ -226,19 +226,6 @@ async def test_vectors_made_in_worker_processes_are_the_same(
             await opened.close()
 
 
-def _record(n: int, title: str, abstract: str) -> dict[str, object]:
-    return {
-        "id": f"2401.{n:05d}",
-        "title": title,
-        "abstract": abstract,
-        "authors": "A. Writer",
-        "authors_parsed": [["Writer", "A.", ""]],
-        "categories": "cs.LG",
-        "versions": [{"version": "v1", "created": "Mon, 1 Jan 2024 00:00:00 GMT"}],
-        "update_date": "2024-01-01",
-    }
-
-
 async def test_search_by_meaning_finds_a_paper_added_after_a_deletion(tmp_path: Path) -> None:
     from bot.semantic.backfill import fill_vectors, prepare_model
     from bot.semantic.model import Embedder
@@ -252,7 +239,7 @@ async def test_search_by_meaning_finds_a_paper_added_after_a_deletion(tmp_path: 
         ("Reinforcement learning for robot arms", "Policies that grasp objects."),
         ("Protein folding with deep learning", "Predicting structures of proteins."),
     ]
-    records = [_record(n, t, a) for n, (t, a) in enumerate(topics, start=1)]
+    records = [snapshot_record(n, t, a) for n, (t, a) in enumerate(topics, start=1)]
     store = await Store.open(tmp_path / "p.db")
     try:
         await load_file(store, write_jsonl(tmp_path / "p.jsonl", records))

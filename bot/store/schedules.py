@@ -382,18 +382,7 @@ class ScheduleRepo(RunLedger[Run, Schedule]):
         """
         try:
             async with self.db.transaction() as conn:
-                started = await self.start(
-                    run,
-                    now,
-                    conn=conn,
-                    only_from=PENDING,
-                    state=SENDING,
-                    pid=pid,
-                    paper_id=paper_id,
-                    title=title,
-                )
-                if not started:
-                    raise RunClosed(run.run_key)
+                await self._leave_pending(conn, run, now, pid=pid, paper_id=paper_id, title=title)
         except sqlite3.IntegrityError:
             return False
         return True
@@ -420,18 +409,10 @@ class ScheduleRepo(RunLedger[Run, Schedule]):
                         for p in papers
                     ],
                 )
-                started = await self.start(
-                    run,
-                    now,
-                    conn=conn,
-                    only_from=PENDING,
-                    state=SENDING,
-                    pid=None,
-                    paper_id=papers[0].paper_id,
-                    title=title,
+                # (RunClosed leaves the transaction, and so rolls the papers back too)
+                await self._leave_pending(
+                    conn, run, now, pid=None, paper_id=papers[0].paper_id, title=title
                 )
-                if not started:
-                    raise RunClosed(run.run_key)  # rolls the papers back
         except sqlite3.IntegrityError:
             return False
         return True
@@ -456,18 +437,15 @@ class ScheduleRepo(RunLedger[Run, Schedule]):
         changes meanwhile. Only from ``pending`` (else :class:`RunClosed`)."""
         async with self.db.transaction() as conn:
             await _drop_papers(conn, run)
-            started = await self.start(
-                run,
-                now,
-                conn=conn,
-                only_from=PENDING,
-                state=SENDING,
-                pid=None,
-                paper_id=None,
-                title=text,
-            )
-            if not started:
-                raise RunClosed(run.run_key)
+            await self._leave_pending(conn, run, now, pid=None, paper_id=None, title=text)
+
+    async def _leave_pending(
+        self, conn: aiosqlite.Connection, run: Run, now: datetime, **values: object
+    ) -> None:
+        """Enter ``sending`` with *values* (the pick), only from ``pending``: a run closed
+        meanwhile (``/daily off`` skipped it) raises :class:`RunClosed`, nothing written."""
+        if not await self.start(run, now, conn=conn, only_from=PENDING, state=SENDING, **values):
+            raise RunClosed(run.run_key)
 
     async def mark_sent(
         self,
