@@ -25,7 +25,8 @@ from bot.recs.pool import CandidatePool
 from bot.recs.recommender import PERSONAL, Recommender
 from bot.schedule import timecalc
 from bot.store import Store
-from bot.store.recs import BLOCKED, EMPTY, SENDING, SENT, Member
+from bot.store.recs import BLOCKED, EMPTY, SENT, Member
+from bot.store.runs import SENDING
 from tests.daily_support import FakeClock
 from tests.recs_support import embedder, real_store
 

@@ -30,7 +30,6 @@ from bot.recs.recommender import COLD, PERSONAL, Pick, Recommender
 from bot.schedule import leased
 from bot.schedule.leased import Clock, LeasedRunner, LoopOptions, Outcome, Recipient
 from bot.store.recs import DigestRun, Member, RecsRepo
-from bot.store.runs import RunClosed
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +83,8 @@ class PaperSource(Protocol):
 
 class DigestRunner(LeasedRunner[DigestRun, Member, Digest, int]):
     """The members' digests; the loop and the protocol are the base's."""
+
+    turned_off = "the digest was turned off"
 
     name = "digest"
     plural = "digest(s)"
@@ -178,17 +179,7 @@ class DigestRunner(LeasedRunner[DigestRun, Member, Digest, int]):
     # -- the DM ---------------------------------------------------------------------------------
 
     async def _prepare(self, run: DigestRun, member: Member, now: datetime) -> Digest | Outcome:
-        """Pick the papers and write ``sending`` (before Discord is called). A digest turned
-        off (or forgotten) while it picked sends nothing."""
-        try:
-            return await self._pick_and_begin(run, member, now)
-        except RunClosed:
-            log.info("the digest of user %s was turned off while picking", run.user_id)
-            return Outcome("skipped", detail="the digest was turned off")
-
-    async def _pick_and_begin(
-        self, run: DigestRun, member: Member, now: datetime
-    ) -> Digest | Outcome:
+        """Pick the papers and write ``sending`` (before Discord is called)."""
         for _ in range(3):
             found = await self.recommender.feed(run.user_id, self.count)
             if not found.picks:

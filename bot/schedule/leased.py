@@ -43,7 +43,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.schedule import timecalc
 from bot.shards import ShardSet
-from bot.store.runs import SENDING, LeasedRun, NewRun, RunLedger
+from bot.store.runs import SENDING, LeasedRun, NewRun, RunClosed, RunLedger
 
 log = logging.getLogger(__name__)
 
@@ -180,6 +180,9 @@ class LeasedRunner(ABC, Generic[R, P, M, Rc]):
         self._stopped = False
 
     # -- what a subclass says -----------------------------------------------------------------
+
+    turned_off = "turned off"
+    """The outcome's detail for a run turned off while it picked (:class:`RunClosed`)."""
 
     @abstractmethod
     def _who(self, key: int) -> str:
@@ -455,7 +458,11 @@ class LeasedRunner(ABC, Generic[R, P, M, Rc]):
                 return ended
             if message is None:
                 assert parent is not None
-                prepared = await self._prepare(run, parent, now)
+                try:
+                    prepared = await self._prepare(run, parent, now)
+                except RunClosed:  # turned off while it picked: nothing was written
+                    log.info("%s was turned off while picking; not sending", self._who(run.key))
+                    return Outcome("skipped", detail=self.turned_off)
                 if isinstance(prepared, Outcome):
                     return prepared
                 message = prepared

@@ -49,7 +49,6 @@ from bot.schedule.leased import (
     nonce,
 )
 from bot.schedule.picker import DailyPicker
-from bot.store.runs import RunClosed
 from bot.store.schedules import Run, RunPaper, Schedule, ScheduleRepo
 from bot.text import one_line, readable
 
@@ -153,6 +152,8 @@ def context_text(topic: str | None, *, weekly: bool = False) -> str:
 
 class DailyRunner(LeasedRunner[Run, Schedule, PostRequest, PostReceipt]):
     """The channels' daily (and weekly) posts; the loop and the protocol are the base's."""
+
+    turned_off = "the schedule was turned off"
 
     name = "daily scheduler"
     plural = "daily post(s)"
@@ -285,16 +286,7 @@ class DailyRunner(LeasedRunner[Run, Schedule, PostRequest, PostReceipt]):
 
     async def _prepare(self, run: Run, schedule: Schedule, now: datetime) -> PostRequest | Outcome:
         """Pick the paper (a weekly schedule: the week's top papers) and write ``sending``
-        with it (before Discord is called). A run turned off while it picked sends nothing."""
-        try:
-            return await self._pick_and_begin(run, schedule, now)
-        except RunClosed:
-            log.info("channel %s was turned off while picking; not posting", run.channel_id)
-            return Outcome("skipped", detail="the schedule was turned off")
-
-    async def _pick_and_begin(
-        self, run: Run, schedule: Schedule, now: datetime
-    ) -> PostRequest | Outcome:
+        with it (before Discord is called)."""
         weekly = schedule.weekly
         if weekly:
             await self.repo.clear_run_papers(run)  # an earlier attempt's picks, not sent

@@ -30,7 +30,7 @@ import aiosqlite
 
 from bot.store.database import Database
 from bot.store.marks import toggle_mark
-from bot.store.runs import SENDING, LeasedRun, RunClosed, RunLedger, RunTable
+from bot.store.runs import LeasedRun, RunLedger, RunTable
 from bot.store.stamps import parse_ts, ts
 
 # Digest run states
@@ -307,11 +307,8 @@ class RecsRepo(RunLedger[DigestRun, Member]):
                     "VALUES (?, ?, ?, ?, ?)",
                     [(run.user_id, pid, stamp, run.run_key, i) for i, pid in enumerate(pids, 1)],
                 )
-                started = await self.start(
-                    run, now, conn=conn, only_from=DUE, state=SENDING, error=None
-                )
-                if not started:
-                    raise RunClosed(run.run_key)  # rolls the papers back
+                # (RunClosed, the digest turned off meanwhile, rolls the papers back too)
+                await self.begin_sending(run, now, conn=conn, error=None)
         except sqlite3.IntegrityError:
             return False  # the transaction was rolled back
         return True

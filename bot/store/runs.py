@@ -348,6 +348,16 @@ class RunLedger(Generic[R, P]):
             **values,
         )
 
+    async def begin_sending(
+        self, run: LeasedRun, now: datetime, *, conn: aiosqlite.Connection, **values: object
+    ) -> None:
+        """:meth:`start` into ``sending`` with *values* (the pick), only from the pending
+        state: a run closed while it picked (turned off) raises :class:`RunClosed`, with
+        nothing written (in *conn*'s transaction, which the exception rolls back)."""
+        pending = self.spec.pending
+        if not await self.start(run, now, conn=conn, only_from=pending, state=SENDING, **values):
+            raise RunClosed(run.run_key)
+
     async def close(
         self,
         run: LeasedRun,

@@ -27,7 +27,7 @@ from datetime import datetime
 import aiosqlite
 
 from bot.store.database import Database
-from bot.store.runs import SENDING, LeasedRun, RunClosed, RunLedger, RunTable
+from bot.store.runs import SENDING, LeasedRun, RunLedger, RunTable
 from bot.store.stamps import parse_required_ts, parse_ts, ts
 
 log = logging.getLogger(__name__)
@@ -382,7 +382,9 @@ class ScheduleRepo(RunLedger[Run, Schedule]):
         """
         try:
             async with self.db.transaction() as conn:
-                await self._leave_pending(conn, run, now, pid=pid, paper_id=paper_id, title=title)
+                await self.begin_sending(
+                    run, now, conn=conn, pid=pid, paper_id=paper_id, title=title
+                )
         except sqlite3.IntegrityError:
             return False
         return True
@@ -410,8 +412,8 @@ class ScheduleRepo(RunLedger[Run, Schedule]):
                     ],
                 )
                 # (RunClosed leaves the transaction, and so rolls the papers back too)
-                await self._leave_pending(
-                    conn, run, now, pid=None, paper_id=papers[0].paper_id, title=title
+                await self.begin_sending(
+                    run, now, conn=conn, pid=None, paper_id=papers[0].paper_id, title=title
                 )
         except sqlite3.IntegrityError:
             return False
@@ -437,15 +439,7 @@ class ScheduleRepo(RunLedger[Run, Schedule]):
         changes meanwhile. Only from ``pending`` (else :class:`RunClosed`)."""
         async with self.db.transaction() as conn:
             await _drop_papers(conn, run)
-            await self._leave_pending(conn, run, now, pid=None, paper_id=None, title=text)
-
-    async def _leave_pending(
-        self, conn: aiosqlite.Connection, run: Run, now: datetime, **values: object
-    ) -> None:
-        """Enter ``sending`` with *values* (the pick), only from ``pending``: a run closed
-        meanwhile (``/daily off`` skipped it) raises :class:`RunClosed`, nothing written."""
-        if not await self.start(run, now, conn=conn, only_from=PENDING, state=SENDING, **values):
-            raise RunClosed(run.run_key)
+            await self.begin_sending(run, now, conn=conn, pid=None, paper_id=None, title=text)
 
     async def mark_sent(
         self,
