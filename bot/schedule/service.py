@@ -125,14 +125,12 @@ class ScheduleService:
         return await self.repo.delete(channel_id, now=self.runner.clock.now())
 
     async def server_removed(self, guild_id: int) -> list[int]:
-        """Pause every schedule of a server that removed the bot (its channels are out of
-        reach until it is invited back and an admin resumes them); their channel ids."""
-        now = self.runner.clock.now()
-        paused = []
-        for schedule in await self.repo.for_guild(guild_id):
-            await self.repo.pause(schedule.channel_id, reason=SERVER_REMOVED, now=now)
-            paused.append(schedule.channel_id)
-        return paused
+        """Pause every schedule of a server that removed the bot, and withdraw their public
+        feeds (nobody there can turn them off any more; its channels are out of reach until
+        it is invited back and an admin resumes them); their channel ids."""
+        return await self.repo.pause_server(
+            guild_id, reason=SERVER_REMOVED, now=self.runner.clock.now()
+        )
 
     async def channel_deleted(self, channel_id: int) -> bool:
         """Pause the schedule of a channel that was deleted; whether one was paused."""

@@ -352,6 +352,23 @@ class ScheduleRepo(RunLedger[Run, Schedule]):
             (reason, f"paused: {reason}", stamp, stamp, channel_id),
         )
 
+    async def pause_server(self, guild_id: int, *, reason: str, now: datetime) -> list[int]:
+        """Pause every schedule of a server and withdraw their public feeds, in one
+        transaction (the bot was removed from it); the channels paused."""
+        stamp = ts(now)
+        async with self.db.transaction() as conn:
+            async with conn.execute(
+                "SELECT channel_id FROM schedules WHERE guild_id = ? ORDER BY channel_id",
+                (guild_id,),
+            ) as cur:
+                channels = [int(r[0]) for r in await cur.fetchall()]
+            await conn.execute(
+                "UPDATE schedules SET paused_reason = ?, last_status = ?, last_at = ?, "
+                "updated_at = ?, feed_token = NULL WHERE guild_id = ?",
+                (reason, f"paused: {reason}", stamp, stamp, guild_id),
+            )
+        return channels
+
     async def restart_run(self, run: Run, *, now: datetime) -> Run:
         """Back to ``pending`` without a paper (the picked paper left the store)."""
         async with self.db.transaction() as conn:

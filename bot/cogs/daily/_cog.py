@@ -476,10 +476,12 @@ class DailyCog(commands.Cog):
         # its posts pause, and their public feeds go offline, since nobody there can turn
         # them off any more. Invited back, an admin resumes (and re-publishes) them.
         paused = await self.schedules.server_removed(guild.id)
-        for channel_id in paused:
-            await self.bot.store.feeds.set_public(channel_id, False)
         if paused:
-            log.info("removed from guild %s: paused %d daily post(s)", guild.id, len(paused))
+            log.info(
+                "removed from guild %s: paused %d daily post(s), their public feeds withdrawn",
+                guild.id,
+                len(paused),
+            )
 
 
 def _what(schedule: Schedule) -> str:
