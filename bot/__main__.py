@@ -407,6 +407,17 @@ async def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+TOKEN_REJECTED = "Discord rejected DISCORD_TOKEN; reset it in the developer portal and update .env"
+
+
+def _unreachable(exc: Exception) -> CliError:
+    """The one line for Discord out of reach (`run`, `sync`)."""
+    return CliError(
+        f"cannot reach Discord ({exc.__class__.__name__}: {exc}); "
+        "check this machine's network connection and try again"
+    )
+
+
 async def cmd_sync(args: argparse.Namespace, settings: Settings) -> int:
     import aiohttp
     import discord
@@ -433,9 +444,7 @@ async def cmd_sync(args: argparse.Namespace, settings: Settings) -> int:
             await bot.login(settings_.token.get())
             await bot.sync_commands(force=True)
         except discord.LoginFailure:
-            raise CliError(
-                "Discord rejected DISCORD_TOKEN; reset it in the developer portal and update .env"
-            ) from None
+            raise CliError(TOKEN_REJECTED) from None
         except discord.Forbidden as exc:
             guild_id = settings_.dev_guild_id
             if guild_id is None:
@@ -449,10 +458,7 @@ async def cmd_sync(args: argparse.Namespace, settings: Settings) -> int:
                 f"Discord refused the sync ({exc.status}: {exc.text}); try again later"
             ) from None
         except (aiohttp.ClientError, OSError) as exc:
-            raise CliError(
-                f"cannot reach Discord ({exc.__class__.__name__}: {exc}); "
-                "check this machine's network connection and try again"
-            ) from None
+            raise _unreachable(exc) from None
         where = (
             f"server {args.guild}"
             if args.guild
@@ -530,14 +536,9 @@ async def _run_bot(bot: Any, settings: Settings) -> int:
         async with bot:
             await bot.start(settings.token.get())
     except discord.LoginFailure:
-        raise CliError(
-            "Discord rejected DISCORD_TOKEN; reset it in the developer portal and update .env"
-        ) from None
+        raise CliError(TOKEN_REJECTED) from None
     except (aiohttp.ClientError, OSError) as exc:
-        raise CliError(
-            f"cannot reach Discord ({exc.__class__.__name__}: {exc}); "
-            "check this machine's network connection and try again"
-        ) from None
+        raise _unreachable(exc) from None
     except ShardsTaken as exc:
         raise CliError(str(exc), EXIT_USAGE) from None
     except discord.PrivilegedIntentsRequired:
